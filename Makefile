@@ -1,0 +1,51 @@
+# ecmahost — `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+STATE  := var
+TOKEN_FILE := $(STATE)/CSV.token
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format typecheck all clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create the virtualenv and install ecmahost with its dev tools
+
+run: $(STAMP) ## serve the demo CSV connector (token generated on first run)
+	@mkdir -p $(STATE)
+	@if [ -z "$$ECMAHOST_CSV_TOKEN" ] && [ ! -s $(TOKEN_FILE) ]; then \
+		umask 077; $(BIN)/ecmahost token > $(TOKEN_FILE); \
+		echo "Generated a secret token for connector CSV (kept in $(TOKEN_FILE))."; \
+	fi
+	@token="$${ECMAHOST_CSV_TOKEN:-$$(cat $(TOKEN_FILE))}"; \
+	echo "Secret token for Entra: $$token"; \
+	echo "Tenant URL for Entra:  https://$$(hostname -f 2>/dev/null || hostname):8585/ecma2host_CSV/scim"; \
+	ECMAHOST_CSV_TOKEN="$$token" exec $(BIN)/ecmahost --config config/ecmahost.toml serve
+
+test: $(STAMP) ## run the whole test suite
+	$(BIN)/pytest
+
+lint: $(STAMP) ## format check and lint
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(STAMP) ## format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP) ## mypy, strict
+	$(BIN)/mypy engine connectors
+
+all: lint typecheck test ## format check, lint, type check and tests
+
+clean: ## remove the virtualenv and the demo state
+	rm -rf $(VENV) $(STATE) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,177 @@
+"""The connector contract: value objects and the async ABC every connector implements.
+
+A connector is the only code that talks to a target system. The engine hands it
+batches of whole-object changes (ECMA2Host's ``ObjectReplace`` export type) and
+streams records out of it during a full import; everything else (queueing,
+retries, the SCIM view) lives in the engine.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "Attribute",
+    "Capability",
+    "Change",
+    "ChangeKind",
+    "Connector",
+    "ConnectorSettings",
+    "DataType",
+    "Record",
+    "Result",
+    "Schema",
+    "Value",
+]
+
+Value = str | int | bool
+"""A single attribute value. Absent values are left out of the mapping, never None."""
+
+
+class Capability(enum.Enum):
+    """What a connector can do; flows read these instead of probing methods."""
+
+    IMPORT = "import"
+    EXPORT = "export"
+    RENAME = "rename"
+
+
+class DataType(enum.Enum):
+    """ECMA2Host's attribute data types (Schema.xml ``DataType``)."""
+
+    STRING = "String"
+    INTEGER = "Integer"
+    BOOLEAN = "Boolean"
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """One attribute of the connector's object type."""
+
+    name: str
+    data_type: DataType = DataType.STRING
+    is_anchor: bool = False
+    case_exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """The object type a connector serves and its attributes (anchor first)."""
+
+    object_type: str
+    attributes: tuple[Attribute, ...]
+    _by_lower: Mapping[str, Attribute] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        anchors = [a for a in self.attributes if a.is_anchor]
+        if len(anchors) != 1:
+            raise ValueError(
+                f"object type {self.object_type!r} needs exactly one anchor attribute, "
+                f"found {len(anchors)}"
+            )
+        object.__setattr__(self, "_by_lower", {a.name.lower(): a for a in self.attributes})
+
+    @property
+    def anchor(self) -> Attribute:
+        return next(a for a in self.attributes if a.is_anchor)
+
+    def get(self, name: str) -> Attribute | None:
+        """The attribute called ``name``, compared case-insensitively."""
+        return self._by_lower.get(name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One object as the target holds it: every present attribute, anchor included."""
+
+    anchor: str
+    attributes: Mapping[str, Value]
+
+
+class ChangeKind(enum.Enum):
+    ADD = "add"
+    REPLACE = "replace"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One object's change. ``attributes`` is the whole new object (empty for a delete)."""
+
+    kind: ChangeKind
+    anchor: str
+    attributes: Mapping[str, Value] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one change. ``error`` is None on success."""
+
+    anchor: str
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class ConnectorSettings(BaseModel):
+    """Base of each connector type's own settings (the ``settings`` table in TOML).
+
+    ``base_dir`` is the configuration file's folder; relative paths resolve against it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def resolve(self, path: Path, base_dir: Path) -> Path:
+        return path if path.is_absolute() else (base_dir / path).resolve()
+
+
+class Connector(abc.ABC):
+    """A target system, seen through a handful of async methods.
+
+    Errors: every method translates its driver's errors, at this boundary, into
+    ``TransientError`` (retry later) or ``PermanentError`` (this change cannot be
+    applied); ``ConfigError`` when the settings cannot work at all.
+    """
+
+    type_name: ClassVar[str]
+    settings_model: ClassVar[type[ConnectorSettings]]
+    capabilities: ClassVar[frozenset[Capability]]
+
+    def __init__(self, name: str, settings: Any, base_dir: Path) -> None:
+        self.name = name
+        self.settings = settings
+        self.base_dir = base_dir
+
+    async def open(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Acquire resources (connections, files). Called once before any other call."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Release what ``open`` acquired. Safe to call after a failed ``open``."""
+
+    async def validate(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Check that the target is reachable and usable; raise if it is not."""
+
+    @abc.abstractmethod
+    async def schema(self) -> Schema:
+        """The object type and attributes this connector serves; stable while open."""
+
+    @abc.abstractmethod
+    def full_import(self) -> AsyncIterator[Record]:
+        """Stream every object of the target, in any order, holding only a bounded
+        number in memory. Each record carries the anchor and every present attribute."""
+
+    @abc.abstractmethod
+    async def export(self, changes: Sequence[Change]) -> Sequence[Result]:
+        """Apply a batch of changes, at most one per anchor, and return one result per
+        change in the same order. Idempotent: an ADD of an existing anchor replaces it,
+        a REPLACE of a missing anchor adds it, a DELETE of a missing anchor succeeds.
+        A failure of the whole batch may be raised instead of returned per change."""

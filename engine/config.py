@@ -1,0 +1,238 @@
+"""The host configuration: one TOML file, validated by pydantic.
+
+This is the only module that reads the environment (for ``env:`` secrets and
+``ECMAHOST_CONFIG``). Errors name the key that is wrong.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from engine.exceptions import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "ConnectorConfig",
+    "DeleteAction",
+    "Deprovision",
+    "DisableAction",
+    "ExportMode",
+    "HostConfig",
+    "HostSettings",
+    "Listen",
+    "config_path",
+    "load_config",
+    "resolve_secret",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = Path("config/ecmahost.toml")
+MIN_TOKEN_CHARS = 12
+
+
+class ExportMode(enum.Enum):
+    SYNC = "sync"
+    QUEUED = "queued"
+
+
+class DisableAction(enum.Enum):
+    """What a disable (``active``/``IsActive`` set false) exports."""
+
+    NONE = "none"
+    DELETE = "delete"
+    SET_ATTRIBUTE = "set_attribute"
+
+
+class DeleteAction(enum.Enum):
+    """What a SCIM DELETE exports."""
+
+    DELETE = "delete"
+    DISABLE = "disable"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Listen:
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"expected HOST:PORT, got {text!r}")
+        return cls(host.strip("[]") or "127.0.0.1", int(port))
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+class HostSettings(_Strict):
+    listen: str = "127.0.0.1:8585"
+    tls: Literal["self-signed", "off", "files"] = "self-signed"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_host_name: str | None = None
+    state_dir: Path = Path("state")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        Listen.parse(value)
+        return value
+
+    @property
+    def listen_at(self) -> Listen:
+        return Listen.parse(self.listen)
+
+
+class Deprovision(_Strict):
+    """ECMA2Host's deprovisioning choices. ``disable_attribute`` is the Boolean that
+    SCIM ``active`` maps to (e.g. ``IsActive``); without one, ``active`` is ignored."""
+
+    disable: DisableAction = DisableAction.NONE
+    disable_attribute: str | None = None
+    delete: DeleteAction = DeleteAction.DELETE
+
+
+class ConnectorConfig(_Strict):
+    """One connector. ``settings`` is validated later by the connector type's model."""
+
+    name: str
+    type: str
+    token: SecretStr
+    autosync_minutes: int = Field(120, ge=0)
+    export_mode: ExportMode = ExportMode.SYNC
+    export_wait_s: float = Field(30.0, gt=0, le=300)
+    export_batch_size: int = Field(500, ge=1, le=100_000)
+    retry_base_s: float = Field(2.0, gt=0)
+    retry_cap_s: float = Field(300.0, gt=0)
+    retry_max_attempts: int = Field(8, ge=1)
+    deprovision: Deprovision = Deprovision()
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("token")
+    @classmethod
+    def _token_length(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters")
+        return value
+
+
+class HostConfig(_Strict):
+    """The whole file. ``base_dir`` is the file's folder; relative paths use it."""
+
+    host: HostSettings = HostSettings()
+    connectors: dict[str, ConnectorConfig] = Field(default_factory=dict)
+    base_dir: Path = Path(".")
+
+    @property
+    def state_dir(self) -> Path:
+        return self.resolve(self.host.state_dir)
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    def connector(self, name: str) -> ConnectorConfig:
+        try:
+            return self.connectors[name]
+        except KeyError:
+            known = ", ".join(sorted(self.connectors)) or "none"
+            raise ConfigError(f"no connector named {name!r} (configured: {known})") from None
+
+
+def config_path(explicit: str | None = None) -> Path:
+    """``--config``, else ``$ECMAHOST_CONFIG``, else ``config/ecmahost.toml``."""
+    return Path(explicit or os.environ.get("ECMAHOST_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(path: Path) -> HostConfig:
+    """Read, resolve secrets in and validate the TOML file at ``path``."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    base_dir = path.resolve().parent
+    connectors = raw.get("connectors", {})
+    if not isinstance(connectors, Mapping):
+        raise ConfigError("must be a table of connectors", "connectors")
+    literal_keys: list[str] = []
+    raw["connectors"] = {
+        name: _connector_raw(name, body, base_dir, literal_keys)
+        for name, body in connectors.items()
+    }
+    try:
+        config = HostConfig.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+    for key in literal_keys:  # only once the file is valid: a refused file says one thing
+        log.warning(
+            "secret given literally in the configuration; use env:NAME or file:PATH",
+            extra={"action": "config.literal_secret", "key": key},
+        )
+    return config
+
+
+def _connector_raw(name: str, body: Any, base_dir: Path, literal_keys: list[str]) -> dict[str, Any]:
+    if not isinstance(body, Mapping):
+        raise ConfigError("must be a table", f"connectors.{name}")
+    if "token" in body and isinstance(body["token"], str):
+        key = f"connectors.{name}.token"
+        if not is_reference(body["token"]):
+            literal_keys.append(key)
+        body = {**body, "token": resolve_secret(body["token"], key, base_dir)}
+    return {**body, "name": name}
+
+
+def is_reference(value: str) -> bool:
+    return value.startswith(("env:", "file:"))
+
+
+def resolve_secret(reference: str, key: str, base_dir: Path) -> str:
+    """``env:NAME`` reads a variable, ``file:PATH`` a file; anything else is a literal."""
+    kind, sep, rest = reference.partition(":")
+    if sep and kind == "env":
+        value = os.environ.get(rest)
+        if value is None:
+            raise ConfigError(f"environment variable {rest} is not set", key)
+        return value
+    if sep and kind == "file":
+        file = Path(rest) if Path(rest).is_absolute() else base_dir / rest
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read secret file {file}: {exc.strerror}", key) from exc
+    return reference
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    return ConfigError(message, key or None)

@@ -1,0 +1,59 @@
+"""Opening the connector space's database: URL, SQLite pragmas, Alembic migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+import migrations
+
+__all__ = ["migrate", "open_engine", "sessionmaker_for", "sqlite_url"]
+
+MIGRATIONS_DIR = Path(migrations.__file__).parent
+
+
+def sqlite_url(state_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{state_dir / 'ecmahost.db'}"
+
+
+def open_engine(url: str, synchronous: str = "FULL") -> AsyncEngine:
+    """An async engine; on SQLite every connection runs in WAL mode with the given
+    ``synchronous`` level (FULL: a committed write survives power loss)."""
+    engine = create_async_engine(url)
+    if engine.dialect.name == "sqlite":
+        _sqlite_pragmas(engine, synchronous)
+    return engine
+
+
+def _sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # Another process (the CLI) may hold the write lock for a moment.
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[Any]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Create or upgrade the schema to the newest migration."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")

@@ -1,0 +1,146 @@
+"""The host: the connector space and, per connector, its connector, export worker
+and importer, opened and closed together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from connectors.base import Capability, Connector, DataType, Schema
+from engine import queue
+from engine.config import ConnectorConfig, DisableAction, HostConfig
+from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
+from engine.exceptions import ConfigError
+from engine.exporter import Exporter
+from engine.importer import Importer
+from engine.logs import redact
+from engine.registry import build_connector
+from engine.resource import ResourceMapper
+from engine.retry import RetryPolicy
+from engine.scheduler import start_scheduler
+from engine.space import ConnectorSpace
+
+__all__ = ["ConnectorRuntime", "Host"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorRuntime:
+    """Everything the host keeps for one configured connector."""
+
+    name: str
+    config: ConnectorConfig
+    connector: Connector
+    schema: Schema
+    mapper: ResourceMapper
+    exporter: Exporter
+    importer: Importer
+
+
+class Host:
+    """Open with ``await host.open()``; ``serve=True`` also recovers interrupted
+    exports, runs the start-up imports and starts the workers and scheduler."""
+
+    def __init__(self, config: HostConfig, database_url: str | None = None) -> None:
+        self.config = config
+        self._database_url = database_url
+        self.engine: AsyncEngine | None = None
+        self.space: ConnectorSpace | None = None
+        self.runtimes: dict[str, ConnectorRuntime] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._scheduler: AsyncIOScheduler | None = None
+
+    async def open(self, *, connectors: bool = True, serve: bool = False) -> None:
+        state_dir = self.config.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        url = self._database_url or sqlite_url(state_dir)
+        self.engine = open_engine(url, self.config.host.synchronous)
+        await migrate(self.engine)
+        self.space = ConnectorSpace(sessionmaker_for(self.engine))
+        if serve:
+            async with self.space.write() as session:
+                recovered = await queue.recover(session)
+            if recovered:
+                log.info(
+                    "%d interrupted exports queued again",
+                    recovered,
+                    extra={"action": "export.recover"},
+                )
+        if connectors:
+            for name, config in self.config.connectors.items():
+                self.runtimes[name] = await self._open_connector(config)
+        if serve:
+            await self._start_serving()
+
+    async def _open_connector(self, config: ConnectorConfig) -> ConnectorRuntime:
+        assert self.space is not None
+        redact(config.token.get_secret_value())
+        connector = build_connector(config, self.config.base_dir)
+        await connector.open()
+        schema = await connector.schema()
+        _check_deprovision(config, schema)
+        run_lock = asyncio.Lock()
+        policy = RetryPolicy(config.retry_base_s, config.retry_cap_s, config.retry_max_attempts)
+        return ConnectorRuntime(
+            config.name,
+            config,
+            connector,
+            schema,
+            ResourceMapper(schema, config.deprovision),
+            Exporter(
+                config.name, connector, self.space, policy, config.export_batch_size, run_lock
+            ),
+            Importer(config.name, connector, self.space, run_lock),
+        )
+
+    async def _start_serving(self) -> None:
+        for runtime in self.runtimes.values():
+            if Capability.IMPORT in runtime.connector.capabilities:
+                await runtime.importer.full_import()
+                self._tasks.append(asyncio.create_task(runtime.importer.run()))
+            if Capability.EXPORT in runtime.connector.capabilities:
+                self._tasks.append(asyncio.create_task(runtime.exporter.run()))
+        self._scheduler = start_scheduler(
+            (rt.importer, rt.config.autosync_minutes)
+            for rt in self.runtimes.values()
+            if Capability.IMPORT in rt.connector.capabilities
+        )
+
+    def runtime(self, name: str) -> ConnectorRuntime:
+        try:
+            return self.runtimes[name]
+        except KeyError:
+            raise ConfigError(f"no connector named {name!r}") from None
+
+    async def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        for runtime in self.runtimes.values():
+            await runtime.connector.close()
+        if self.engine is not None:
+            await self.engine.dispose()
+
+
+def _check_deprovision(config: ConnectorConfig, schema: Schema) -> None:
+    """The disable attribute must be one of the schema's booleans."""
+    name = config.deprovision.disable_attribute
+    key = f"connectors.{config.name}.deprovision.disable_attribute"
+    if name is None:
+        if config.deprovision.disable is DisableAction.SET_ATTRIBUTE:
+            raise ConfigError("set_attribute needs a disable_attribute", key)
+        return
+    attribute = schema.get(name)
+    if attribute is None or attribute.data_type is not DataType.BOOLEAN:
+        raise ConfigError(f"{name!r} is not a Boolean attribute of the connector's schema", key)

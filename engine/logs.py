@@ -1,0 +1,49 @@
+"""Structured logs: one JSON object per line, with secrets redacted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+__all__ = ["configure_logging", "redact"]
+
+_SECRETS: set[str] = set()
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def redact(secret: str) -> None:
+    """Never print ``secret``: it is replaced by ``***`` wherever it would appear."""
+    if secret:
+        _SECRETS.add(secret)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry |= {k: v for k, v in vars(record).items() if k not in _STANDARD}
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return _scrub(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+def _scrub(text: str) -> str:
+    for secret in _SECRETS:
+        text = text.replace(secret, "***")
+    return text
+
+
+def configure_logging(level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiosqlite", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

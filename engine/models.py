@@ -1,0 +1,120 @@
+"""The connector space's tables (SQLAlchemy 2 declarative).
+
+Changes here need a migration in ``migrations/versions``; a test compares the two.
+Times are naive UTC ``datetime``s (``utcnow``) so that SQLite and PostgreSQL order
+them the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "EventLog",
+    "ExportEvent",
+    "ObjectRow",
+    "ObjectValue",
+    "Run",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class ObjectRow(Base):
+    """One object of a connector: what SCIM shows (``attributes``, ``state``) and what
+    the target is known to hold (``confirmed``, None when not in the target)."""
+
+    __tablename__ = "objects"
+    __table_args__ = (UniqueConstraint("connector", "anchor", name="uq_objects_anchor"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    connector: Mapped[str] = mapped_column(String(200))
+    anchor: Mapped[str] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]]
+    # none_as_null: Python None must be SQL NULL (not JSON 'null') for IS NULL tests.
+    confirmed: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    state: Mapped[str] = mapped_column(String(16))  # present | deleted
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    seen_run: Mapped[int | None]
+
+
+class ObjectValue(Base):
+    """An index row per attribute value, so ``eq`` on any attribute is a lookup.
+    ``attr`` is the lower-cased name, ``value`` the case-folded text of the value."""
+
+    __tablename__ = "object_values"
+    __table_args__ = (Index("ix_object_values_lookup", "connector", "attr", "value"),)
+
+    object_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("objects.id", ondelete="CASCADE"), primary_key=True
+    )
+    attr: Mapped[str] = mapped_column(String(200), primary_key=True)
+    connector: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ExportEvent(Base):
+    """One staged change waiting for, or done with, its export (the queue)."""
+
+    __tablename__ = "export_events"
+    __table_args__ = (
+        Index("ix_export_events_due", "connector", "status", "next_attempt_at"),
+        Index("ix_export_events_object", "object_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connector: Mapped[str] = mapped_column(String(200))
+    object_id: Mapped[str] = mapped_column(String(36))
+    anchor: Mapped[str] = mapped_column(Text)
+    op: Mapped[str] = mapped_column(String(16))  # upsert | delete
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))  # pending|running|done|failed|discarded
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_kind: Mapped[str | None] = mapped_column(String(16))  # transient|permanent|conflict
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class EventLog(Base):
+    """Append-only history of every export event's state changes."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (Index("ix_event_log_event", "event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int]
+    connector: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class Run(Base):
+    """One import or export run, for history and ``ecmahost`` listings."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connector: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # import | export
+    status: Mapped[str] = mapped_column(String(16))  # running | ok | failed
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)

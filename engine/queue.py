@@ -1,0 +1,344 @@
+"""The durable export queue: a status column on ``export_events`` plus the
+append-only ``event_log``.
+
+Per object, events are exported in id order and coalesced: a claim takes all of
+an object's pending events and exports only the newest state. An object whose
+earlier event failed is held back until that event is replayed or discarded, so
+a later change never overtakes an earlier one. Retry back-off is per object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from connectors.base import Change, ChangeKind
+from engine.index import reindex
+from engine.models import EventLog, ExportEvent, ObjectRow, utcnow
+
+__all__ = [
+    "OPEN_STATUSES",
+    "Claim",
+    "EventView",
+    "Outcome",
+    "append_event",
+    "claim",
+    "discard",
+    "list_events",
+    "mark_done",
+    "mark_failed",
+    "mark_retry",
+    "outcome_of",
+    "recover",
+    "replay",
+]
+
+OPEN_STATUSES = ("pending", "running", "failed")
+"""Statuses of an event whose object the target may not yet reflect."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One object's claimed events, coalesced into the change to export."""
+
+    connector: str
+    object_id: str
+    event_ids: tuple[int, ...]
+    change: Change
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of an event: ``done``, ``failed`` or ``retrying``."""
+
+    status: str
+    error: str | None = None
+    error_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    id: int
+    connector: str
+    object_id: str
+    anchor: str
+    op: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    payload: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: ExportEvent) -> EventView:
+        return cls(
+            row.id,
+            row.connector,
+            row.object_id,
+            row.anchor,
+            row.op,
+            row.status,
+            row.attempts,
+            row.last_error,
+            row.created_at,
+            row.updated_at,
+            dict(row.payload),
+        )
+
+
+async def append_event(session: AsyncSession, row: ObjectRow, op: str) -> int:
+    """Queue the object's staged state. A new event inherits the back-off of the
+    object's pending ones, so it can never become due before them."""
+    now = utcnow()
+    due = await session.scalar(
+        select(ExportEvent.next_attempt_at)
+        .where(ExportEvent.object_id == row.id, ExportEvent.status == "pending")
+        .order_by(ExportEvent.next_attempt_at.desc())
+        .limit(1)
+    )
+    event = ExportEvent(
+        connector=row.connector,
+        object_id=row.id,
+        anchor=row.anchor,
+        op=op,
+        payload=dict(row.attributes) if op == "upsert" else {},
+        status="pending",
+        attempts=0,
+        next_attempt_at=max(now, due) if due else now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    _log(session, event, "pending", None)
+    return event.id
+
+
+def _log(session: AsyncSession, event: ExportEvent, status: str, detail: str | None) -> None:
+    session.add(
+        EventLog(
+            event_id=event.id, connector=event.connector, status=status, detail=detail, at=utcnow()
+        )
+    )
+
+
+async def claim(session: AsyncSession, connector: str, limit: int) -> list[Claim]:
+    """Mark the due events of up to ``limit`` objects running and return them, one
+    coalesced change per object. Objects held behind a failed or running event wait."""
+    blocker = aliased(ExportEvent)
+    blocked = exists().where(
+        blocker.object_id == ExportEvent.object_id,
+        blocker.status.in_(("failed", "running")),
+    )
+    due = (
+        select(ExportEvent.object_id)
+        .where(
+            ExportEvent.connector == connector,
+            ExportEvent.status == "pending",
+            ExportEvent.next_attempt_at <= utcnow(),
+            ~blocked,
+        )
+        .group_by(ExportEvent.object_id)
+        .order_by(func.min(ExportEvent.id))  # oldest first: no object starves
+        .limit(limit)
+    )
+    object_ids = list((await session.scalars(due)).all())
+    if not object_ids:
+        return []
+    events = (
+        await session.scalars(
+            select(ExportEvent)
+            .where(ExportEvent.object_id.in_(object_ids), ExportEvent.status == "pending")
+            .order_by(ExportEvent.id)
+        )
+    ).all()
+    confirmed = await _confirmed(session, object_ids)
+    by_object: dict[str, list[ExportEvent]] = {}
+    for event in events:
+        event.status = "running"
+        by_object.setdefault(event.object_id, []).append(event)
+    return [_coalesce(oid, evs, oid in confirmed) for oid, evs in by_object.items()]
+
+
+async def _confirmed(session: AsyncSession, object_ids: list[str]) -> set[str]:
+    stmt = select(ObjectRow.id).where(
+        ObjectRow.id.in_(object_ids), ObjectRow.confirmed.is_not(None)
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+def _coalesce(object_id: str, events: list[ExportEvent], in_target: bool) -> Claim:
+    last = events[-1]
+    if last.op == "delete":
+        change = Change(ChangeKind.DELETE, last.anchor)
+    else:
+        kind = ChangeKind.REPLACE if in_target else ChangeKind.ADD
+        change = Change(kind, last.anchor, dict(last.payload))
+    attempts = max(e.attempts for e in events)
+    return Claim(last.connector, object_id, tuple(e.id for e in events), change, attempts)
+
+
+async def mark_done(session: AsyncSession, claims: Iterable[Claim]) -> None:
+    """The target took these changes: record them, and make what it now holds the
+    object's state unless newer events are already waiting."""
+    for item in claims:
+        await _set_status(session, item.event_ids, "done", None, None)
+        row = await session.get(ObjectRow, item.object_id)
+        if await _has_pending(session, item.object_id):
+            continue
+        if item.change.kind is ChangeKind.DELETE:
+            if row is not None:
+                await session.delete(row)
+            continue
+        if row is None:  # a replayed create whose object was dropped when it failed
+            row = _new_row(item, session)
+        row.confirmed = dict(item.change.attributes)
+        await _settle(session, row, row.confirmed)
+
+
+def _new_row(item: Claim, session: AsyncSession) -> ObjectRow:
+    now = utcnow()
+    row = ObjectRow(
+        id=item.object_id,
+        connector=item.connector,
+        anchor=item.change.anchor,
+        attributes={},
+        confirmed=None,
+        state="deleted",
+        version=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    return row
+
+
+async def mark_failed(session: AsyncSession, claims: Iterable[tuple[Claim, str, str]]) -> None:
+    """These changes failed for good (``(claim, message, kind)``). The object shows
+    what the target still holds, so Entra sees the change as not done."""
+    for item, message, kind in claims:
+        await _set_status(session, item.event_ids, "failed", message, kind)
+        row = await session.get(ObjectRow, item.object_id)
+        if row is None or await _has_pending(session, item.object_id):
+            continue
+        if row.confirmed is None:
+            await session.delete(row)
+        else:
+            await _settle(session, row, row.confirmed)
+
+
+async def _settle(session: AsyncSession, row: ObjectRow, attributes: dict[str, Any]) -> None:
+    if row.attributes != attributes or row.state != "present":
+        row.attributes, row.state = dict(attributes), "present"
+        row.version += 1
+        row.updated_at = utcnow()
+        await reindex(session, row)
+
+
+async def mark_retry(session: AsyncSession, item: Claim, message: str, retry_at: datetime) -> None:
+    """A transient failure: back to pending, and the whole object waits until ``retry_at``."""
+    await _set_status(session, item.event_ids, "pending", message, "transient")
+    await session.execute(
+        update(ExportEvent)
+        .where(ExportEvent.object_id == item.object_id, ExportEvent.status == "pending")
+        .values(next_attempt_at=retry_at)
+    )
+
+
+async def _set_status(
+    session: AsyncSession,
+    event_ids: Sequence[int],
+    status: str,
+    error: str | None,
+    error_kind: str | None,
+) -> None:
+    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+    if error is not None:
+        values |= {"last_error": error, "error_kind": error_kind}
+        values["attempts"] = ExportEvent.attempts + 1
+    elif status == "done":
+        values["attempts"] = ExportEvent.attempts + 1
+    await session.execute(update(ExportEvent).where(ExportEvent.id.in_(event_ids)).values(values))
+    for event in await session.scalars(select(ExportEvent).where(ExportEvent.id.in_(event_ids))):
+        _log(session, event, status if error_kind != "transient" else "retrying", error)
+
+
+async def _has_pending(session: AsyncSession, object_id: str) -> bool:
+    stmt = select(ExportEvent.id).where(
+        ExportEvent.object_id == object_id, ExportEvent.status.in_(("pending", "running"))
+    )
+    return (await session.scalar(stmt.limit(1))) is not None
+
+
+async def recover(session: AsyncSession) -> int:
+    """At start-up: events left running by a process that died go back to pending."""
+    result = await session.execute(
+        update(ExportEvent).where(ExportEvent.status == "running").values(status="pending")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def outcome_of(session: AsyncSession, event_id: int) -> Outcome | None:
+    """The event's outcome if it has one yet (done, failed, or a failed attempt)."""
+    event = await session.get(ExportEvent, event_id)
+    if event is None:
+        return Outcome("failed", f"export event {event_id} not found")
+    if event.status in ("done", "failed", "discarded"):
+        return Outcome(event.status, event.last_error, event.error_kind)
+    if event.error_kind == "transient":
+        return Outcome("retrying", event.last_error, "transient")
+    return None
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    connector: str | None = None,
+    ids: Sequence[int] | None = None,
+    limit: int = 1000,
+) -> list[EventView]:
+    stmt = select(ExportEvent).order_by(ExportEvent.id).limit(limit)
+    if status:
+        stmt = stmt.where(ExportEvent.status == status)
+    if connector:
+        stmt = stmt.where(ExportEvent.connector == connector)
+    if ids is not None:
+        stmt = stmt.where(ExportEvent.id.in_(ids))
+    return [EventView.from_row(e) for e in (await session.scalars(stmt)).all()]
+
+
+async def replay(session: AsyncSession, ids: Sequence[int] | None) -> list[int]:
+    """Failed events (these, or all when ``ids`` is None) go back to pending now."""
+    return await _move_failed(session, ids, "pending")
+
+
+async def discard(session: AsyncSession, ids: Sequence[int]) -> list[int]:
+    """Failed events are given up on; they stay listed as ``discarded``."""
+    return await _move_failed(session, ids, "discarded")
+
+
+async def _move_failed(session: AsyncSession, ids: Sequence[int] | None, status: str) -> list[int]:
+    condition = ExportEvent.status == "failed"
+    if ids is not None:
+        condition = and_(condition, ExportEvent.id.in_(ids))
+    events = list((await session.scalars(select(ExportEvent).where(condition))).all())
+    now = utcnow()
+    for event in events:
+        event.status, event.updated_at = status, now
+        if status == "pending":
+            event.attempts, event.next_attempt_at = 0, now
+        _log(session, event, "replayed" if status == "pending" else status, None)
+    return [e.id for e in events]
+
+
+def backoff_until(delay_s: float) -> datetime:
+    return utcnow() + timedelta(seconds=delay_s)

@@ -1,0 +1,289 @@
+"""The connector space: the durable copy of each target's objects that SCIM reads.
+
+Every write stages an object's new state and appends its export event in ONE
+transaction, so an acknowledged write can never be lost. One asyncio lock makes
+this process the database's single writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from connectors.base import Record, Value
+from engine.exceptions import ScimError
+from engine.index import reindex
+from engine.models import ExportEvent, ObjectRow, Run, utcnow
+from engine.queue import OPEN_STATUSES, append_event
+
+__all__ = [
+    "ConnectorSpace",
+    "Staging",
+    "StoredObject",
+    "object_id_for",
+]
+
+_ID_NAMESPACE = uuid.UUID("6f1c2f0e-5d1e-4b8a-9a57-2f0b9b8f3c11")
+
+
+def object_id_for(connector: str, anchor: str) -> str:
+    """The SCIM id of an anchor: derived, so it is stable across imports and restarts."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{connector}\x00{anchor}"))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    id: str
+    connector: str
+    anchor: str
+    attributes: Mapping[str, Value]
+    visible: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: ObjectRow) -> StoredObject:
+        return cls(
+            row.id,
+            row.connector,
+            row.anchor,
+            dict(row.attributes),
+            row.state == "present",
+            row.version,
+            row.created_at,
+            row.updated_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Staging:
+    """A write's decision: the object's new attributes, whether SCIM still shows it,
+    and what to export (``"upsert"``, ``"delete"`` or None for store-only)."""
+
+    attributes: Mapping[str, Value]
+    visible: bool
+    export: str | None
+
+
+class ConnectorSpace:
+    """Reads and writes of objects. Reads see only visible objects."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits on exit; the only way to write."""
+        async with self._write_lock, self._sessions.begin() as session:
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session:
+            yield session
+
+    # -- reads ---------------------------------------------------------------
+
+    async def get(self, connector: str, object_id: str) -> StoredObject | None:
+        """The visible object with this SCIM id, or None."""
+        async with self.read() as session:
+            row = await session.get(ObjectRow, object_id)
+        if row is None or row.connector != connector or row.state != "present":
+            return None
+        return StoredObject.from_row(row)
+
+    async def query(
+        self,
+        connector: str,
+        where: ColumnElement[bool] | None,
+        start_index: int,
+        count: int,
+    ) -> tuple[int, list[StoredObject]]:
+        """Total matches and one page (1-based ``start_index``) ordered by anchor."""
+        condition = (ObjectRow.connector == connector) & (ObjectRow.state == "present")
+        if where is not None:
+            condition = condition & where
+        async with self.read() as session:
+            total = await session.scalar(select(func.count()).where(condition))
+            rows = []
+            if count > 0:
+                page = (
+                    select(ObjectRow)
+                    .where(condition)
+                    .order_by(ObjectRow.anchor)
+                    .offset(start_index - 1)
+                    .limit(count)
+                )
+                rows = list((await session.scalars(page)).all())
+        return int(total or 0), [StoredObject.from_row(r) for r in rows]
+
+    async def iter_objects(self, connector: str) -> AsyncIterator[StoredObject]:
+        """Every visible object of a connector, streamed in anchor order."""
+        stmt = (
+            select(ObjectRow)
+            .where(ObjectRow.connector == connector, ObjectRow.state == "present")
+            .order_by(ObjectRow.anchor)
+            .execution_options(yield_per=500)
+        )
+        async with self.read() as session:
+            async for row in await session.stream_scalars(stmt):
+                yield StoredObject.from_row(row)
+
+    # -- SCIM writes -----------------------------------------------------------
+
+    async def create(
+        self, connector: str, anchor: str, staging: Staging
+    ) -> tuple[StoredObject, int | None]:
+        """Stage a new object. 409 if a visible object already has this anchor."""
+        object_id = object_id_for(connector, anchor)
+        async with self.write() as session:
+            row = await session.get(ObjectRow, object_id)
+            if row is not None and row.state == "present":
+                raise ScimError(409, f"an object with anchor {anchor!r} exists", "uniqueness")
+            if row is None:
+                row = _new_row(object_id, connector, anchor, confirmed=None)
+                session.add(row)
+                await session.flush()
+            return await _stage(session, row, staging)
+
+    async def update(
+        self,
+        connector: str,
+        object_id: str,
+        decide: Callable[[StoredObject], Staging],
+    ) -> tuple[StoredObject, int | None]:
+        """Stage the change ``decide`` computes from the current object, atomically.
+        404 if no visible object has this id; ``decide`` may raise ScimError."""
+        async with self.write() as session:
+            row = await session.get(ObjectRow, object_id)
+            if row is None or row.connector != connector or row.state != "present":
+                raise ScimError(404, f"resource {object_id} not found")
+            staging = decide(StoredObject.from_row(row))
+            return await _stage(session, row, staging)
+
+    # -- full import -----------------------------------------------------------
+
+    async def begin_run(self, connector: str, kind: str) -> int:
+        async with self.write() as session:
+            run = Run(
+                connector=connector, kind=kind, status="running", started_at=utcnow(), counts={}
+            )
+            session.add(run)
+            await session.flush()
+            return run.id
+
+    async def finish_run(
+        self, run_id: int, status: str, counts: Mapping[str, int], error: str | None = None
+    ) -> None:
+        async with self.write() as session:
+            await session.execute(
+                update(Run)
+                .where(Run.id == run_id)
+                .values(status=status, counts=dict(counts), error=error, finished_at=utcnow())
+            )
+
+    async def import_records(
+        self, connector: str, run_id: int, records: Sequence[Record]
+    ) -> Mapping[str, int]:
+        """Upsert one batch of a full import. Objects with an open export event keep
+        their staged state; only what the target holds (``confirmed``) is refreshed."""
+        counts = {"added": 0, "updated": 0, "unchanged": 0, "pending": 0}
+        ids = {object_id_for(connector, r.anchor): r for r in records}
+        async with self.write() as session:
+            rows = await session.scalars(select(ObjectRow).where(ObjectRow.id.in_(ids)))
+            existing = {row.id: row for row in rows}
+            busy = await _ids_with_open_events(session, list(ids))
+            for object_id, record in ids.items():
+                row = existing.get(object_id)
+                if row is None:
+                    row = _new_row(object_id, connector, record.anchor, confirmed=None)
+                    session.add(row)
+                row.seen_run = run_id
+                counts[await _import_one(session, row, record, busy)] += 1
+        return counts
+
+    async def remove_unseen(self, connector: str, run_id: int) -> int:
+        """End a full import: forget objects the target no longer holds, unless an
+        export of theirs is still open or ran while the import did (the import may
+        have read the target before that export reached it)."""
+        async with self.write() as session:
+            started_at = await session.scalar(select(Run.started_at).where(Run.id == run_id))
+            recent = select(ExportEvent.object_id).where(
+                ExportEvent.connector == connector,
+                ExportEvent.status.in_(OPEN_STATUSES) | (ExportEvent.updated_at >= started_at),
+            )
+            result = await session.execute(
+                delete(ObjectRow).where(
+                    ObjectRow.connector == connector,
+                    ObjectRow.seen_run.is_(None) | (ObjectRow.seen_run != run_id),
+                    ObjectRow.id.not_in(recent),
+                )
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def _import_one(session: AsyncSession, row: ObjectRow, record: Record, busy: set[str]) -> str:
+    """Refresh one object from the target; returns which count it adds to."""
+    attributes = dict(record.attributes)
+    added = row.version == 0
+    row.confirmed = attributes
+    if row.id in busy:
+        return "pending"
+    if row.attributes == attributes and row.state == "present":
+        return "unchanged"
+    row.attributes, row.state = attributes, "present"
+    row.version += 1
+    row.updated_at = utcnow()
+    await session.flush()
+    await reindex(session, row)
+    return "added" if added else "updated"
+
+
+def _new_row(
+    object_id: str, connector: str, anchor: str, confirmed: dict[str, Any] | None
+) -> ObjectRow:
+    now = utcnow()
+    return ObjectRow(
+        id=object_id,
+        connector=connector,
+        anchor=anchor,
+        attributes={},
+        confirmed=confirmed,
+        state="deleted",
+        version=0,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def _stage(
+    session: AsyncSession, row: ObjectRow, staging: Staging
+) -> tuple[StoredObject, int | None]:
+    row.attributes = dict(staging.attributes)
+    row.state = "present" if staging.visible else "deleted"
+    row.version += 1
+    row.updated_at = utcnow()
+    await reindex(session, row)
+    event_id = None
+    if staging.export is not None:
+        event_id = await append_event(session, row, staging.export)
+    elif not staging.visible:
+        await session.delete(row)
+    return StoredObject.from_row(row), event_id
+
+
+async def _ids_with_open_events(session: AsyncSession, ids: list[str]) -> set[str]:
+    stmt = select(ExportEvent.object_id).where(
+        ExportEvent.object_id.in_(ids), ExportEvent.status.in_(OPEN_STATUSES)
+    )
+    return set((await session.scalars(stmt)).all())

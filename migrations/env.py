@@ -1,0 +1,20 @@
+"""Alembic environment: runs on the connection ecmahost hands it (see engine.database)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from engine.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - ecmahost always passes its connection
+    raise RuntimeError("run migrations through engine.database.migrate")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,188 @@
+"""The CSV demo through the running host: hand edits, hostile values, refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.acceptance.conftest import Server, ecmahost, filter_query, read_csv
+from tests.conftest import EXT, TOKEN, csv_connector_toml
+
+HOSTILE = {
+    "DisplayName": 'Zoë Ångström; "the boss"\nsecond line',
+    "Title": "=cmd|' /C calc'!A0",
+    "EmployeeId": 'a;b;"c"\r\nd',
+    "Email": "zoë@exämple.org",
+}
+
+
+def _csv_path(config_dir: Path) -> Path:
+    return config_dir / "state" / "InputFile.txt"
+
+
+def _append_row(path: Path, row: list[str]) -> None:
+    with path.open("a", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, delimiter=";", quoting=csv.QUOTE_ALL, lineterminator="\n").writerow(row)
+
+
+def _find(server: Server, anchor: str) -> list[dict[str, object]]:
+    found = server.request("GET", "/Users" + filter_query(f'AzureObjectID eq "{anchor}"'))
+    assert found.status == 200
+    return list(found.body["Resources"])
+
+
+def test_hand_edits_show_after_import(server: Server, csv_config: Path, config_dir: Path) -> None:
+    path = _csv_path(config_dir)
+    anchor = str(uuid.uuid4())
+    _append_row(path, [anchor, "True", "Hand Made", "", "Clerk", "hand@contoso.example", ""])
+    assert _find(server, anchor) == []
+
+    result = ecmahost(csv_config, "import", "CSV")
+    assert result.returncode == 0, result.stderr
+    assert "import of CSV: 5 records" in result.stdout
+    [found] = _find(server, anchor)
+    assert found[EXT] == {  # type: ignore[index]
+        "AzureObjectID": anchor,
+        "IsActive": True,
+        "DisplayName": "Hand Made",
+        "Title": "Clerk",
+        "UserName": "hand@contoso.example",
+    }
+
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if anchor not in line]
+    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    assert ecmahost(csv_config, "import", "CSV").returncode == 0
+    assert _find(server, anchor) == []
+    assert server.request("GET", f"/Users/{found['id']}").status == 404
+
+
+def test_hostile_values_round_trip(server: Server, csv_config: Path, config_dir: Path) -> None:
+    anchor = str(uuid.uuid4())
+    values = {"AzureObjectID": anchor, "UserName": "zoe@contoso.example", **HOSTILE}
+    created = server.request("POST", "/Users", {EXT: values})
+    assert created.status == 201, created.body
+
+    row = read_csv(_csv_path(config_dir))[anchor]
+    assert {k: row[k] for k in values} == values
+    assert len(read_csv(_csv_path(config_dir))) == 5
+
+    assert ecmahost(csv_config, "import", "CSV").returncode == 0
+    server.restart()
+    [found] = _find(server, anchor)
+    assert found[EXT] == values  # type: ignore[index]
+    cached = ecmahost(csv_config, "cache", "CSV")
+    assert cached.returncode == 0
+    dumped = {o["anchor"]: o["attributes"] for o in map(json.loads, cached.stdout.splitlines())}
+    assert dumped[anchor] == values
+
+
+def test_bad_requests_leave_the_file_alone(
+    write_config: Callable[..., Path], server_factory: Callable[..., Server], config_dir: Path
+) -> None:
+    other = "other-token-0123456789"
+    config = write_config(
+        csv_connector_toml()
+        + csv_connector_toml("Other", other).replace("state/InputFile.txt", "state/Other.txt")
+    )
+    server = server_factory(config)
+    existing = read_csv(_csv_path(config_dir))
+    anchor = next(iter(existing))
+    before = _csv_path(config_dir).read_bytes()
+
+    cases = [
+        (server.request("GET", "/Users", token="wrong-token-0123456789"), 401),
+        (server.request("GET", "/Users", token=None), 401),
+        (server.request("GET", "/Users", token=other), 401),
+        (
+            server.request(
+                "GET", "/Users", base=server.url().replace("ecma2host_CSV", "ecma2host_csv")
+            ),
+            404,
+        ),
+        (server.request("POST", "/Users", raw=b'{"schemas": ['), 400),
+        (server.request("GET", f"/Users/{uuid.uuid4()}"), 404),
+        (
+            server.request(
+                "PATCH",
+                f"/Users/{uuid.uuid4()}",
+                {"Operations": [{"op": "Replace", "path": "active", "value": False}]},
+            ),
+            404,
+        ),
+        (
+            server.request(
+                "POST", "/Users", {EXT: {"AzureObjectID": anchor, "DisplayName": "Dup"}}
+            ),
+            409,
+        ),
+    ]
+    for response, status in cases:
+        assert response.status == status, response.body
+        assert response.headers["content-type"].startswith("application/scim+json")
+        assert response.body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+        assert response.body["status"] == str(status)
+        assert "Traceback" not in response.body["detail"]
+    assert cases[-1][0].body["scimType"] == "uniqueness"
+    assert _csv_path(config_dir).read_bytes() == before
+    # The other connector's token works on its own connector only.
+    assert server.request("GET", "/Users", name="Other", token=other).status == 200
+    # One log line per request, and no secret in any of them.
+    deadline = time.monotonic() + 10
+    while (logged := "".join(server.stderr_lines)).count('"scim.request"') <= len(cases):
+        assert time.monotonic() < deadline, logged
+        time.sleep(0.05)
+    assert TOKEN not in logged and other not in logged
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda toml: re.sub(r'token = ".*"', 'token = "short1"', toml), "connectors.CSV.token"),
+        (lambda toml: toml.replace('type = "csv"', 'type = "punchcards"'), "connectors.CSV.type"),
+        (
+            lambda toml: toml.replace('schema_file = "Schema.xml"', 'schema_file = "Missing.xml"'),
+            "Missing.xml",
+        ),
+    ],
+    ids=["short-token", "unknown-type", "missing-schema"],
+)
+def test_bad_config_refuses_to_start_with_one_line(
+    write_config: Callable[..., Path], mutate: Callable[[str], str], expected: str
+) -> None:
+    config = write_config(mutate(csv_connector_toml()))
+    result = ecmahost(config, "serve", "--listen", "127.0.0.1:0", timeout_s=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("ecmahost: error: ") and expected in lines[0]
+
+
+def test_self_signed_tls_and_test_connection(
+    csv_config: Path, server_factory: Callable[..., Server], config_dir: Path
+) -> None:
+    server = server_factory(csv_config, "--tls", "self-signed")
+    url = server.url()
+    assert url.startswith("https://127.0.0.1:")
+    base = url.removesuffix("/ecma2host_CSV/scim")
+    assert (config_dir / "state" / "tls" / "cert.pem").exists()
+
+    ok = ecmahost(csv_config, "test-connection", "CSV", "--url", base)
+    assert ok.returncode == 0, ok.stderr
+    assert "succeeded" in ok.stdout
+    server.stop()
+    down = ecmahost(csv_config, "test-connection", "CSV", "--url", base)
+    assert down.returncode == 1
+    assert "failed" in down.stderr
+
+
+def test_token_command_prints_a_long_random_token() -> None:
+    first = ecmahost(Path("unused.toml"), "token").stdout.strip()
+    second = ecmahost(Path("unused.toml"), "token").stdout.strip()
+    assert len(first) >= 32 and first != second

@@ -1,0 +1,36 @@
+"""The scheduler only asks for imports, on the configured interval."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from connectors.memory import MemoryConnector, MemorySettings
+from engine.importer import Importer
+from engine.scheduler import start_scheduler
+
+
+class _Space:
+    """Never reached: the scheduler must not run an import itself."""
+
+
+def _importer(name: str) -> Importer:
+    connector = MemoryConnector(name, MemorySettings(), Path("."))
+    return Importer(name, connector, _Space(), asyncio.Lock())  # type: ignore[arg-type]
+
+
+async def test_one_interval_job_per_connector_that_only_requests() -> None:
+    every_2h, never = _importer("A"), _importer("B")
+    scheduler = start_scheduler([(every_2h, 120), (never, 0)])
+    try:
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+        assert set(jobs) == {"import:A"}
+        assert jobs["import:A"].trigger.interval == timedelta(minutes=120)
+        assert not every_2h._requested.is_set()
+        await jobs["import:A"].func()
+        await jobs["import:A"].func()  # asking twice before it runs is one request
+        assert every_2h._requested.is_set()
+        assert not never._requested.is_set()
+    finally:
+        scheduler.shutdown(wait=False)
