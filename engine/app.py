@@ -226,7 +226,8 @@ def _write_staging(
         log.info(
             "disable stored only", extra={"action": "deprovision.none", "connector": runtime.name}
         )
-        return Staging(attributes, visible=True, export=None)
+        assert mapper.active is not None  # a disable needs the disable attribute
+        return _store_only_disable(before, attributes, mapper.active.name)
     if action is DisableAction.DELETE:
         log.info(
             "disable exported as delete",
@@ -238,6 +239,17 @@ def _write_staging(
         extra={"action": "deprovision.set_attribute", "connector": runtime.name},
     )
     return Staging(attributes, visible=True, export="upsert")
+
+
+def _store_only_disable(before: StoredObject, attributes: dict[str, Any], flag: str) -> Staging:
+    """Keep the disable in the connector space only; the request's other changes are
+    still exported, with the flag as the target had it."""
+    exported = {k: v for k, v in attributes.items() if k != flag}
+    if flag in before.attributes:
+        exported[flag] = before.attributes[flag]
+    if exported == dict(before.attributes):
+        return Staging(attributes, visible=True, export=None)
+    return Staging(attributes, visible=True, export="upsert", exported=exported)
 
 
 def _same_anchor(runtime: ConnectorRuntime, before: StoredObject, after: dict[str, Any]) -> None:

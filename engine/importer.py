@@ -53,7 +53,9 @@ class Importer:
             try:
                 await self.full_import()
             except Exception:  # a bug in one run must not end scheduled imports
-                log.exception("full import crashed", extra={"action": "import.crash", "connector": self.name})
+                log.exception(
+                    "full import crashed", extra={"action": "import.crash", "connector": self.name}
+                )
 
     async def full_import(self, progress: Callable[[int], None] | None = None) -> ImportReport:
         """One full import; ``progress`` is called with the number of records seen so far."""

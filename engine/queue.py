@@ -9,7 +9,7 @@ a later change never overtakes an earlier one. Retry back-off is per object.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -94,7 +94,9 @@ class EventView:
         )
 
 
-async def append_event(session: AsyncSession, row: ObjectRow, op: str) -> int:
+async def append_event(
+    session: AsyncSession, row: ObjectRow, op: str, payload: Mapping[str, Any]
+) -> int:
     """Queue the object's staged state. A new event inherits the back-off of the
     object's pending ones, so it can never become due before them."""
     now = utcnow()
@@ -109,7 +111,7 @@ async def append_event(session: AsyncSession, row: ObjectRow, op: str) -> int:
         object_id=row.id,
         anchor=row.anchor,
         op=op,
-        payload=dict(row.attributes) if op == "upsert" else {},
+        payload=dict(payload) if op == "upsert" else {},
         status="pending",
         attempts=0,
         next_attempt_at=max(now, due) if due else now,
@@ -187,38 +189,19 @@ def _coalesce(object_id: str, events: list[ExportEvent], in_target: bool) -> Cla
 
 
 async def mark_done(session: AsyncSession, claims: Iterable[Claim]) -> None:
-    """The target took these changes: record them, and make what it now holds the
-    object's state unless newer events are already waiting."""
+    """The target took these changes: record what it now holds. The SCIM view was
+    staged before the export (or re-staged by a replay) and stays as it is."""
     for item in claims:
         await _set_status(session, item.event_ids, "done", None, None)
         row = await session.get(ObjectRow, item.object_id)
-        if await _has_pending(session, item.object_id):
+        if row is None:
             continue
         if item.change.kind is ChangeKind.DELETE:
-            if row is not None:
+            row.confirmed = None
+            if row.state != "present" and not await _has_pending(session, row.id):
                 await session.delete(row)
-            continue
-        if row is None:  # a replayed create whose object was dropped when it failed
-            row = _new_row(item, session)
-        row.confirmed = dict(item.change.attributes)
-        await _settle(session, row, row.confirmed)
-
-
-def _new_row(item: Claim, session: AsyncSession) -> ObjectRow:
-    now = utcnow()
-    row = ObjectRow(
-        id=item.object_id,
-        connector=item.connector,
-        anchor=item.change.anchor,
-        attributes={},
-        confirmed=None,
-        state="deleted",
-        version=0,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(row)
-    return row
+        else:
+            row.confirmed = dict(item.change.attributes)
 
 
 async def mark_failed(session: AsyncSession, claims: Iterable[tuple[Claim, str, str]]) -> None:
@@ -235,9 +218,12 @@ async def mark_failed(session: AsyncSession, claims: Iterable[tuple[Claim, str, 
             await _settle(session, row, row.confirmed)
 
 
-async def _settle(session: AsyncSession, row: ObjectRow, attributes: dict[str, Any]) -> None:
-    if row.attributes != attributes or row.state != "present":
-        row.attributes, row.state = dict(attributes), "present"
+async def _settle(
+    session: AsyncSession, row: ObjectRow, attributes: dict[str, Any], state: str = "present"
+) -> None:
+    """Make the SCIM view of ``row`` these attributes and state."""
+    if row.attributes != attributes or row.state != state:
+        row.attributes, row.state = dict(attributes), state
         row.version += 1
         row.updated_at = utcnow()
         await reindex(session, row)
@@ -317,8 +303,42 @@ async def list_events(
 
 
 async def replay(session: AsyncSession, ids: Sequence[int] | None) -> list[int]:
-    """Failed events (these, or all when ``ids`` is None) go back to pending now."""
-    return await _move_failed(session, ids, "pending")
+    """Failed events (these, or all when ``ids`` is None) go back to pending now, and
+    an object whose newest event is replayed shows that event's state again."""
+    moved = await _move_failed(session, ids, "pending")
+    for event in await session.scalars(select(ExportEvent).where(ExportEvent.id.in_(moved))):
+        await _restage(session, event)
+    return moved
+
+
+async def _restage(session: AsyncSession, event: ExportEvent) -> None:
+    newer = await session.scalar(
+        select(ExportEvent.id)
+        .where(ExportEvent.object_id == event.object_id, ExportEvent.id > event.id)
+        .limit(1)
+    )
+    if newer is not None:
+        return
+    row = await session.get(ObjectRow, event.object_id)
+    if row is None:  # a failed create's object was dropped: bring it back
+        now = utcnow()
+        row = ObjectRow(
+            id=event.object_id,
+            connector=event.connector,
+            anchor=event.anchor,
+            attributes={},
+            confirmed=None,
+            state="deleted",
+            version=0,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        await session.flush()
+    if event.op == "delete":
+        await _settle(session, row, row.attributes, "deleted")
+    else:
+        await _settle(session, row, dict(event.payload), "present")
 
 
 async def discard(session: AsyncSession, ids: Sequence[int]) -> list[int]:

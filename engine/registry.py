@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -20,44 +21,51 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "ecmahost.connectors"
 
 
-def _builtin() -> dict[str, type[Connector]]:
-    from connectors.csvfile import CsvConnector
-    from connectors.memory import MemoryConnector
+_BUILTIN: dict[str, str] = {
+    "csv": "connectors.csvfile:CsvConnector",
+    "ldap": "connectors.ldap:LdapConnector",
+    "memory": "connectors.memory:MemoryConnector",
+    "script": "connectors.script:ScriptConnector",
+    "sql": "connectors.sql:SqlConnector",
+}
+"""Built-in types, imported only when configured (each pulls in its own driver)."""
 
-    return {cls.type_name: cls for cls in (CsvConnector, MemoryConnector)}
+
+def _load(type_name: str, target: str) -> type[Connector] | None:
+    module_name, _, class_name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except Exception as exc:  # a broken plugin must not stop the host
+        log.error(
+            "connector type %r failed to load: %s",
+            type_name,
+            exc,
+            extra={"action": "plugin.broken"},
+        )
+        return None
+    if isinstance(cls, type) and issubclass(cls, Connector):
+        return cls
+    log.error(
+        "connector type %r is not a Connector subclass",
+        type_name,
+        extra={"action": "plugin.broken"},
+    )
+    return None
 
 
-def connector_types() -> dict[str, type[Connector]]:
-    """Every connector type by name; built-in names cannot be taken over by plugins."""
-    types = _builtin()
+def connector_types() -> dict[str, str]:
+    """Every connector type name and where its class lives; built-in names cannot be
+    taken over by plugins."""
+    types = dict(_BUILTIN)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in types:
-            continue
-        try:
-            cls = ep.load()
-        except Exception as exc:  # a broken plugin must not stop the host
-            log.error(
-                "connector plugin %r failed to load: %s",
-                ep.name,
-                exc,
-                extra={"action": "plugin.broken"},
-            )
-            continue
-        if isinstance(cls, type) and issubclass(cls, Connector):
-            types[ep.name] = cls
-        else:
-            log.error(
-                "connector plugin %r is not a Connector subclass",
-                ep.name,
-                extra={"action": "plugin.broken"},
-            )
+        types.setdefault(ep.name, ep.value)
     return types
 
 
 def build_connector(config: ConnectorConfig, base_dir: Path) -> Connector:
     """A connector of the configured type with its validated settings (not yet open)."""
     types = connector_types()
-    cls = types.get(config.type)
+    cls = _load(config.type, types[config.type]) if config.type in types else None
     if cls is None:
         known = ", ".join(sorted(types))
         raise ConfigError(

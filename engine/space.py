@@ -72,6 +72,8 @@ class Staging:
     attributes: Mapping[str, Value]
     visible: bool
     export: str | None
+    exported: Mapping[str, Value] | None = None
+    """What to export when it differs from ``attributes`` (a store-only disable)."""
 
 
 class ConnectorSpace:
@@ -276,7 +278,8 @@ async def _stage(
     await reindex(session, row)
     event_id = None
     if staging.export is not None:
-        event_id = await append_event(session, row, staging.export)
+        payload = staging.exported if staging.exported is not None else staging.attributes
+        event_id = await append_event(session, row, staging.export, payload)
     elif not staging.visible:
         await session.delete(row)
     return StoredObject.from_row(row), event_id

@@ -161,6 +161,15 @@ class Server:
         return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, parsed)
 
 
+def wait_until(predicate: Callable[[], Any], timeout_s: float = 10.0) -> Any:
+    """Poll ``predicate`` until it is truthy; fail once ``timeout_s`` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while not (result := predicate()):
+        assert time.monotonic() < deadline, f"condition not met within {timeout_s:g} s"
+        time.sleep(0.05)
+    return result
+
+
 def filter_query(expression: str) -> str:
     """A filter as Entra sends it: spaces as ``+``."""
     return "?filter=" + quote(expression, safe="").replace("%20", "+")

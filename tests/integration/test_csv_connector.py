@@ -697,4 +697,6 @@ async def test_full_import_streams(make: Factory, tmp_path: Path) -> None:
 
     assert count == 200_000
     assert size > 20_000_000
-    assert peak < size / 8, f"peak {peak} bytes for a {size}-byte file"
+    # Holding the rows would take several times the file's size; a chunk of 1,000
+    # rows is well under a megabyte. The bound leaves room for allocator noise.
+    assert peak < size / 4, f"peak {peak} bytes for a {size}-byte file"
