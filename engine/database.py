@@ -21,18 +21,27 @@ def sqlite_url(state_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{state_dir / 'ecmahost.db'}"
 
 
-def open_engine(url: str, synchronous: str = "FULL") -> AsyncEngine:
+def open_engine(url: str, synchronous: str = "FULL", *, writer: bool = False) -> AsyncEngine:
     """An async engine; on SQLite every connection runs in WAL mode with the given
-    ``synchronous`` level (FULL: a committed write survives power loss)."""
-    engine = create_async_engine(url)
-    if engine.dialect.name == "sqlite":
-        _sqlite_pragmas(engine, synchronous)
+    ``synchronous`` level (FULL: a committed write survives power loss).
+
+    A ``writer`` engine on SQLite has one connection whose transactions begin with
+    BEGIN IMMEDIATE: it takes the database's write lock up front, so a transaction
+    that read first never fails to upgrade when another process wrote meanwhile."""
+    sqlite = url.startswith("sqlite")
+    options: dict[str, Any] = {"pool_size": 1, "max_overflow": 0} if writer and sqlite else {}
+    engine = create_async_engine(url, **options)
+    if sqlite:
+        _sqlite_pragmas(engine, synchronous, "BEGIN IMMEDIATE" if writer else "BEGIN")
     return engine
 
 
-def _sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
+def _sqlite_pragmas(engine: AsyncEngine, synchronous: str, begin: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver's own transaction handling breaks SAVEPOINTs (which group
+        # commit needs); SQLAlchemy's documented remedy is to emit BEGIN ourselves.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
@@ -40,6 +49,10 @@ def _sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
         # Another process (the CLI) may hold the write lock for a moment.
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
 
 
 def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[Any]:

@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 
 from connectors.base import Connector, Result
 from engine import queue
+from engine.config import ConnectorConfig
 from engine.exceptions import ConflictError, PermanentError, TransientError
+from engine.gate import RunGate
 from engine.models import ExportEvent, utcnow
 from engine.queue import Claim, Outcome
 from engine.retry import RetryPolicy
@@ -29,21 +31,27 @@ IDLE_POLL_S = 30.0
 
 
 class Exporter:
+    """``workers`` loops claim disjoint objects, so different objects export
+    concurrently while each object's events stay in order."""
+
     def __init__(
         self,
         name: str,
         connector: Connector,
         space: ConnectorSpace,
-        policy: RetryPolicy,
-        batch_size: int,
-        run_lock: asyncio.Lock,
+        config: ConnectorConfig,
+        gate: RunGate,
     ) -> None:
         self.name = name
         self._connector = connector
         self._space = space
-        self._policy = policy
-        self._batch_size = batch_size
-        self._run_lock = run_lock
+        self._policy = RetryPolicy(
+            config.retry_base_s, config.retry_cap_s, config.retry_max_attempts
+        )
+        self._batch_size = config.export_batch_size
+        self._workers = config.export_workers
+        self._lease_s = config.export_lease_s
+        self._gate = gate
         self._wake = asyncio.Event()
         self._waiters: dict[int, list[asyncio.Future[Outcome]]] = {}
 
@@ -52,7 +60,12 @@ class Exporter:
         self._wake.set()
 
     async def run(self) -> None:
-        """Export until cancelled."""
+        """Export with every worker until cancelled."""
+        async with asyncio.TaskGroup() as workers:
+            for _ in range(self._workers):
+                workers.create_task(self._work())
+
+    async def _work(self) -> None:
         while True:
             self._wake.clear()
             try:
@@ -67,11 +80,11 @@ class Exporter:
 
     async def drain_once(self) -> int:
         """Export one batch of due objects; returns how many objects it exported."""
-        async with self._space.write() as session:
-            claims = await queue.claim(session, self.name, self._batch_size)
-        if not claims:
-            return 0
-        async with self._run_lock:
+        async with self._gate.export():
+            async with self._space.write() as session:
+                claims = await queue.claim(session, self.name, self._batch_size, self._lease_s)
+            if not claims:
+                return 0
             results = await self._export(claims)
         await asyncio.shield(self._record(claims, results))
         return len(claims)

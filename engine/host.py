@@ -18,11 +18,11 @@ from engine.config import ConnectorConfig, DisableAction, HostConfig
 from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
 from engine.exceptions import ConfigError
 from engine.exporter import Exporter
+from engine.gate import RunGate
 from engine.importer import Importer
 from engine.logs import redact
 from engine.registry import build_connector
 from engine.resource import ResourceMapper
-from engine.retry import RetryPolicy
 from engine.scheduler import start_scheduler
 from engine.space import ConnectorSpace
 
@@ -52,6 +52,7 @@ class Host:
         self.config = config
         self._database_url = database_url
         self.engine: AsyncEngine | None = None
+        self._write_engine: AsyncEngine | None = None
         self.space: ConnectorSpace | None = None
         self.runtimes: dict[str, ConnectorRuntime] = {}
         self._tasks: list[asyncio.Task[Any]] = []
@@ -61,9 +62,13 @@ class Host:
         state_dir = self.config.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         url = self._database_url or sqlite_url(state_dir)
-        self.engine = open_engine(url, self.config.host.synchronous)
-        await migrate(self.engine)
-        self.space = ConnectorSpace(sessionmaker_for(self.engine))
+        synchronous = self.config.host.synchronous
+        self.engine = open_engine(url, synchronous)
+        self._write_engine = open_engine(url, synchronous, writer=True)
+        await migrate(self._write_engine)
+        self.space = ConnectorSpace(
+            sessionmaker_for(self.engine), sessionmaker_for(self._write_engine)
+        )
         if serve:
             async with self.space.write() as session:
                 recovered = await queue.recover(session)
@@ -86,18 +91,15 @@ class Host:
         await connector.open()
         schema = await connector.schema()
         _check_deprovision(config, schema)
-        run_lock = asyncio.Lock()
-        policy = RetryPolicy(config.retry_base_s, config.retry_cap_s, config.retry_max_attempts)
+        gate = RunGate()
         return ConnectorRuntime(
             config.name,
             config,
             connector,
             schema,
             ResourceMapper(schema, config.deprovision),
-            Exporter(
-                config.name, connector, self.space, policy, config.export_batch_size, run_lock
-            ),
-            Importer(config.name, connector, self.space, run_lock),
+            Exporter(config.name, connector, self.space, config, gate),
+            Importer(config.name, connector, self.space, gate),
         )
 
     async def _start_serving(self) -> None:
@@ -129,8 +131,11 @@ class Host:
                 await task
         for runtime in self.runtimes.values():
             await runtime.connector.close()
-        if self.engine is not None:
-            await self.engine.dispose()
+        if self.space is not None:
+            await self.space.close()
+        for engine in (self.engine, self._write_engine):
+            if engine is not None:
+                await engine.dispose()
 
 
 def _check_deprovision(config: ConnectorConfig, schema: Schema) -> None:

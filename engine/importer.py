@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from connectors.base import Connector, Record
 from engine.exceptions import PermanentError, TransientError
+from engine.gate import RunGate
 from engine.space import ConnectorSpace
 
 __all__ = ["ImportReport", "Importer"]
@@ -33,12 +34,12 @@ class Importer:
     """Runs full imports of one connector, one at a time, never during an export batch."""
 
     def __init__(
-        self, name: str, connector: Connector, space: ConnectorSpace, run_lock: asyncio.Lock
+        self, name: str, connector: Connector, space: ConnectorSpace, gate: RunGate
     ) -> None:
         self.name = name
         self._connector = connector
         self._space = space
-        self._run_lock = run_lock
+        self._gate = gate
         self._requested = asyncio.Event()
 
     def request(self) -> None:
@@ -59,7 +60,7 @@ class Importer:
 
     async def full_import(self, progress: Callable[[int], None] | None = None) -> ImportReport:
         """One full import; ``progress`` is called with the number of records seen so far."""
-        async with self._run_lock:
+        async with self._gate.full_import():
             run_id = await self._space.begin_run(self.name, "import")
             log.info(
                 "full import started", extra={"action": "import.start", "connector": self.name}

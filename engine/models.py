@@ -85,6 +85,7 @@ class ExportEvent(Base):
     status: Mapped[str] = mapped_column(String(16))  # pending|running|done|failed|discarded
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]  # a running event is reclaimed after this
     last_error: Mapped[str | None] = mapped_column(Text)
     error_kind: Mapped[str | None] = mapped_column(String(16))  # transient|permanent|conflict
     created_at: Mapped[datetime]

@@ -132,9 +132,14 @@ def _log(session: AsyncSession, event: ExportEvent, status: str, detail: str | N
     )
 
 
-async def claim(session: AsyncSession, connector: str, limit: int) -> list[Claim]:
-    """Mark the due events of up to ``limit`` objects running and return them, one
-    coalesced change per object. Objects held behind a failed or running event wait."""
+async def claim(
+    session: AsyncSession, connector: str, limit: int, lease_s: float = 300.0
+) -> list[Claim]:
+    """Mark the due events of up to ``limit`` objects running for ``lease_s`` and
+    return them, one coalesced change per object. Objects held behind a failed or
+    running event wait; running events whose lease ran out (their worker died) are
+    claimable again."""
+    await _reclaim_expired(session, connector)
     blocker = aliased(ExportEvent)
     blocked = exists().where(
         blocker.object_id == ExportEvent.object_id,
@@ -164,10 +169,26 @@ async def claim(session: AsyncSession, connector: str, limit: int) -> list[Claim
     ).all()
     confirmed = await _confirmed(session, object_ids)
     by_object: dict[str, list[ExportEvent]] = {}
+    lease_until = utcnow() + timedelta(seconds=lease_s)
     for event in events:
-        event.status = "running"
+        event.status, event.lease_until = "running", lease_until
         by_object.setdefault(event.object_id, []).append(event)
     return [_coalesce(oid, evs, oid in confirmed) for oid, evs in by_object.items()]
+
+
+async def _reclaim_expired(session: AsyncSession, connector: str) -> None:
+    expired = (
+        await session.scalars(
+            select(ExportEvent).where(
+                ExportEvent.connector == connector,
+                ExportEvent.status == "running",
+                ExportEvent.lease_until < utcnow(),
+            )
+        )
+    ).all()
+    for event in expired:
+        event.status = "pending"
+        _log(session, event, "reclaimed", "the worker's lease ran out")
 
 
 async def _confirmed(session: AsyncSession, object_ids: list[str]) -> set[str]:

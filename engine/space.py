@@ -23,6 +23,7 @@ from engine.exceptions import ScimError
 from engine.index import reindex
 from engine.models import ExportEvent, ObjectRow, Run, utcnow
 from engine.queue import OPEN_STATUSES, append_event
+from engine.writer import GroupWriter
 
 __all__ = [
     "ConnectorSpace",
@@ -79,15 +80,25 @@ class Staging:
 class ConnectorSpace:
     """Reads and writes of objects. Reads see only visible objects."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        write_sessions: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._write_sessions = write_sessions or sessions
         self._write_lock = asyncio.Lock()
+        self._writer = GroupWriter(self._write_sessions, self._write_lock)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session whose transaction commits on exit; the only way to write."""
-        async with self._write_lock, self._sessions.begin() as session:
+        """A session whose transaction commits on exit, for batch work (imports,
+        export bookkeeping). SCIM writes go through the group writer instead."""
+        async with self._write_lock, self._write_sessions.begin() as session:
             yield session
+
+    async def close(self) -> None:
+        await self._writer.close()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -148,7 +159,8 @@ class ConnectorSpace:
     ) -> tuple[StoredObject, int | None]:
         """Stage a new object. 409 if a visible object already has this anchor."""
         object_id = object_id_for(connector, anchor)
-        async with self.write() as session:
+
+        async def work(session: AsyncSession) -> tuple[StoredObject, int | None]:
             row = await session.get(ObjectRow, object_id)
             if row is not None and row.state == "present":
                 raise ScimError(409, f"an object with anchor {anchor!r} exists", "uniqueness")
@@ -158,6 +170,8 @@ class ConnectorSpace:
                 await session.flush()
             return await _stage(session, row, staging)
 
+        return await self._writer.run(work)
+
     async def update(
         self,
         connector: str,
@@ -166,12 +180,14 @@ class ConnectorSpace:
     ) -> tuple[StoredObject, int | None]:
         """Stage the change ``decide`` computes from the current object, atomically.
         404 if no visible object has this id; ``decide`` may raise ScimError."""
-        async with self.write() as session:
+
+        async def work(session: AsyncSession) -> tuple[StoredObject, int | None]:
             row = await session.get(ObjectRow, object_id)
             if row is None or row.connector != connector or row.state != "present":
                 raise ScimError(404, f"resource {object_id} not found")
-            staging = decide(StoredObject.from_row(row))
-            return await _stage(session, row, staging)
+            return await _stage(session, row, decide(StoredObject.from_row(row)))
+
+        return await self._writer.run(work)
 
     # -- full import -----------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from connectors.memory import MemoryConnector, MemorySettings
 from engine import queue
 from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
+from engine.gate import RunGate
 from engine.importer import Importer
 from engine.models import ObjectRow, ObjectValue
 from engine.space import ConnectorSpace, Staging, StoredObject, object_id_for
@@ -42,7 +42,7 @@ async def space(tmp_path: Path) -> AsyncIterator[Space]:
     await migrate(engine)
     connector_space = ConnectorSpace(sessionmaker_for(engine))
     target = MemoryConnector(NAME, MemorySettings(), tmp_path)
-    importer = Importer(NAME, target, connector_space, asyncio.Lock())
+    importer = Importer(NAME, target, connector_space, RunGate())
     try:
         yield Space(engine, connector_space, target, importer, tmp_path / "ecmahost.db")
     finally:
@@ -85,7 +85,7 @@ async def test_an_import_into_a_new_database_gives_the_same_ids(
     try:
         await migrate(other_engine)
         other = ConnectorSpace(sessionmaker_for(other_engine))
-        await Importer(NAME, space.target, other, asyncio.Lock()).full_import()
+        await Importer(NAME, space.target, other, RunGate()).full_import()
         _, [found] = await other.query(NAME, None, 1, 10)
     finally:
         await other_engine.dispose()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 
 from connectors.memory import MemoryConnector, MemorySettings
+from engine.gate import RunGate
 from engine.importer import Importer
 from engine.scheduler import start_scheduler
 
@@ -17,7 +17,7 @@ class _Space:
 
 def _importer(name: str) -> Importer:
     connector = MemoryConnector(name, MemorySettings(), Path("."))
-    return Importer(name, connector, _Space(), asyncio.Lock())  # type: ignore[arg-type]
+    return Importer(name, connector, _Space(), RunGate())  # type: ignore[arg-type]
 
 
 async def test_one_interval_job_per_connector_that_only_requests() -> None:
