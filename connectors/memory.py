@@ -1,11 +1,14 @@
 """The in-memory twin of a target: the default connector of unit tests.
 
-It keeps its objects in a dict, records every batch it was given, and can be told
-to fail, so flows can be tested without files or servers.
+It keeps its objects in a dict, records every batch it was given, and fails as a
+script says (from its settings, or set on the instance by a test): the next N
+exports, every export for T seconds, any change carrying a rejected value, so
+flows and the queue can be tested without files or servers.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -25,12 +28,20 @@ from connectors.base import (
     Schema,
     Value,
 )
+from engine.exceptions import PermanentError, TransientError
 
 __all__ = ["MemoryConnector", "MemorySettings"]
 
 
 class MemorySettings(ConnectorSettings):
-    """``attributes`` maps attribute name to data type; ``anchor`` names the anchor."""
+    """``attributes`` maps attribute name to data type; ``anchor`` names the anchor.
+    The fault script: ``fail_times`` exports fail transiently, then every export
+    within ``fail_for_s`` of the first one does; a change carrying a value in
+    ``reject_values`` is rejected for good."""
+
+    fail_times: int = Field(0, ge=0)
+    fail_for_s: float = Field(0.0, ge=0)
+    reject_values: list[str] = Field(default_factory=list)
 
     object_type: str = "Person"
     anchor: str = "AzureObjectID"
@@ -62,6 +73,14 @@ class MemoryConnector(Connector):
         """When set, every export raises it (a whole-batch failure)."""
         self.reject: dict[str, Exception] = {}
         """Per-anchor errors returned as that change's result."""
+        self.fail_times = settings.fail_times
+        self.fail_until: float | None = None
+        """A ``time.monotonic()`` until which every export fails transiently."""
+        self.reject_values = set(settings.reject_values)
+
+    def fail_for(self, seconds: float) -> None:
+        """Every export fails transiently for the next ``seconds`` (an outage)."""
+        self.fail_until = time.monotonic() + seconds
 
     async def schema(self) -> Schema:
         s: MemorySettings = self.settings
@@ -79,12 +98,25 @@ class MemoryConnector(Connector):
 
     async def export(self, changes: Sequence[Change]) -> Sequence[Result]:
         self.batches.append(list(changes))
+        self._scripted_outage()
         if self.fail_with is not None:
             raise self.fail_with
         return [self._apply(change) for change in changes]
 
+    def _scripted_outage(self) -> None:
+        if self.fail_until is None and self.settings.fail_for_s:
+            self.fail_for(self.settings.fail_for_s)
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise TransientError("the target is unavailable (scripted failure)")
+        if self.fail_until is not None and time.monotonic() < self.fail_until:
+            raise TransientError("the target is unavailable (scripted outage)")
+
     def _apply(self, change: Change) -> Result:
         error = self.reject.get(change.anchor)
+        rejected = self.reject_values.intersection(map(str, change.attributes.values()))
+        if error is None and rejected:
+            error = PermanentError(f"the target rejects the value {sorted(rejected)[0]!r}")
         if error is not None:
             return Result(change.anchor, error)
         if change.kind is ChangeKind.DELETE:

@@ -13,6 +13,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from engine import discovery
+from engine.admin import create_admin_app
 from engine.config import DeleteAction, DisableAction, ExportMode
 from engine.exceptions import ScimError
 from engine.host import ConnectorRuntime, Host
@@ -43,6 +44,7 @@ def create_app(host: Host, *, open_host: bool = True) -> web.Application:
     app[HOST_KEY] = host
     if open_host:
         app.cleanup_ctx.append(_host_lifecycle)
+    app.add_subapp("/admin", create_admin_app(host))
     scim = "/ecma2host_{connector}/scim"
     app.router.add_routes(
         [

@@ -19,6 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from engine import queue, tls
+from engine.admin import event_json
 from engine.app import create_app
 from engine.config import HostConfig, Listen, config_path, load_config
 from engine.exceptions import ConfigError, EcmahostError
@@ -235,7 +236,7 @@ def _cmd_exports_list(args: argparse.Namespace) -> int:
     )
     if args.json:
         for e in events:
-            print(json.dumps(_event_json(e), ensure_ascii=False))
+            print(json.dumps(event_json(e), ensure_ascii=False))
         return 0
     table = Table("id", "connector", "status", "op", "anchor", "attempts", "last error")
     for e in events:
@@ -246,28 +247,18 @@ def _cmd_exports_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _event_json(e: queue.EventView) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "connector": e.connector,
-        "object_id": e.object_id,
-        "anchor": e.anchor,
-        "op": e.op,
-        "status": e.status,
-        "attempts": e.attempts,
-        "last_error": e.last_error,
-        "created_at": e.created_at.isoformat(),
-        "updated_at": e.updated_at.isoformat(),
-        "payload": e.payload,
-    }
-
-
 def _cmd_exports_show(args: argparse.Namespace) -> int:
-    events = asyncio.run(_with_session(_load(args), lambda s: queue.list_events(s, ids=[args.id])))
-    if not events:
+    async def show(session: Any) -> dict[str, Any] | None:
+        events = await queue.list_events(session, ids=[args.id])
+        if not events:
+            return None
+        return {**event_json(events[0]), "history": await queue.history(session, args.id)}
+
+    shown = asyncio.run(_with_session(_load(args), show))
+    if shown is None:
         print(f"ecmahost: error: no export event {args.id}", file=sys.stderr)
         return 1
-    print(json.dumps(_event_json(events[0]), ensure_ascii=False, indent=2))
+    print(json.dumps(shown, ensure_ascii=False, indent=2))
     return 0
 
 

@@ -96,11 +96,20 @@ class HostSettings(_Strict):
     state_dir: Path = Path("state")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    admin_token: SecretStr | None = None
+    """Opens the admin API under /admin; without one the API is off."""
 
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
         Listen.parse(value)
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters")
         return value
 
     @property
@@ -187,6 +196,9 @@ def load_config(path: Path) -> HostConfig:
         name: _connector_raw(name, body, base_dir, literal_keys)
         for name, body in connectors.items()
     }
+    host = raw.get("host", {})
+    if isinstance(host, Mapping):
+        raw["host"] = _with_secret(host, "admin_token", "host", base_dir, literal_keys)
     try:
         config = HostConfig.model_validate({**raw, "base_dir": base_dir})
     except ValidationError as exc:
@@ -202,12 +214,21 @@ def load_config(path: Path) -> HostConfig:
 def _connector_raw(name: str, body: Any, base_dir: Path, literal_keys: list[str]) -> dict[str, Any]:
     if not isinstance(body, Mapping):
         raise ConfigError("must be a table", f"connectors.{name}")
-    if "token" in body and isinstance(body["token"], str):
-        key = f"connectors.{name}.token"
-        if not is_reference(body["token"]):
-            literal_keys.append(key)
-        body = {**body, "token": resolve_secret(body["token"], key, base_dir)}
+    body = _with_secret(body, "token", f"connectors.{name}", base_dir, literal_keys)
     return {**body, "name": name}
+
+
+def _with_secret(
+    table: Mapping[str, Any], field: str, where: str, base_dir: Path, literal_keys: list[str]
+) -> dict[str, Any]:
+    """``table`` with its secret ``field`` resolved (see ``resolve_secret``)."""
+    value = table.get(field)
+    if not isinstance(value, str):
+        return dict(table)
+    key = f"{where}.{field}"
+    if not is_reference(value):
+        literal_keys.append(key)
+    return {**table, field: resolve_secret(value, key, base_dir)}
 
 
 def is_reference(value: str) -> bool:

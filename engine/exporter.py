@@ -10,14 +10,12 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, select
-
 from connectors.base import Connector, Result
 from engine import queue
 from engine.config import ConnectorConfig
 from engine.exceptions import ConflictError, PermanentError, TransientError
 from engine.gate import RunGate
-from engine.models import ExportEvent, utcnow
+from engine.models import utcnow
 from engine.queue import Claim, Outcome
 from engine.retry import RetryPolicy
 from engine.space import ConnectorSpace
@@ -194,14 +192,7 @@ class Exporter:
 
     async def _next_due_s(self) -> float:
         async with self._space.read() as session:
-            due = await session.scalar(
-                # Events already due but not claimed wait behind a failed one: skip them.
-                select(func.min(ExportEvent.next_attempt_at)).where(
-                    ExportEvent.connector == self.name,
-                    ExportEvent.status == "pending",
-                    ExportEvent.next_attempt_at > utcnow(),
-                )
-            )
+            due = await queue.next_due(session, self.name)
         if due is None:
             return IDLE_POLL_S
-        return min(IDLE_POLL_S, max(0.05, (due - utcnow()).total_seconds()))
+        return min(IDLE_POLL_S, max(0.01, (due - utcnow()).total_seconds()))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -30,10 +30,12 @@ __all__ = [
     "append_event",
     "claim",
     "discard",
+    "history",
     "list_events",
     "mark_done",
     "mark_failed",
     "mark_retry",
+    "next_due",
     "outcome_of",
     "recover",
     "replay",
@@ -140,18 +142,13 @@ async def claim(
     running event wait; running events whose lease ran out (their worker died) are
     claimable again."""
     await _reclaim_expired(session, connector)
-    blocker = aliased(ExportEvent)
-    blocked = exists().where(
-        blocker.object_id == ExportEvent.object_id,
-        blocker.status.in_(("failed", "running")),
-    )
     due = (
         select(ExportEvent.object_id)
         .where(
             ExportEvent.connector == connector,
             ExportEvent.status == "pending",
             ExportEvent.next_attempt_at <= utcnow(),
-            ~blocked,
+            ~_blocked(),
         )
         .group_by(ExportEvent.object_id)
         .order_by(func.min(ExportEvent.id))  # oldest first: no object starves
@@ -174,6 +171,24 @@ async def claim(
         event.status, event.lease_until = "running", lease_until
         by_object.setdefault(event.object_id, []).append(event)
     return [_coalesce(oid, evs, oid in confirmed) for oid, evs in by_object.items()]
+
+
+def _blocked() -> ColumnElement[bool]:
+    """The event's object waits behind a failed or running event."""
+    blocker = aliased(ExportEvent)
+    return exists().where(
+        blocker.object_id == ExportEvent.object_id,
+        blocker.status.in_(("failed", "running")),
+    )
+
+
+async def next_due(session: AsyncSession, connector: str) -> datetime | None:
+    """When the earliest claimable event becomes due (may be in the past)."""
+    return await session.scalar(
+        select(func.min(ExportEvent.next_attempt_at)).where(
+            ExportEvent.connector == connector, ExportEvent.status == "pending", ~_blocked()
+        )
+    )
 
 
 async def _reclaim_expired(session: AsyncSession, connector: str) -> None:
@@ -383,3 +398,11 @@ async def _move_failed(session: AsyncSession, ids: Sequence[int] | None, status:
 
 def backoff_until(delay_s: float) -> datetime:
     return utcnow() + timedelta(seconds=delay_s)
+
+
+async def history(session: AsyncSession, event_id: int) -> list[dict[str, Any]]:
+    """The event's state changes, oldest first, from the append-only log."""
+    rows = await session.scalars(
+        select(EventLog).where(EventLog.event_id == event_id).order_by(EventLog.id)
+    )
+    return [{"status": r.status, "detail": r.detail, "at": r.at.isoformat()} for r in rows]
