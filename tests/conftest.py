@@ -122,8 +122,10 @@ async def make_scim(
     """Factory: ``await make_scim(export_mode="queued", ...)`` starts one host."""
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(seed: dict[str, dict[str, Any]] | None = None, **connector: Any) -> Scim:
-        host = Host(load_config(write_config(memory_connector_toml(**connector))))
+    async def make(
+        seed: dict[str, dict[str, Any]] | None = None, host_toml: str = "", **connector: Any
+    ) -> Scim:
+        host = Host(load_config(write_config(memory_connector_toml(**connector), host_toml)))
         client = TestClient(TestServer(create_app(host)))
         await client.start_server()  # opens the host: migrations, start-up import, workers
         clients.append(client)

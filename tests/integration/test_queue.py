@@ -1,0 +1,103 @@
+"""The durable queue over a real SQLite file: group commit, leases, ordering."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from engine import queue
+from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
+from engine.exceptions import ScimError
+from engine.space import ConnectorSpace, Staging
+
+NAME = "Mem"
+
+
+@pytest.fixture
+async def spaces(tmp_path: Path) -> AsyncIterator[tuple[ConnectorSpace, list[int]]]:
+    """A space whose writer engine counts its commits."""
+    url = sqlite_url(tmp_path)
+    reader, writer = open_engine(url), open_engine(url, writer=True)
+    await migrate(writer)
+    commits: list[int] = []
+    event.listen(writer.sync_engine, "commit", lambda _conn: commits.append(1))
+    space = ConnectorSpace(sessionmaker_for(reader), sessionmaker_for(writer))
+    try:
+        yield space, commits
+    finally:
+        await space.close()
+        await reader.dispose()
+        await writer.dispose()
+
+
+def staging(anchor: str) -> Staging:
+    return Staging({"AzureObjectID": anchor, "Title": "t"}, visible=True, export="upsert")
+
+
+async def test_concurrent_writes_share_commits_and_fail_alone(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, commits = spaces
+    anchors = [f"user-{i}" for i in range(60)] + ["user-7"]  # one duplicate anchor
+
+    results = await asyncio.gather(
+        *(space.create(NAME, a, staging(a)) for a in anchors), return_exceptions=True
+    )
+
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(errors) == 1 and isinstance(errors[0], ScimError) and errors[0].status == 409
+    total, objects = await space.query(NAME, None, 1, 100)
+    assert total == 60 and {o.anchor for o in objects} == set(anchors)
+    assert len(commits) < 60 / 4, f"{len(commits)} commits for 61 writes: no grouping"
+    async with space.read() as session:
+        events = await queue.list_events(session, connector=NAME)
+    assert len(events) == 60 and all(e.status == "pending" for e in events)
+
+
+async def test_a_dead_workers_claim_is_reclaimed_after_its_lease(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, _ = spaces
+    _, event_id = await space.create(NAME, "a", staging("a"))
+
+    async with space.write() as session:
+        [first] = await queue.claim(session, NAME, 10, lease_s=0.2)
+    async with space.write() as session:
+        assert await queue.claim(session, NAME, 10) == []  # the lease holds it
+    await asyncio.sleep(0.3)  # the worker "died": its lease runs out
+    async with space.write() as session:
+        [again] = await queue.claim(session, NAME, 10)
+
+    assert again.event_ids == first.event_ids == (event_id,)
+    async with space.read() as session:
+        statuses = [h["status"] for h in await queue.history(session, event_id)]
+    assert statuses == ["pending", "reclaimed"]
+
+
+async def test_later_events_coalesce_and_never_overtake_a_failed_one(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, _ = spaces
+    obj, first = await space.create(NAME, "a", staging("a"))
+    async with space.write() as session:
+        [claim] = await queue.claim(session, NAME, 10)
+        await queue.mark_failed(session, [(claim, "rejected", "permanent")])
+    # The failed create left nothing visible, so Entra creates again, then patches.
+    await space.create(NAME, "a", Staging({"AzureObjectID": "a", "Title": "t1"}, True, "upsert"))
+    await space.update(
+        NAME, obj.id, lambda o: Staging({**o.attributes, "Title": "t2"}, True, "upsert")
+    )
+
+    async with space.write() as session:
+        assert await queue.claim(session, NAME, 10) == []  # held behind the failed create
+        assert await queue.replay(session, [first]) == [first]
+    async with space.write() as session:
+        [claim] = await queue.claim(session, NAME, 10)
+
+    assert claim.object_id == obj.id and len(claim.event_ids) == 3
+    assert claim.event_ids[0] == first  # in order, the replayed one first
+    assert claim.change.attributes == {"AzureObjectID": "a", "Title": "t2"}  # the newest state

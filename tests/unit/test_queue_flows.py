@@ -1,0 +1,173 @@
+"""The queue's promises through the SCIM app: outages, poison changes, the admin API."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from connectors.base import ChangeKind
+from engine import queue
+from tests.conftest import EXT, Scim
+from tests.helpers import eventually
+
+ADMIN = "admin-token-0123456789"
+ADMIN_HOST = f'admin_token = "{ADMIN}"'
+
+
+def create_body(anchor: str, title: str = "t0") -> dict[str, Any]:
+    return {EXT: {"AzureObjectID": anchor, "Title": title}}
+
+
+def retitle(title: str) -> dict[str, Any]:
+    return {"Operations": [{"op": "Replace", "path": f"{EXT}:Title", "value": title}]}
+
+
+async def create_users(scim: Scim, count: int) -> dict[str, str]:
+    ids = {}
+    for i in range(count):
+        status, body = await scim.call("POST", "/Users", create_body(f"u{i:03d}"))
+        assert status == 201, body
+        ids[f"u{i:03d}"] = body["id"]
+    return ids
+
+
+async def admin(
+    scim: Scim, method: str, path: str, body: Any = None, token: str = ADMIN
+) -> tuple[int, Any]:
+    response = await scim.client.request(
+        method, f"/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    return response.status, await response.json(content_type=None)
+
+
+def exported_titles(scim: Scim, anchor: str) -> list[int]:
+    """Every state of ``anchor`` the target was asked to take, in order (tries included)."""
+    return [
+        int(change.attributes["Title"][1:])
+        for batch in scim.memory.batches
+        for change in batch
+        if change.anchor == anchor
+        and change.kind is not ChangeKind.DELETE
+        and change.attributes["Title"][1:].isdigit()
+    ]
+
+
+@pytest.mark.slow
+async def test_an_outage_under_load_loses_nothing_and_drains_by_itself(make_scim: Any) -> None:
+    scim = await make_scim(
+        export_mode="queued", retry_base_s=1.0, retry_cap_s=4.0, retry_max_attempts=50
+    )
+    ids = await create_users(scim, 40)
+    await eventually(lambda: len(scim.memory.objects) == 40)
+    scim.memory.fail_for(20)
+    rounds = 10
+
+    async def client(anchors: list[str]) -> None:
+        for n in range(1, rounds + 1):
+            for anchor in anchors:
+                assert (await scim.call("PATCH", f"/Users/{ids[anchor]}", retitle(f"t{n}")))[
+                    0
+                ] == 200
+            await asyncio.sleep(2.2)  # the load spans the outage and its end
+
+    anchors = sorted(ids)
+    await asyncio.gather(*(client(anchors[i::8]) for i in range(8)))
+    await eventually(
+        lambda: all(o["Title"] == f"t{rounds}" for o in scim.memory.objects.values()), timeout_s=30
+    )
+
+    for anchor in anchors:  # per user, the target never went back to an older state
+        titles = exported_titles(scim, anchor)
+        assert titles == sorted(titles) and titles[-1] == rounds
+    async with scim.host.space.read() as session:  # type: ignore[union-attr]
+        events = await queue.list_events(session, connector="Mem")
+        retries = [
+            len([h for h in await queue.history(session, e.id) if h["status"] == "retrying"])
+            for e in events
+        ]
+    assert {e.status for e in events} == {"done"}
+    # Back-off 1, 2, 4, 4 … s with jitter down to half: at most ~12 failed tries fit in
+    # 20 s, and an event queued when the outage began was retried several times.
+    assert max(retries) <= 13
+    assert max(retries) >= 4
+
+
+async def test_a_poison_change_fails_alone_and_replays_in_order(make_scim: Any) -> None:
+    scim = await make_scim(export_mode="queued", host_toml=ADMIN_HOST)
+    ids = await create_users(scim, 5)
+    await eventually(lambda: len(scim.memory.objects) == 5)
+    scim.memory.reject_values = {"poison"}
+
+    await scim.call("PATCH", f"/Users/{ids['u000']}", retitle("poison"))
+    [failed] = await eventually(
+        lambda: _events(scim, "failed"), message="the poison change lands in failed"
+    )
+    assert failed.last_error == "the target rejects the value 'poison'"
+    for anchor in ("u001", "u002"):  # other users keep flowing
+        await scim.call("PATCH", f"/Users/{ids[anchor]}", retitle("t5"))
+    await eventually(lambda: scim.memory.objects["u002"]["Title"] == "t5")
+    await scim.call("PATCH", f"/Users/{ids['u000']}", retitle("t9"))  # waits behind the failed one
+    await asyncio.sleep(0.3)
+    assert scim.memory.objects["u000"]["Title"] == "t0"
+    assert (await _events(scim, "pending"))[0].anchor == "u000"
+
+    status, listed = await admin(scim, "GET", "/exports?status=failed")
+    assert status == 200 and [e["id"] for e in listed["exports"]] == [failed.id]
+    scim.memory.reject_values = set()  # the target is fixed
+    status, replayed = await admin(scim, "POST", "/exports/replay", {"all": True})
+    assert (status, replayed) == (200, {"replayed": [failed.id]})
+
+    await eventually(lambda: scim.memory.objects["u000"]["Title"] == "t9")
+    assert exported_titles(scim, "u000")[-1] == 9
+
+    async def history() -> list[str]:  # the target took it; its outcome is recorded next
+        shown = (await admin(scim, "GET", f"/exports/{failed.id}"))[1]
+        return [h["status"] for h in shown["history"]]
+
+    await eventually(lambda: _last_is_done(history()))
+    assert await history() == ["pending", "failed", "replayed", "done"]
+
+
+async def _last_is_done(statuses: Any) -> bool:
+    return (await statuses)[-1] == "done"
+
+
+async def _events(scim: Scim, status: str) -> list[queue.EventView]:
+    async with scim.host.space.read() as session:  # type: ignore[union-attr]
+        return await queue.list_events(session, status=status)
+
+
+async def test_admin_api_needs_its_own_token(make_scim: Any) -> None:
+    scim = await make_scim(host_toml=ADMIN_HOST)
+    assert (await admin(scim, "GET", "/exports", token="wrong-token-0123456789"))[0] == 401
+    status, body = await admin(scim, "GET", "/exports", token=scim.headers()["Authorization"][7:])
+    assert status == 401 and body["status"] == "401"  # a connector token is not an admin token
+    assert (await admin(scim, "GET", "/exports"))[0] == 200
+    assert (await admin(scim, "POST", "/exports/discard", {"ids": "all"}))[0] == 400
+    assert (await admin(scim, "POST", "/imports/Nope"))[0] == 404
+    assert (await admin(scim, "POST", "/imports/Mem")) == (202, {"requested": "Mem"})
+
+
+async def test_admin_api_is_off_without_a_token(make_scim: Any) -> None:
+    scim = await make_scim()
+    status, body = await admin(scim, "GET", "/exports")
+    assert status == 404 and "admin_token" in body["detail"]
+
+
+async def test_discarded_events_are_kept_and_release_the_object(make_scim: Any) -> None:
+    scim = await make_scim(export_mode="queued", host_toml=ADMIN_HOST)
+    ids = await create_users(scim, 1)
+    scim.memory.reject_values = {"poison"}
+    await scim.call("PATCH", f"/Users/{ids['u000']}", retitle("poison"))
+    [failed] = await eventually(lambda: _events(scim, "failed"))
+
+    assert await admin(scim, "POST", "/exports/discard", {"ids": [failed.id]}) == (
+        200,
+        {"discarded": [failed.id]},
+    )
+    await scim.call("PATCH", f"/Users/{ids['u000']}", retitle("t3"))
+    await eventually(lambda: scim.memory.objects["u000"]["Title"] == "t3")
+    [discarded] = await _events(scim, "discarded")
+    assert discarded.id == failed.id
