@@ -103,11 +103,16 @@ class ChangeKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One object's change. ``attributes`` is the whole new object (empty for a delete)."""
+    """One object's change. ``attributes`` is the whole new object (empty for a delete).
+
+    ``previous_anchor`` is set on a REPLACE that renames: the target holds the object
+    under that anchor and must hold it under ``anchor`` afterwards. Only connectors
+    declaring ``Capability.RENAME`` are given one."""
 
     kind: ChangeKind
     anchor: str
     attributes: Mapping[str, Value] = field(default_factory=dict)
+    previous_anchor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,7 +97,7 @@ class CsvConnector(Connector):
     type_name: ClassVar[str] = "csv"
     settings_model: ClassVar[type[ConnectorSettings]] = CsvSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.IMPORT, Capability.EXPORT}
+        {Capability.IMPORT, Capability.EXPORT, Capability.RENAME}
     )
 
     def __init__(self, name: str, settings: CsvSettings, base_dir: Path) -> None:
@@ -222,6 +222,8 @@ class CsvConnector(Connector):
             raise ValueError("the anchor is empty")
         if change.kind is ChangeKind.DELETE:
             return _Row(change.kind, change.anchor, None)
+        if change.previous_anchor == "":
+            raise ValueError("the previous anchor of a rename is empty")
         values = {schema.anchor.name: change.anchor}
         for name, value in change.attributes.items():
             attribute = schema.get(name)
@@ -233,7 +235,7 @@ class CsvConnector(Connector):
             values[attribute.name] = text
         for name, text in values.items():
             self._check_writable(name, text)
-        return _Row(change.kind, change.anchor, values)
+        return _Row(change.kind, change.anchor, values, change.previous_anchor)
 
     def _check_writable(self, name: str, text: str) -> None:
         encoding = self.settings.encoding
@@ -294,7 +296,7 @@ class CsvConnector(Connector):
                 table = Table(source, schema, self._format, path)
                 writer = csv.writer(target, **self._format)
                 writer.writerow(table.layout.header)
-                done = _copy_rows(table, rows, writer)
+                done = _copy_rows(table, _by_file_anchor(rows), writer)
             for row in rows.values():
                 if row.values is not None and row.anchor not in done:
                     writer.writerow(table.layout.fill(row.values))
@@ -307,6 +309,16 @@ class _Row:
     kind: ChangeKind
     anchor: str
     values: Mapping[str, str] | None
+    previous: str | None = None
+    """The anchor the file holds the object under, for a rename."""
+
+
+def _by_file_anchor(rows: Mapping[str, _Row]) -> dict[str, _Row]:
+    """Each change under every anchor of the file it replaces: a rename's row is found
+    by its previous anchor, and a row already under the new one (an earlier attempt of
+    the same rename) is collapsed into it."""
+    found = {row.previous: row for row in rows.values() if row.previous}
+    return {**found, **rows}
 
 
 def _copy_rows(table: Table, rows: Mapping[str, _Row], writer: Any) -> set[str]:
@@ -317,8 +329,8 @@ def _copy_rows(table: Table, rows: Mapping[str, _Row], writer: Any) -> set[str]:
         row = rows.get(anchor)
         if row is None:
             writer.writerow(table.layout.fit(cells))
-        elif anchor not in done:  # later copies of a changed anchor are collapsed into one
-            done.add(anchor)
+        elif row.anchor not in done:  # later copies of a changed anchor are collapsed
+            done.add(row.anchor)
             if row.values is not None:
                 writer.writerow(table.layout.fill(row.values, cells))
     return done

@@ -98,16 +98,16 @@ def resource_types(base_url: str) -> list[dict[str, Any]]:
     ]
 
 
-def service_provider_config(base_url: str) -> dict[str, Any]:
+def service_provider_config(base_url: str, max_results: int = MAX_PAGE_SIZE) -> dict[str, Any]:
     """What this service really supports, and nothing more."""
     return {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "patch": {"supported": True},
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
-        "filter": {"supported": True, "maxResults": MAX_PAGE_SIZE},
+        "filter": {"supported": True, "maxResults": max_results},
         "changePassword": {"supported": False},
         "sort": {"supported": False},
-        "etag": {"supported": False},
+        "etag": {"supported": True},
         "authenticationSchemes": [
             {
                 "type": "oauthbearertoken",

@@ -46,6 +46,10 @@ class ObjectRow(Base):
     # none_as_null: Python None must be SQL NULL (not JSON 'null') for IS NULL tests.
     confirmed: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     state: Mapped[str] = mapped_column(String(16))  # present | deleted
+    # The anchor the target holds the object under (None: not in the target); it
+    # differs from ``anchor`` while a rename waits for its export.
+    target_anchor: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(Text)  # SCIM externalId, never exported
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -56,6 +56,12 @@ def _apply_one(
     path, value = fields.get("path"), fields.get("value")
     if path is not None and not isinstance(path, str):
         raise ScimError(400, f"Operations[{index}].path must be a string", "invalidPath")
+    if path and path.lower() == EXTENSION.lower():  # the whole extension object
+        path, value = None, {EXTENSION: value if op.lower() != "remove" else {}}
+        if op.lower() == "remove":
+            raise ScimError(
+                400, f"{EXTENSION} holds the anchor: it cannot be removed", "mutability"
+            )
     if op.lower() == "remove":
         if not path:
             raise ScimError(400, f"Operations[{index}]: remove needs a path", "noTarget")
@@ -78,6 +84,7 @@ def _apply_pathless(
             continue
         if key.lower() == EXTENSION.lower() and isinstance(item, Mapping):
             for name, sub_value in item.items():
-                mapper.assign(attributes, f"{EXTENSION}:{name}", sub_value)
+                if name not in ("schemas", "meta", "id"):
+                    mapper.assign(attributes, f"{EXTENSION}:{name}", sub_value)
         else:
             mapper.assign(attributes, key, item)

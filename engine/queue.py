@@ -164,13 +164,13 @@ async def claim(
             .order_by(ExportEvent.id)
         )
     ).all()
-    confirmed = await _confirmed(session, object_ids)
+    held = await _target_anchors(session, object_ids)
     by_object: dict[str, list[ExportEvent]] = {}
     lease_until = utcnow() + timedelta(seconds=lease_s)
     for event in events:
         event.status, event.lease_until = "running", lease_until
         by_object.setdefault(event.object_id, []).append(event)
-    return [_coalesce(oid, evs, oid in confirmed) for oid, evs in by_object.items()]
+    return [_coalesce(oid, evs, held.get(oid)) for oid, evs in by_object.items()]
 
 
 def _blocked() -> ColumnElement[bool]:
@@ -206,20 +206,27 @@ async def _reclaim_expired(session: AsyncSession, connector: str) -> None:
         _log(session, event, "reclaimed", "the worker's lease ran out")
 
 
-async def _confirmed(session: AsyncSession, object_ids: list[str]) -> set[str]:
-    stmt = select(ObjectRow.id).where(
-        ObjectRow.id.in_(object_ids), ObjectRow.confirmed.is_not(None)
+async def _target_anchors(session: AsyncSession, object_ids: list[str]) -> dict[str, str]:
+    """The anchor the target holds each object under, for those it holds."""
+    rows = await session.execute(
+        select(ObjectRow.id, ObjectRow.target_anchor).where(
+            ObjectRow.id.in_(object_ids), ObjectRow.target_anchor.is_not(None)
+        )
     )
-    return set((await session.scalars(stmt)).all())
+    return {object_id: str(anchor) for object_id, anchor in rows}
 
 
-def _coalesce(object_id: str, events: list[ExportEvent], in_target: bool) -> Claim:
+def _coalesce(object_id: str, events: list[ExportEvent], held_as: str | None) -> Claim:
+    """The one change that takes the target from what it holds (under ``held_as``,
+    None if nothing) to the newest staged state."""
     last = events[-1]
     if last.op == "delete":
-        change = Change(ChangeKind.DELETE, last.anchor)
+        change = Change(ChangeKind.DELETE, held_as or last.anchor)
+    elif held_as is None:
+        change = Change(ChangeKind.ADD, last.anchor, dict(last.payload))
     else:
-        kind = ChangeKind.REPLACE if in_target else ChangeKind.ADD
-        change = Change(kind, last.anchor, dict(last.payload))
+        renamed_from = held_as if held_as != last.anchor else None
+        change = Change(ChangeKind.REPLACE, last.anchor, dict(last.payload), renamed_from)
     attempts = max(e.attempts for e in events)
     return Claim(last.connector, object_id, tuple(e.id for e in events), change, attempts)
 
@@ -233,11 +240,11 @@ async def mark_done(session: AsyncSession, claims: Iterable[Claim]) -> None:
         if row is None:
             continue
         if item.change.kind is ChangeKind.DELETE:
-            row.confirmed = None
+            row.confirmed, row.target_anchor = None, None
             if row.state != "present" and not await _has_pending(session, row.id):
                 await session.delete(row)
         else:
-            row.confirmed = dict(item.change.attributes)
+            row.confirmed, row.target_anchor = dict(item.change.attributes), item.change.anchor
 
 
 async def mark_failed(session: AsyncSession, claims: Iterable[tuple[Claim, str, str]]) -> None:
@@ -248,10 +255,20 @@ async def mark_failed(session: AsyncSession, claims: Iterable[tuple[Claim, str, 
         row = await session.get(ObjectRow, item.object_id)
         if row is None or await _has_pending(session, item.object_id):
             continue
-        if row.confirmed is None:
+        if row.confirmed is None or row.target_anchor is None:
             await session.delete(row)
-        else:
+        elif await _anchor_free(session, row, row.target_anchor):
+            row.anchor = row.target_anchor  # a failed rename: back to the target's anchor
             await _settle(session, row, row.confirmed)
+
+
+async def _anchor_free(session: AsyncSession, row: ObjectRow, anchor: str) -> bool:
+    other = await session.scalar(
+        select(ObjectRow.id).where(
+            ObjectRow.connector == row.connector, ObjectRow.anchor == anchor, ObjectRow.id != row.id
+        )
+    )
+    return other is None
 
 
 async def _settle(
@@ -373,8 +390,10 @@ async def _restage(session: AsyncSession, event: ExportEvent) -> None:
         await session.flush()
     if event.op == "delete":
         await _settle(session, row, row.attributes, "deleted")
-    else:
-        await _settle(session, row, dict(event.payload), "present")
+        return
+    if row.anchor != event.anchor and await _anchor_free(session, row, event.anchor):
+        row.anchor = event.anchor  # a replayed rename
+    await _settle(session, row, dict(event.payload), "present")
 
 
 async def discard(session: AsyncSession, ids: Sequence[int]) -> list[int]:

@@ -21,12 +21,15 @@ from engine.space import StoredObject
 __all__ = [
     "CORE_USER",
     "EXTENSION",
+    "EXTERNAL_ID",
     "IGNORED",
     "ResourceMapper",
 ]
 
 log = logging.getLogger(__name__)
 
+EXTERNAL_ID: Final = "externalId"
+"""The working key of SCIM's externalId: kept by the host, never exported."""
 CORE_USER: Final = "urn:ietf:params:scim:schemas:core:2.0:User"
 EXTENSION: Final = "urn:ietf:params:scim:schemas:extension:ECMA2Host:2.0:User"
 _SKIPPED_KEYS: Final = frozenset({"schemas", "meta", "id"})
@@ -40,6 +43,8 @@ class _Ignored:
 
 
 IGNORED: Final = _Ignored()
+_EXTERNAL: Final = Attribute(EXTERNAL_ID)
+"""externalId as a pseudo-attribute of the working mapping (a string, case-exact)."""
 
 
 class ResourceMapper:
@@ -79,7 +84,10 @@ class ResourceMapper:
             return self.active or IGNORED
         if lower == "username":
             return self._user_name
-        return self.schema.get(name) or IGNORED
+        found = self.schema.get(name)
+        if found is None and lower == EXTERNAL_ID.lower():
+            return _EXTERNAL
+        return found or IGNORED
 
     # -- values ----------------------------------------------------------------
 
@@ -108,7 +116,8 @@ class ResourceMapper:
             self.assign(attributes, key, value)
         extension = _extension_part(body)
         for key, value in extension.items():
-            self.assign(attributes, f"{EXTENSION}:{key}", value)
+            if key not in _SKIPPED_KEYS:
+                self.assign(attributes, f"{EXTENSION}:{key}", value)
         if not attributes.get(self.schema.anchor.name):
             raise ScimError(
                 400, f"the anchor attribute {self.schema.anchor.name} is required", "invalidValue"
@@ -126,6 +135,13 @@ class ResourceMapper:
             attributes.pop(target.name, None)
         else:
             attributes[target.name] = coerced
+
+    def working(self, obj: StoredObject) -> dict[str, Value]:
+        """The object's attributes plus its externalId: what a PATCH starts from."""
+        working = dict(obj.attributes)
+        if obj.external_id is not None:
+            working[EXTERNAL_ID] = obj.external_id
+        return working
 
     def is_active(self, attributes: Mapping[str, Value]) -> bool:
         """False only when the disable attribute is present and false."""
@@ -145,7 +161,9 @@ class ResourceMapper:
             "id": obj.id,
             "userName": str(obj.attributes.get(self._user_name.name, obj.anchor)),
         }
-        if self.active is not None:
+        if obj.external_id is not None:
+            resource["externalId"] = obj.external_id
+        if self.active is not None and self.active.name in obj.attributes:
             resource["active"] = self.is_active(obj.attributes)
         resource[EXTENSION] = extension
         resource["meta"] = {

@@ -8,12 +8,14 @@ Entra's ``PLACEHOLDER eq "…"`` test query gets its empty list.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import ColumnElement, Integer, and_, cast, false, not_, or_, select
 
 from connectors.base import Attribute, DataType
 from engine.index import index_text
 from engine.models import ObjectRow, ObjectValue
-from engine.resource import ResourceMapper
+from engine.resource import EXTERNAL_ID, ResourceMapper
 from engine.scim_filter import And, AttrPath, Compare, Filter, Not, Or, Present, ValuePath
 
 __all__ = ["filter_clause"]
@@ -37,6 +39,8 @@ def filter_clause(mapper: ResourceMapper, connector: str, node: Filter) -> Colum
         return not_(filter_clause(mapper, connector, node.expr))
     if isinstance(node, Present):
         attribute = _attribute(mapper, node.attr)
+        if attribute is not None and attribute.name == EXTERNAL_ID:
+            return ObjectRow.external_id.is_not(None)
         return _values(connector, attribute, None) if attribute else false()
     if isinstance(node, ValuePath):
         return false()  # no multi-valued attributes: nothing to match inside
@@ -53,6 +57,8 @@ def _compare(mapper: ResourceMapper, connector: str, node: Compare) -> ColumnEle
     attribute = _attribute(mapper, node.attr)
     if attribute is None:
         return false()
+    if attribute.name == EXTERNAL_ID and mapper.schema.get(EXTERNAL_ID) is None:
+        return _external_id_compare(node)
     if node.value is None:  # "attr eq null" asks for absence (RFC 7644 §3.4.2.2)
         present = _values(connector, attribute, None)
         return not_(present) if node.op == "eq" else present
@@ -97,9 +103,21 @@ def _values(
 
 
 def _id_compare(node: Compare) -> ColumnElement[bool]:
+    return _column_compare(ObjectRow.id, node)
+
+
+def _external_id_compare(node: Compare) -> ColumnElement[bool]:
+    """externalId lives on the object row (case-exact, RFC 7643 §3.1)."""
+    if node.value is None:
+        present = ObjectRow.external_id.is_not(None)
+        return not_(present) if node.op == "eq" else present
+    return _column_compare(ObjectRow.external_id, node)
+
+
+def _column_compare(column: Any, node: Compare) -> ColumnElement[bool]:
     value = str(node.value)
     if node.op == "eq":
-        return ObjectRow.id == value
+        return column == value  # type: ignore[no-any-return]
     if node.op == "ne":
-        return ObjectRow.id != value
+        return column != value  # type: ignore[no-any-return]
     return false()

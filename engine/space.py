@@ -50,6 +50,7 @@ class StoredObject:
     version: int
     created_at: datetime
     updated_at: datetime
+    external_id: str | None = None
 
     @classmethod
     def from_row(cls, row: ObjectRow) -> StoredObject:
@@ -62,6 +63,7 @@ class StoredObject:
             row.version,
             row.created_at,
             row.updated_at,
+            row.external_id,
         )
 
 
@@ -75,6 +77,9 @@ class Staging:
     export: str | None
     exported: Mapping[str, Value] | None = None
     """What to export when it differs from ``attributes`` (a store-only disable)."""
+    anchor: str | None = None
+    """The new anchor of a rename; None keeps the object's anchor."""
+    external_id: str | None = None
 
 
 class ConnectorSpace:
@@ -158,14 +163,13 @@ class ConnectorSpace:
         self, connector: str, anchor: str, staging: Staging
     ) -> tuple[StoredObject, int | None]:
         """Stage a new object. 409 if a visible object already has this anchor."""
-        object_id = object_id_for(connector, anchor)
 
         async def work(session: AsyncSession) -> tuple[StoredObject, int | None]:
-            row = await session.get(ObjectRow, object_id)
+            row = await _by_anchor(session, connector, anchor)
             if row is not None and row.state == "present":
                 raise ScimError(409, f"an object with anchor {anchor!r} exists", "uniqueness")
             if row is None:
-                row = _new_row(object_id, connector, anchor, confirmed=None)
+                row = _new_row(await _free_id(session, connector, anchor), connector, anchor, None)
                 session.add(row)
                 await session.flush()
             return await _stage(session, row, staging)
@@ -216,17 +220,18 @@ class ConnectorSpace:
         """Upsert one batch of a full import. Objects with an open export event keep
         their staged state; only what the target holds (``confirmed``) is refreshed."""
         counts = {"added": 0, "updated": 0, "unchanged": 0, "pending": 0}
-        ids = {object_id_for(connector, r.anchor): r for r in records}
+        by_anchor = {r.anchor: r for r in records}
         async with self.write() as session:
-            rows = await session.scalars(select(ObjectRow).where(ObjectRow.id.in_(ids)))
-            existing = {row.id: row for row in rows}
-            busy = await _ids_with_open_events(session, list(ids))
-            for object_id, record in ids.items():
-                row = existing.get(object_id)
+            existing = await _rows_for_anchors(session, connector, list(by_anchor))
+            busy = await _ids_with_open_events(session, [r.id for r in existing.values()])
+            for anchor, record in by_anchor.items():
+                row = existing.get(anchor)
                 if row is None:
-                    row = _new_row(object_id, connector, record.anchor, confirmed=None)
+                    row = _new_row(
+                        await _free_id(session, connector, anchor), connector, anchor, None
+                    )
                     session.add(row)
-                row.seen_run = run_id
+                row.seen_run, row.target_anchor = run_id, anchor
                 counts[await _import_one(session, row, record, busy)] += 1
         return counts
 
@@ -267,6 +272,36 @@ async def _import_one(session: AsyncSession, row: ObjectRow, record: Record, bus
     return "added" if added else "updated"
 
 
+async def _by_anchor(session: AsyncSession, connector: str, anchor: str) -> ObjectRow | None:
+    return await session.scalar(
+        select(ObjectRow).where(ObjectRow.connector == connector, ObjectRow.anchor == anchor)
+    )
+
+
+async def _rows_for_anchors(
+    session: AsyncSession, connector: str, anchors: list[str]
+) -> dict[str, ObjectRow]:
+    """The object each target anchor belongs to: the one the target holds under it
+    (even while a rename of it waits), else the one SCIM knows by it."""
+    rows = (
+        await session.scalars(
+            select(ObjectRow).where(
+                ObjectRow.connector == connector,
+                ObjectRow.anchor.in_(anchors) | ObjectRow.target_anchor.in_(anchors),
+            )
+        )
+    ).all()
+    found = {row.anchor: row for row in rows if row.target_anchor in (None, row.anchor)}
+    found |= {row.target_anchor: row for row in rows if row.target_anchor is not None}
+    return {a: row for a, row in found.items() if a in set(anchors)}
+
+
+async def _free_id(session: AsyncSession, connector: str, anchor: str) -> str:
+    """The anchor's derived id, unless an object renamed away from it still has it."""
+    derived = object_id_for(connector, anchor)
+    return derived if await session.get(ObjectRow, derived) is None else str(uuid.uuid4())
+
+
 def _new_row(
     object_id: str, connector: str, anchor: str, confirmed: dict[str, Any] | None
 ) -> ObjectRow:
@@ -287,6 +322,9 @@ def _new_row(
 async def _stage(
     session: AsyncSession, row: ObjectRow, staging: Staging
 ) -> tuple[StoredObject, int | None]:
+    if staging.anchor is not None and staging.anchor != row.anchor:
+        await _take_anchor(session, row, staging.anchor)
+    row.external_id = staging.external_id
     row.attributes = dict(staging.attributes)
     row.state = "present" if staging.visible else "deleted"
     row.version += 1
@@ -299,6 +337,18 @@ async def _stage(
     elif not staging.visible:
         await session.delete(row)
     return StoredObject.from_row(row), event_id
+
+
+async def _take_anchor(session: AsyncSession, row: ObjectRow, anchor: str) -> None:
+    """Rename ``row``; 409 if a visible object has the anchor. A hidden one (deleted,
+    its export perhaps pending) lets go of it: its events carry their own anchor."""
+    holder = await _by_anchor(session, row.connector, anchor)
+    if holder is not None and holder.state == "present":
+        raise ScimError(409, f"an object with anchor {anchor!r} exists", "uniqueness")
+    if holder is not None:
+        await session.delete(holder)
+        await session.flush()
+    row.anchor = anchor
 
 
 async def _ids_with_open_events(session: AsyncSession, ids: list[str]) -> set[str]:

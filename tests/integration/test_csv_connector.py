@@ -127,10 +127,10 @@ def make(tmp_path: Path, schema_file: Path) -> Factory:
 # -- settings --------------------------------------------------------------------
 
 
-def test_declares_import_and_export() -> None:
+def test_declares_import_export_and_rename() -> None:
     assert CsvConnector.type_name == "csv"
     assert CsvConnector.settings_model is CsvSettings
-    assert CsvConnector.capabilities == {Capability.IMPORT, Capability.EXPORT}
+    assert CsvConnector.capabilities == {Capability.IMPORT, Capability.EXPORT, Capability.RENAME}
 
 
 @pytest.mark.parametrize(
@@ -328,6 +328,24 @@ async def test_delete_removes_the_row(make: Factory, tmp_path: Path) -> None:
     assert results[0].ok
     assert len(await _records(connector)) == 3
     assert all("Adele" not in row[2] for row in _file_rows(tmp_path / "users.csv"))
+
+
+async def test_rename_rewrites_the_row_in_place_and_retries_are_idempotent(
+    make: Factory, tmp_path: Path
+) -> None:
+    connector = await make()
+    _write_csv(
+        tmp_path / "users.csv",
+        [["AzureObjectID", "DisplayName"], ["a", "one"], ["b", "keep"]],
+    )
+    rename = Change(ChangeKind.REPLACE, "a2", {"AzureObjectID": "a2", "DisplayName": "one"}, "a")
+
+    for _ in range(2):  # the second attempt finds the row already under its new anchor
+        [result] = await connector.export([rename])
+        assert result.ok
+        rows = _file_rows(tmp_path / "users.csv")[1:]
+        assert [row[:2] for row in rows] == [["a2", "one"], ["b", "keep"]]
+    assert set(await _records(connector)) == {"a2", "b"}
 
 
 async def test_duplicate_rows_of_a_changed_anchor_collapse(make: Factory, tmp_path: Path) -> None:

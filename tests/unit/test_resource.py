@@ -179,11 +179,11 @@ def test_render_falls_back_to_the_anchor_for_user_name() -> None:
     [
         ({"AzureObjectID": ANCHOR, "IsActive": True}, True),
         ({"AzureObjectID": ANCHOR, "IsActive": False}, False),
-        ({"AzureObjectID": ANCHOR}, True),
+        ({"AzureObjectID": ANCHOR}, None),  # no value: no active (a removed one stays removed)
     ],
 )
-def test_active_mirrors_is_active(attributes: dict[str, Any], active: bool) -> None:
-    assert MAPPER.render(stored(attributes), LOCATION)["active"] is active
+def test_active_mirrors_is_active(attributes: dict[str, Any], active: bool | None) -> None:
+    assert MAPPER.render(stored(attributes), LOCATION).get("active") is active
 
 
 def test_no_active_without_a_disable_attribute() -> None:
