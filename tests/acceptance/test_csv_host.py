@@ -184,3 +184,40 @@ def test_token_command_prints_a_long_random_token() -> None:
     first = ecmahost(Path("unused.toml"), "token").stdout.strip()
     second = ecmahost(Path("unused.toml"), "token").stdout.strip()
     assert len(first) >= 32 and first != second
+
+
+def test_anchor_rename_keeps_the_scim_id(
+    server: Server, csv_config: Path, config_dir: Path
+) -> None:
+    old, new, newer = (str(uuid.uuid4()) for _ in range(3))
+    created = server.request("POST", "/Users", {EXT: {"AzureObjectID": old, "Title": "t"}})
+    user_id = created.body["id"]
+
+    replaced = server.request(
+        "PUT", f"/Users/{user_id}", {EXT: {"AzureObjectID": new, "Title": "u"}}
+    )
+    assert (replaced.status, replaced.body["id"]) == (200, user_id)
+    rows = read_csv(_csv_path(config_dir))
+    assert new in rows and old not in rows and rows[new]["Title"] == "u"
+
+    patched = server.request(
+        "PATCH",
+        f"/Users/{user_id}",
+        {"Operations": [{"op": "replace", "path": f"{EXT}:AzureObjectID", "value": newer}]},
+    )
+    assert (patched.status, patched.body[EXT]["AzureObjectID"]) == (200, newer)
+    assert ecmahost(csv_config, "import", "CSV").returncode == 0
+    server.restart()
+    found = server.request("GET", f"/Users/{user_id}")  # the id a client cached still works
+    assert (found.status, found.body[EXT]["AzureObjectID"], found.body[EXT]["Title"]) == (
+        200,
+        newer,
+        "u",
+    )
+    assert [r["id"] for r in _find(server, newer)] == [user_id]
+    assert _find(server, new) == [] and _find(server, old) == []
+    # Renaming onto an anchor another user holds is a conflict, and changes nothing.
+    taken = next(iter(read_csv(_csv_path(config_dir))))
+    clash = server.request("PUT", f"/Users/{user_id}", {EXT: {"AzureObjectID": taken}})
+    assert (clash.status, clash.body["scimType"]) == (409, "uniqueness")
+    assert newer in read_csv(_csv_path(config_dir))
