@@ -96,6 +96,8 @@ class HostSettings(_Strict):
     state_dir: Path = Path("state")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    startup_wait_s: float = Field(default=60.0, ge=0)
+    """How long start-up waits for a connector whose target is down."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_page_size: int = Field(default=1000, ge=1, le=100_000)
     admin_token: SecretStr | None = None

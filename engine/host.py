@@ -16,7 +16,7 @@ from connectors.base import Capability, Connector, DataType, Schema
 from engine import queue
 from engine.config import ConnectorConfig, DisableAction, HostConfig
 from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
-from engine.exceptions import ConfigError
+from engine.exceptions import ConfigError, TransientError
 from engine.exporter import Exporter
 from engine.gate import RunGate
 from engine.importer import Importer
@@ -88,7 +88,7 @@ class Host:
         assert self.space is not None
         redact(config.token.get_secret_value())
         connector = build_connector(config, self.config.base_dir)
-        await connector.open()
+        await self._open_when_reachable(config.name, connector)
         schema = await connector.schema()
         _check_deprovision(config, schema)
         gate = RunGate()
@@ -101,6 +101,29 @@ class Host:
             Exporter(config.name, connector, self.space, config, gate),
             Importer(config.name, connector, self.space, gate),
         )
+
+    async def _open_when_reachable(self, name: str, connector: Connector) -> None:
+        """Open the connector, waiting up to ``host.startup_wait_s`` for a target that
+        is down (a host and its database often start together)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.host.startup_wait_s
+        delay_s = 0.5
+        while True:
+            try:
+                await connector.open()
+                return
+            except TransientError as exc:
+                if loop.time() + delay_s > deadline:
+                    raise TransientError(f"connector {name} cannot open: {exc}") from exc
+                log.warning(
+                    "connector %s cannot open yet (%s); trying again in %.1f s",
+                    name,
+                    exc,
+                    delay_s,
+                    extra={"action": "connector.open_retry", "connector": name},
+                )
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 10.0)
 
     async def _start_serving(self) -> None:
         for runtime in self.runtimes.values():

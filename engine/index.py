@@ -3,13 +3,16 @@ attribute of any connector is an index lookup instead of a scan."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import Value
 from engine.models import ObjectRow, ObjectValue
 
-__all__ = ["index_text", "reindex"]
+__all__ = ["index_rows", "index_text", "reindex"]
 
 
 def index_text(value: Value) -> str:
@@ -24,15 +27,22 @@ async def reindex(session: AsyncSession, row: ObjectRow) -> None:
     await session.execute(delete(ObjectValue).where(ObjectValue.object_id == row.id))
     if row.state != "present":
         return
-    values = [
+    values = index_rows(row.id, row.connector, row.attributes)
+    if values:
+        await session.execute(insert(ObjectValue), values)
+
+
+def index_rows(
+    object_id: str, connector: str, attributes: Mapping[str, Any]
+) -> list[dict[str, str]]:
+    """The index rows of an object's present values."""
+    return [
         {
-            "object_id": row.id,
-            "connector": row.connector,
+            "object_id": object_id,
+            "connector": connector,
             "attr": name.lower(),
             "value": index_text(v),
         }
-        for name, v in row.attributes.items()
+        for name, v in attributes.items()
         if v is not None and v != ""
     ]
-    if values:
-        await session.execute(insert(ObjectValue), values)

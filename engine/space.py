@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.base import Record, Value
 from engine.exceptions import ScimError
+from engine.import_batch import upsert_batch
 from engine.index import reindex
 from engine.models import ExportEvent, ObjectRow, Run, utcnow
 from engine.queue import OPEN_STATUSES, append_event
@@ -219,21 +220,10 @@ class ConnectorSpace:
     ) -> Mapping[str, int]:
         """Upsert one batch of a full import. Objects with an open export event keep
         their staged state; only what the target holds (``confirmed``) is refreshed."""
-        counts = {"added": 0, "updated": 0, "unchanged": 0, "pending": 0}
-        by_anchor = {r.anchor: r for r in records}
         async with self.write() as session:
-            existing = await _rows_for_anchors(session, connector, list(by_anchor))
-            busy = await _ids_with_open_events(session, [r.id for r in existing.values()])
-            for anchor, record in by_anchor.items():
-                row = existing.get(anchor)
-                if row is None:
-                    row = _new_row(
-                        await _free_id(session, connector, anchor), connector, anchor, None
-                    )
-                    session.add(row)
-                row.seen_run, row.target_anchor = run_id, anchor
-                counts[await _import_one(session, row, record, busy)] += 1
-        return counts
+            return await upsert_batch(
+                session, connector, run_id, records, lambda a: object_id_for(connector, a)
+            )
 
     async def remove_unseen(self, connector: str, run_id: int) -> int:
         """End a full import: forget objects the target no longer holds, unless an
@@ -255,45 +245,10 @@ class ConnectorSpace:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def _import_one(session: AsyncSession, row: ObjectRow, record: Record, busy: set[str]) -> str:
-    """Refresh one object from the target; returns which count it adds to."""
-    attributes = dict(record.attributes)
-    added = row.version == 0
-    row.confirmed = attributes
-    if row.id in busy:
-        return "pending"
-    if row.attributes == attributes and row.state == "present":
-        return "unchanged"
-    row.attributes, row.state = attributes, "present"
-    row.version += 1
-    row.updated_at = utcnow()
-    await session.flush()
-    await reindex(session, row)
-    return "added" if added else "updated"
-
-
 async def _by_anchor(session: AsyncSession, connector: str, anchor: str) -> ObjectRow | None:
     return await session.scalar(
         select(ObjectRow).where(ObjectRow.connector == connector, ObjectRow.anchor == anchor)
     )
-
-
-async def _rows_for_anchors(
-    session: AsyncSession, connector: str, anchors: list[str]
-) -> dict[str, ObjectRow]:
-    """The object each target anchor belongs to: the one the target holds under it
-    (even while a rename of it waits), else the one SCIM knows by it."""
-    rows = (
-        await session.scalars(
-            select(ObjectRow).where(
-                ObjectRow.connector == connector,
-                ObjectRow.anchor.in_(anchors) | ObjectRow.target_anchor.in_(anchors),
-            )
-        )
-    ).all()
-    found = {row.anchor: row for row in rows if row.target_anchor in (None, row.anchor)}
-    found |= {row.target_anchor: row for row in rows if row.target_anchor is not None}
-    return {a: row for a, row in found.items() if a in set(anchors)}
 
 
 async def _free_id(session: AsyncSession, connector: str, anchor: str) -> str:
@@ -349,10 +304,3 @@ async def _take_anchor(session: AsyncSession, row: ObjectRow, anchor: str) -> No
         await session.delete(holder)
         await session.flush()
     row.anchor = anchor
-
-
-async def _ids_with_open_events(session: AsyncSession, ids: list[str]) -> set[str]:
-    stmt = select(ExportEvent.object_id).where(
-        ExportEvent.object_id.in_(ids), ExportEvent.status.in_(OPEN_STATUSES)
-    )
-    return set((await session.scalars(stmt)).all())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -221,3 +222,30 @@ def test_anchor_rename_keeps_the_scim_id(
     clash = server.request("PUT", f"/Users/{user_id}", {EXT: {"AzureObjectID": taken}})
     assert (clash.status, clash.body["scimType"]) == (409, "uniqueness")
     assert newer in read_csv(_csv_path(config_dir))
+
+
+def test_start_up_waits_for_a_target_that_is_not_there_yet(
+    write_config: Callable[..., Path], server_factory: Callable[..., Server], config_dir: Path
+) -> None:
+    toml = csv_connector_toml().replace("state/InputFile.txt", "later/InputFile.txt")
+    config = write_config(toml, "startup_wait_s = 30")
+    # The target comes up well after the host has tried it (a Python start takes ~1 s).
+    threading.Timer(4.0, (config_dir / "later").mkdir).start()
+
+    server = server_factory(config)
+
+    assert server.request("GET", "/Users").body["totalResults"] == 4
+    waited = "".join(server.stderr_lines)
+    assert '"action": "connector.open_retry"' in waited
+
+
+def test_start_up_gives_up_on_a_target_that_stays_down(write_config: Callable[..., Path]) -> None:
+    toml = csv_connector_toml().replace("state/InputFile.txt", "never/InputFile.txt")
+    config = write_config(toml, "startup_wait_s = 1")
+    result = ecmahost(config, "serve", "--listen", "127.0.0.1:0", timeout_s=30)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("ecmahost: error: connector CSV cannot open")
+    )
