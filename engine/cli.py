@@ -11,6 +11,7 @@ import ssl
 import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from engine import queue, tls
+from engine import ecma_xml, queue, tls
 from engine.admin import event_json
 from engine.app import create_app
 from engine.config import HostConfig, Listen, config_path, load_config
@@ -89,6 +90,21 @@ def _parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", help="print a new random secret token")
     token.set_defaults(func=_cmd_token)
+
+    connectors = sub.add_parser("connectors", help="create connector configurations")
+    co_sub = connectors.add_subparsers(required=True, metavar="ACTION")
+    xml = co_sub.add_parser("import-xml", help="convert an ECMA2Host connector export to TOML")
+    xml.add_argument("file", type=Path, help="the configuration XML exported by ECMA2Host")
+    xml.add_argument("--output", type=Path, help="TOML file to write or add to (default: stdout)")
+    xml.add_argument("--scripts-dir", type=Path, help="where scripts go (default: NAME-scripts)")
+    xml.add_argument(
+        "--use-python-examples",
+        action="store_true",
+        help="run ecmahost's Python CSV scripts instead of the export's (redacted) PowerShell",
+    )
+    xml.set_defaults(
+        func=lambda a: ecma_xml.cli_import(a.file, a.output, a.scripts_dir, a.use_python_examples)
+    )
     return parser
 
 

@@ -21,7 +21,7 @@ from engine.exporter import Exporter
 from engine.gate import RunGate
 from engine.importer import Importer
 from engine.logs import redact
-from engine.registry import build_connector
+from engine.registry import build_connector, report_broken_plugins
 from engine.resource import ResourceMapper
 from engine.scheduler import start_scheduler
 from engine.space import ConnectorSpace
@@ -78,6 +78,8 @@ class Host:
                     recovered,
                     extra={"action": "export.recover"},
                 )
+        if serve:
+            report_broken_plugins()
         if connectors:
             for name, config in self.config.connectors.items():
                 self.runtimes[name] = await self._open_connector(config)
@@ -111,8 +113,10 @@ class Host:
         while True:
             try:
                 await connector.open()
+                await connector.validate()  # e.g. a script connector's validate role
                 return
             except TransientError as exc:
+                await connector.close()  # safe after a failed open, per the contract
                 if loop.time() + delay_s > deadline:
                     raise TransientError(f"connector {name} cannot open: {exc}") from exc
                 log.warning(

@@ -14,7 +14,7 @@ from connectors.base import Connector
 from engine.config import ConnectorConfig
 from engine.exceptions import ConfigError
 
-__all__ = ["ENTRY_POINT_GROUP", "build_connector", "connector_types"]
+__all__ = ["ENTRY_POINT_GROUP", "build_connector", "connector_types", "report_broken_plugins"]
 
 log = logging.getLogger(__name__)
 
@@ -31,26 +31,33 @@ _BUILTIN: dict[str, str] = {
 """Built-in types, imported only when configured (each pulls in its own driver)."""
 
 
-def _load(type_name: str, target: str) -> type[Connector] | None:
+def _load(type_name: str, target: str) -> type[Connector]:
+    """The connector class at ``module:Class``; LookupError saying why it is unusable
+    (logged with the action ``plugin.broken``)."""
     module_name, _, class_name = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
-    except Exception as exc:  # a broken plugin must not stop the host
-        log.error(
-            "connector type %r failed to load: %s",
-            type_name,
-            exc,
-            extra={"action": "plugin.broken"},
-        )
-        return None
-    if isinstance(cls, type) and issubclass(cls, Connector):
-        return cls
-    log.error(
-        "connector type %r is not a Connector subclass",
-        type_name,
-        extra={"action": "plugin.broken"},
-    )
-    return None
+    except Exception as exc:  # any failure of a plugin's code: report it, never crash
+        reason = f"failed to load: {exc}"
+    else:
+        if isinstance(cls, type) and issubclass(cls, Connector):
+            return cls
+        reason = f"{target} is not a Connector subclass"
+    log.error("connector type %r %s", type_name, reason, extra={"action": "plugin.broken"})
+    raise LookupError(reason)
+
+
+def report_broken_plugins() -> list[str]:
+    """Load every third-party type once, so a broken one is reported at start-up even
+    when no connector uses it; returns their names. The host goes on regardless."""
+    broken = []
+    for name, target in connector_types().items():
+        if name not in _BUILTIN:
+            try:
+                _load(name, target)
+            except LookupError:
+                broken.append(name)
+    return broken
 
 
 def connector_types() -> dict[str, str]:
@@ -65,13 +72,14 @@ def connector_types() -> dict[str, str]:
 def build_connector(config: ConnectorConfig, base_dir: Path) -> Connector:
     """A connector of the configured type with its validated settings (not yet open)."""
     types = connector_types()
-    cls = _load(config.type, types[config.type]) if config.type in types else None
-    if cls is None:
+    key = f"connectors.{config.name}.type"
+    if config.type not in types:
         known = ", ".join(sorted(types))
-        raise ConfigError(
-            f"unknown connector type {config.type!r} (known: {known})",
-            f"connectors.{config.name}.type",
-        )
+        raise ConfigError(f"unknown connector type {config.type!r} (known: {known})", key)
+    try:
+        cls = _load(config.type, types[config.type])
+    except LookupError as exc:
+        raise ConfigError(f"connector type {config.type!r} {exc}", key) from None
     try:
         settings = cls.settings_model.model_validate(config.settings)
     except ValidationError as exc:
