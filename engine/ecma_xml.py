@@ -11,23 +11,24 @@ table refers to environment variables for them instead.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import sys
-import tomllib
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from engine.ecma_toml import (
+    EXAMPLES_DIR,
+    ImportedConnector,
+    existing_config,
+    plan_scripts,
+    render,
+    write_files,
+)
 from engine.exceptions import ConfigError
 
 __all__ = ["EXAMPLES_DIR", "ImportedConfig", "cli_import", "import_xml"]
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples" / "csv-scripts"
-"""The Python CSV scripts that ``use_python_examples`` copies and points the roles at."""
-_EXAMPLE_FILES = ("csvtarget.py", "schema.py", "import.py", "export.py")
 DEFAULT_TIMEOUT_S = 300.0
 
 _ROLES = {
@@ -40,7 +41,6 @@ _ROLES = {
     "Begin Export Script": "begin_export",
     "End Export Script": "end_export",
 }
-_REQUIRED_ROLES = ("schema", "import", "export")
 _UNSUPPORTED_SCRIPTS = (
     "Partition Script",
     "Hierarchy Script",
@@ -87,29 +87,6 @@ class _Parameter:
         return self.value.startswith(_PLACEHOLDER)
 
 
-@dataclass
-class _Connector:
-    """One connector being translated: the TOML values, and what could not be."""
-
-    name: str
-    top: dict[str, Any] = field(default_factory=dict)
-    deprovision: dict[str, Any] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
-    scripts: dict[str, str] = field(default_factory=dict)
-    bodies: dict[str, str] = field(default_factory=dict)
-    """File name: script body, for the files written beside the configuration."""
-    parameters: dict[str, str] = field(default_factory=dict)
-    run_steps: dict[str, dict[str, str]] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict)
-    placeholders: list[str] = field(default_factory=list)
-    module_name: str = "CommonModule.psm1"
-    notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    def warn(self, message: str) -> None:
-        self.warnings.append(f"{self.name}: {message}")
-
-
 def cli_import(
     source: Path, output: Path | None, scripts_dir: Path | None, use_python_examples: bool
 ) -> int:
@@ -139,16 +116,16 @@ def import_xml(
     connectors = [_translate(node, root, source) for node in nodes]
     if not connectors:
         raise ConfigError(f"{source}: no <Connectors>/<Connector> in the export")
-    existing = _existing(output, connectors)
+    existing = existing_config(output, connectors)
     files: dict[Path, str] = {}
     for connector in connectors:
         folder = (
             scripts_dir / connector.name if scripts_dir and len(connectors) > 1 else scripts_dir
         )
         folder = (folder or base / f"{connector.name}-scripts").resolve()
-        files |= _plan_scripts(connector, folder, base if output else None, use_python_examples)
-    _write(files)
-    toml = "\n".join(_render(c, source) for c in connectors)
+        files |= plan_scripts(connector, folder, base if output else None, use_python_examples)
+    write_files(files)
+    toml = "\n".join(render(c, source) for c in connectors)
     if output is not None:
         joiner = "\n" if existing and not existing.endswith("\n\n") else ""
         output.write_text(existing + joiner + toml, encoding="utf-8")
@@ -171,7 +148,7 @@ def _root(path: Path) -> ET.Element:
     return root
 
 
-def _translate(node: ET.Element, root: ET.Element, source: Path) -> _Connector:
+def _translate(node: ET.Element, root: ET.Element, source: Path) -> ImportedConnector:
     ecma = node.find("ECMAConfig")
     name = _text(ecma, "ProfileName")
     if not name:
@@ -182,7 +159,7 @@ def _translate(node: ET.Element, root: ET.Element, source: Path) -> _Connector:
             f"{source}: connector {name!r} uses {library or 'no library'}; only PowerShell "
             'connectors can be imported (as type = "script")'
         )
-    connector = _Connector(name)
+    connector = ImportedConnector(name)
     connector.top["type"] = "script"
     connector.top["token"] = f"env:{_variable(name, 'TOKEN')}"
     if _text(ecma, "SecretToken"):
@@ -211,7 +188,7 @@ def _parameter(node: ET.Element) -> _Parameter:
     )
 
 
-def _take(connector: _Connector, parameter: _Parameter) -> None:
+def _take(connector: ImportedConnector, parameter: _Parameter) -> None:
     """File one connector-level parameter where ecmahost keeps its equivalent."""
     name, value = parameter.name, parameter.value
     if name in _IGNORED:
@@ -234,7 +211,7 @@ def _take(connector: _Connector, parameter: _Parameter) -> None:
         _plain(connector, parameter, connector.parameters)
 
 
-def _capability(connector: _Connector, name: str, value: str) -> None:
+def _capability(connector: ImportedConnector, name: str, value: str) -> None:
     if value == _EXPECTED.get(name, "0") or (name not in _EXPECTED and value in _NEUTRAL):
         return
     if name == "Enable Object Rename" and value == "1":
@@ -249,7 +226,7 @@ def _capability(connector: _Connector, name: str, value: str) -> None:
         connector.warn(f"{name} = {value}: not supported by ecmahost, not carried over")
 
 
-def _plain(connector: _Connector, parameter: _Parameter, into: dict[str, str]) -> None:
+def _plain(connector: ImportedConnector, parameter: _Parameter, into: dict[str, str]) -> None:
     """A parameter the scripts read: as a value, or as a secret by reference."""
     name = parameter.name
     if not _NAME.fullmatch(name):
@@ -269,7 +246,7 @@ def _plain(connector: _Connector, parameter: _Parameter, into: dict[str, str]) -
     into[name] = parameter.value
 
 
-def _script(connector: _Connector, parameter: _Parameter) -> None:
+def _script(connector: ImportedConnector, parameter: _Parameter) -> None:
     """A script body: a role's (``ROLE.ps1``) or the common module's."""
     role = _ROLES.get(parameter.name, "module")
     if not parameter.value.strip():
@@ -282,7 +259,7 @@ def _script(connector: _Connector, parameter: _Parameter) -> None:
         connector.scripts[role] = f"{role}.ps1"
 
 
-def _run_steps(connector: _Connector, node: ET.Element, defaults: list[_Parameter]) -> None:
+def _run_steps(connector: ImportedConnector, node: ET.Element, defaults: list[_Parameter]) -> None:
     """RunStep parameters per ecmahost run step: a run configuration's, else the
     connector-level defaults."""
     found: dict[str, list[_Parameter]] = {}
@@ -313,7 +290,7 @@ def _step_of(label: str) -> str | None:
     return steps[0] if steps else None
 
 
-def _schema(connector: _Connector, schema: ET.Element | None, source: Path) -> None:
+def _schema(connector: ImportedConnector, schema: ET.Element | None, source: Path) -> None:
     entries = schema.findall("EntriesSchema/EntrySchema") if schema is not None else []
     if not entries:
         raise ConfigError(f"{source}: connector {connector.name!r} has no EntrySchema")
@@ -334,7 +311,7 @@ def _schema(connector: _Connector, schema: ET.Element | None, source: Path) -> N
     _deprovisioning(connector, entry.find("DeprovisioningModel"))
 
 
-def _deprovisioning(connector: _Connector, model: ET.Element | None) -> None:
+def _deprovisioning(connector: ImportedConnector, model: ET.Element | None) -> None:
     soft, hard = _text(model, "SoftDelete") or "None", _text(model, "HardDelete") or "TreatAsHard"
     attribute = _text(model, "SoftDeleteStatusAttribute") or _text(
         model, "HardDeleteStatusAttribute"
@@ -359,7 +336,7 @@ def _flow(value: str, words: dict[str, str]) -> str | None:
     return next((action for word, action in words.items() if word in lowered), None)
 
 
-def _host_settings(connector: _Connector, setting: ET.Element | None) -> None:
+def _host_settings(connector: ImportedConnector, setting: ET.Element | None) -> None:
     """The export's ``<Setting>`` belongs to the host, not to one connector."""
     port = _text(setting, "Port")
     if port:
@@ -371,7 +348,7 @@ def _host_settings(connector: _Connector, setting: ET.Element | None) -> None:
         )
 
 
-def _number(connector: _Connector, name: str, text: str, default: int) -> int:
+def _number(connector: ImportedConnector, name: str, text: str, default: int) -> int:
     try:
         return int(text) if text else default
     except ValueError:
@@ -385,127 +362,3 @@ def _text(node: ET.Element | None, tag: str) -> str:
 
 def _variable(connector: str, name: str) -> str:
     return re.sub(r"[^A-Z0-9]+", "_", f"ECMAHOST_{connector}_{name}".upper()).strip("_")
-
-
-# -- writing ------------------------------------------------------------------------
-
-
-def _existing(output: Path | None, connectors: list[_Connector]) -> str:
-    """The configuration ``output`` already holds, checked for a clash of names."""
-    if output is None or not output.exists():
-        return ""
-    try:
-        text = output.read_text(encoding="utf-8")
-        tables = tomllib.loads(text).get("connectors", {})
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot add to {output}: {exc}") from exc
-    for connector in connectors:
-        if connector.name in tables:
-            raise ConfigError(f"{output} already has a connector {connector.name!r}")
-    return text
-
-
-def _write(files: dict[Path, str]) -> None:
-    """Write every file, after checking that none would replace a different one."""
-    for path, body in files.items():
-        if path.exists() and path.read_text(encoding="utf-8", errors="replace") != body:
-            raise ConfigError(f"{path} exists with other content: remove it or use --scripts-dir")
-    for path, body in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(body, encoding="utf-8")
-
-
-def _plan_scripts(
-    connector: _Connector, folder: Path, base: Path | None, use_python_examples: bool
-) -> dict[Path, str]:
-    """The script files to write, by path; the roles then refer to them (relative to
-    ``base``, the configuration's folder, when there is one)."""
-    missing = [r for r in _REQUIRED_ROLES if r not in connector.scripts]
-    if use_python_examples:
-        _use_examples(connector)
-    elif missing:
-        what = ", ".join(connector.placeholders) or "no " + ", ".join(missing) + " script"
-        raise ConfigError(
-            f"connector {connector.name!r}: {what} (a redacted export holds placeholders, not "
-            "scripts); pass --use-python-examples to use ecmahost's Python CSV scripts"
-        )
-    for role, name in connector.scripts.items():
-        path = folder / name
-        connector.scripts[role] = Path(os.path.relpath(path, base) if base else path).as_posix()
-    return {folder / _file_name(connector, key): body for key, body in connector.bodies.items()}
-
-
-def _use_examples(connector: _Connector) -> None:
-    if not (EXAMPLES_DIR / "import.py").is_file():
-        raise ConfigError(f"the Python examples are not installed here ({EXAMPLES_DIR})")
-    for placeholder in connector.placeholders:
-        connector.warn(
-            f"{placeholder} holds a placeholder, not a script (a redacted export): "
-            "the Python example plays its part"
-        )
-    for role in _REQUIRED_ROLES:
-        connector.scripts[role] = f"{role}.py"
-    for name in _EXAMPLE_FILES:
-        connector.bodies[name] = (EXAMPLES_DIR / name).read_text(encoding="utf-8")
-    connector.notes.append(
-        "the roles run ecmahost's Python CSV examples: FileName and Schema.xml are read "
-        "from the configuration's folder"
-    )
-    leftover = [role for role in connector.scripts if role not in _REQUIRED_ROLES]
-    for role in leftover:  # ECMA2Host PowerShell: it cannot run beside the examples
-        del connector.scripts[role]
-        connector.warn(f"the PowerShell {role} script is written to a file but not used")
-
-
-def _file_name(connector: _Connector, key: str) -> str:
-    if key == "module":
-        return connector.module_name
-    return key if key.endswith(".py") else f"{key}.ps1"
-
-
-def _render(connector: _Connector, source: Path) -> str:
-    key = f"connectors.{_key(connector.name)}"
-    lines = [
-        f"# Imported by `ecmahost connectors import-xml` from {source.name}",
-        f"# (ECMA2Host PowerShell connector {connector.name!r}).",
-    ]
-    if any(s.endswith(".ps1") for s in connector.scripts.values()):
-        connector.warn(
-            "the PowerShell scripts are written for ECMA2Host's connector; adapt them to "
-            "ecmahost's JSON Lines contract (the README's script connector section) before use"
-        )
-    warned = [w.split(": ", 1)[1] for w in connector.warnings]
-    if warned:
-        lines += ["# Not carried over, or not as it was (review):", *(f"#   - {w}" for w in warned)]
-    if connector.notes:
-        lines += ["# Notes:", *(f"#   - {n}" for n in connector.notes)]
-    lines += _table(key, connector.top)
-    lines += _table(f"{key}.deprovision", connector.deprovision)
-    lines += _table(f"{key}.settings", connector.settings)
-    lines += _table(f"{key}.settings.scripts", connector.scripts)
-    lines += _table(f"{key}.settings.parameters", connector.parameters)
-    for step, values in connector.run_steps.items():
-        lines += _table(f"{key}.settings.run_step_parameters.{step}", values)
-    lines += _table(f"{key}.settings.secret_parameters", connector.secrets)
-    return "\n".join(lines) + "\n"
-
-
-def _table(name: str, values: dict[str, Any]) -> list[str]:
-    if not values:
-        return []
-    return ["", f"[{name}]", *(f"{_key(k)} = {_value(v)}" for k, v in values.items())]
-
-
-def _key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _value(name)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    # JSON's string escapes are all valid in TOML; DEL is the one TOML also wants escaped.
-    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
