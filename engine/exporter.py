@@ -52,6 +52,7 @@ class Exporter:
         self._gate = gate
         self._wake = asyncio.Event()
         self._waiters: dict[int, list[asyncio.Future[Outcome]]] = {}
+        self._recording: set[asyncio.Future[None]] = set()
 
     def wake(self) -> None:
         """New events are queued: look now instead of at the next poll."""
@@ -84,8 +85,15 @@ class Exporter:
             if not claims:
                 return 0
             results = await self._export(claims)
-        await asyncio.shield(self._record(claims, results))
+        recording = asyncio.ensure_future(self._record(claims, results))
+        self._recording.add(recording)
+        recording.add_done_callback(self._recording.discard)
+        await asyncio.shield(recording)
         return len(claims)
+
+    async def close(self) -> None:
+        """After the workers were cancelled: let outcomes being recorded finish."""
+        await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def wait_for(self, event_id: int, wait_s: float) -> Outcome | None:
         """The event's outcome, or None if it has none within ``wait_s``."""

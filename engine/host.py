@@ -157,6 +157,8 @@ class Host:
             with suppress(asyncio.CancelledError):
                 await task
         for runtime in self.runtimes.values():
+            await runtime.exporter.close()
+        for runtime in self.runtimes.values():
             await runtime.connector.close()
         if self.space is not None:
             await self.space.close()

@@ -45,6 +45,7 @@ class GroupWriter:
         self._lock = lock
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._committing: asyncio.Future[None] | None = None
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``work`` in the next group; returns once its commit has returned."""
@@ -56,17 +57,21 @@ class GroupWriter:
         return await asyncio.shield(job.done)
 
     async def close(self) -> None:
+        """Stop taking jobs; a commit under way is finished first, not abandoned."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._committing is not None:
+            await asyncio.gather(self._committing, return_exceptions=True)
 
     async def _loop(self) -> None:
         while True:
             group = [await self._jobs.get()]
             while len(group) < MAX_GROUP and not self._jobs.empty():
                 group.append(self._jobs.get_nowait())
-            await asyncio.shield(self._commit(group))
+            self._committing = asyncio.ensure_future(self._commit(group))
+            await asyncio.shield(self._committing)
 
     async def _commit(self, group: list[_Job]) -> None:
         results: list[tuple[bool, Any]] = []

@@ -63,7 +63,7 @@ async def test_a_locked_table_is_transient_with_the_database_message(
     make_sql: Factory, backend: Backend, tmp_path: Path
 ) -> None:
     await backend.run(users_ddl("users"))
-    connector = await make_sql(backend.url, timeout_s=0.3)
+    connector = await make_sql(backend.url, timeout_s=1.5)  # room to connect under load
     batch = [add("a", Title="x"), add("b", IsActive="not a boolean"), add("c", Title="y")]
     async with _row_locked(backend, tmp_path):
         results = await connector.export(batch)
@@ -99,7 +99,7 @@ async def test_a_locked_database_fails_the_import_transiently(
     make_sql: Factory, backend: Backend, tmp_path: Path
 ) -> None:
     await backend.run(users_ddl("users"))
-    connector = await make_sql(backend.url, timeout_s=0.3)
+    connector = await make_sql(backend.url, timeout_s=1.5)  # room to connect under load
     async with _row_locked(backend, tmp_path):
         with pytest.raises(TransientError):
             await imported(connector)
