@@ -3,35 +3,17 @@ the demo's Schema.xml."""
 
 from __future__ import annotations
 
-import csv
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from connectors.base import DataType, Record, Value
 from connectors.csvfile import CsvConnector, CsvSettings
-from tests.connectors.conformance import DEMO_ATTRIBUTES, ConnectorConformance, Objects
-
-DEMO_SCHEMA = Path(__file__).resolve().parents[2] / "config" / "Schema.xml"
-FORMAT = {"delimiter": ";", "quoting": csv.QUOTE_ALL, "lineterminator": "\n"}
+from tests.connectors.conformance import ConnectorConformance
+from tests.connectors.csv_target import DEMO_SCHEMA, CsvFileTarget
 
 
-def _typed(text: str, data_type: DataType) -> Value:
-    """A cell as the file's documented format defines it."""
-    if data_type is DataType.BOOLEAN:
-        assert text in ("True", "False"), f"not a Boolean cell: {text!r}"
-        return text == "True"
-    return int(text) if data_type is DataType.INTEGER else text
-
-
-def _cell(value: Value) -> str:
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    return str(value)
-
-
-class TestCsvConformance(ConnectorConformance):
+class TestCsvConformance(CsvFileTarget, ConnectorConformance):
     @pytest.fixture
     def path(self, tmp_path: Path) -> Path:
         return tmp_path / "users.csv"
@@ -43,32 +25,3 @@ class TestCsvConformance(ConnectorConformance):
         await connector.open()
         yield connector
         await connector.close()
-
-    @pytest.fixture
-    def target_reader(self, path: Path) -> Callable[[], Awaitable[Objects]]:
-        async def read() -> Objects:
-            with path.open(encoding="utf-8", newline="") as file:
-                rows = list(csv.DictReader(file, delimiter=";"))
-            found = {
-                row["AzureObjectID"]: {
-                    name: _typed(text, DEMO_ATTRIBUTES[name]) for name, text in row.items() if text
-                }
-                for row in rows
-            }
-            assert len(found) == len(rows), "the file holds an anchor twice"
-            return found
-
-        return read
-
-    @pytest.fixture
-    def seed(
-        self, path: Path, connector: CsvConnector
-    ) -> Callable[[Sequence[Record]], Awaitable[None]]:
-        async def write(records: Sequence[Record]) -> None:
-            with path.open("w", encoding="utf-8", newline="") as file:
-                writer = csv.writer(file, **FORMAT)
-                writer.writerow(DEMO_ATTRIBUTES)
-                for record in records:
-                    writer.writerow(_cell(record.attributes.get(n, "")) for n in DEMO_ATTRIBUTES)
-
-        return write
