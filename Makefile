@@ -7,7 +7,7 @@ STATE  := var
 TOKEN_FILE := $(STATE)/CSV.token
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck all clean
+.PHONY: help install run test lint format typecheck all clean bench bench-quick
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,12 @@ run: $(STAMP) ## serve the demo CSV connector (token generated on first run)
 
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/pytest
+
+bench: $(STAMP) ## benchmarks against their references, side by side (long)
+	$(BIN)/python -m bench.scim_load
+
+bench-quick: $(STAMP) ## the benchmarks on small data (about a minute)
+	$(BIN)/python -m bench.scim_load --quick
 
 lint: $(STAMP) ## format check and lint
 	$(BIN)/ruff format --check .
