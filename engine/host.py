@@ -63,7 +63,7 @@ class Host:
         state_dir.mkdir(parents=True, exist_ok=True)
         url = self._database_url or sqlite_url(state_dir)
         synchronous = self.config.host.synchronous
-        self.engine = open_engine(url, synchronous)
+        self.engine = open_engine(url, synchronous, reader=True)
         self._write_engine = open_engine(url, synchronous, writer=True)
         await migrate(self._write_engine)
         self.space = ConnectorSpace(

@@ -70,6 +70,7 @@ class Importer:
             try:
                 seen = await self._stream(run_id, counts, progress)
                 counts["removed"] = await self._space.remove_unseen(self.name, run_id)
+                await self._space.analyze()
             except (TransientError, PermanentError) as exc:
                 return await self._finish(run_id, seen, counts, str(exc))
             return await self._finish(run_id, seen, counts, None)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.base import Record, Value
@@ -224,6 +224,15 @@ class ConnectorSpace:
             return await upsert_batch(
                 session, connector, run_id, records, lambda a: object_id_for(connector, a)
             )
+
+    async def analyze(self) -> None:
+        """Refresh the query planner's statistics (after a full import changed many
+        rows). Without them SQLite may walk every object of a connector instead of
+        looking a filtered value up in the value index."""
+        async with self.write() as session:
+            connection = await session.connection()
+            if connection.dialect.name == "sqlite":
+                await session.execute(text("ANALYZE"))
 
     async def remove_unseen(self, connector: str, run_id: int) -> int:
         """End a full import: forget objects the target no longer holds, unless an
