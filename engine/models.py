@@ -55,6 +55,23 @@ class ObjectRow(Base):
     updated_at: Mapped[datetime]
     seen_run: Mapped[int | None]
 
+    @classmethod
+    def empty(cls, object_id: str, connector: str, anchor: str) -> ObjectRow:
+        """A row not yet shown by SCIM nor held by the target: the write that creates
+        it stages its state."""
+        now = utcnow()
+        return cls(
+            id=object_id,
+            connector=connector,
+            anchor=anchor,
+            attributes={},
+            confirmed=None,
+            state="deleted",
+            version=0,
+            created_at=now,
+            updated_at=now,
+        )
+
 
 class ObjectValue(Base):
     """An index row per attribute value, so ``eq`` on any attribute is a lookup.

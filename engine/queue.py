@@ -374,18 +374,7 @@ async def _restage(session: AsyncSession, event: ExportEvent) -> None:
         return
     row = await session.get(ObjectRow, event.object_id)
     if row is None:  # a failed create's object was dropped: bring it back
-        now = utcnow()
-        row = ObjectRow(
-            id=event.object_id,
-            connector=event.connector,
-            anchor=event.anchor,
-            attributes={},
-            confirmed=None,
-            state="deleted",
-            version=0,
-            created_at=now,
-            updated_at=now,
-        )
+        row = ObjectRow.empty(event.object_id, event.connector, event.anchor)
         session.add(row)
         await session.flush()
     if event.op == "delete":

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -170,7 +169,7 @@ class ConnectorSpace:
             if row is not None and row.state == "present":
                 raise ScimError(409, f"an object with anchor {anchor!r} exists", "uniqueness")
             if row is None:
-                row = _new_row(await _free_id(session, connector, anchor), connector, anchor, None)
+                row = ObjectRow.empty(await _free_id(session, connector, anchor), connector, anchor)
                 session.add(row)
                 await session.flush()
             return await _stage(session, row, staging)
@@ -264,23 +263,6 @@ async def _free_id(session: AsyncSession, connector: str, anchor: str) -> str:
     """The anchor's derived id, unless an object renamed away from it still has it."""
     derived = object_id_for(connector, anchor)
     return derived if await session.get(ObjectRow, derived) is None else str(uuid.uuid4())
-
-
-def _new_row(
-    object_id: str, connector: str, anchor: str, confirmed: dict[str, Any] | None
-) -> ObjectRow:
-    now = utcnow()
-    return ObjectRow(
-        id=object_id,
-        connector=connector,
-        anchor=anchor,
-        attributes={},
-        confirmed=confirmed,
-        state="deleted",
-        version=0,
-        created_at=now,
-        updated_at=now,
-    )
 
 
 async def _stage(
