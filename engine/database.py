@@ -16,6 +16,10 @@ __all__ = ["migrate", "open_engine", "sessionmaker_for", "sqlite_url"]
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
+WRITER_CACHE_KIB = 65536
+"""The writer's page cache (SQLite's default is 2 MiB): a large import inserts into
+index pages all over the file, and keeping them cached saves rereading them."""
+
 
 def sqlite_url(state_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{state_dir / 'ecmahost.db'}"
@@ -42,11 +46,13 @@ def open_engine(
     engine = create_async_engine(url, **options)
     if sqlite:
         begin = "BEGIN IMMEDIATE" if writer else None if reader else "BEGIN"
-        _sqlite_pragmas(engine, synchronous, begin)
+        _sqlite_pragmas(engine, synchronous, begin, WRITER_CACHE_KIB if writer else None)
     return engine
 
 
-def _sqlite_pragmas(engine: AsyncEngine, synchronous: str, begin: str | None) -> None:
+def _sqlite_pragmas(
+    engine: AsyncEngine, synchronous: str, begin: str | None, cache_kib: int | None
+) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # The driver's own transaction handling breaks SAVEPOINTs (which group
@@ -58,6 +64,8 @@ def _sqlite_pragmas(engine: AsyncEngine, synchronous: str, begin: str | None) ->
         cursor.execute("PRAGMA foreign_keys=ON")
         # Another process (the CLI) may hold the write lock for a moment.
         cursor.execute("PRAGMA busy_timeout=10000")
+        if cache_kib is not None:
+            cursor.execute(f"PRAGMA cache_size=-{cache_kib}")
         cursor.close()
 
     if begin is None:

@@ -7,13 +7,14 @@ written with bulk INSERT/UPDATE statements (executemany).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import Record
@@ -123,8 +124,9 @@ def _refresh(plan: _Plan, run_id: int, row: dict[str, Any], record: Record, busy
 
 
 async def _write(session: AsyncSession, plan: _Plan, run_id: int) -> None:
+    connection = await session.connection()
     if plan.inserts:
-        await session.execute(insert(ObjectRow), plan.inserts)
+        await connection.exec_driver_sql(_INSERT_OBJECTS, [_object_params(r) for r in plan.inserts])
     if plan.updates:
         await session.execute(update(ObjectRow), plan.updates)
     if plan.seen_only:
@@ -136,12 +138,56 @@ async def _write(session: AsyncSession, plan: _Plan, run_id: int) -> None:
             delete(ObjectValue).where(ObjectValue.object_id.in_(plan.stale_index))
         )
     values = [
-        v
+        (v["object_id"], v["attr"], v["connector"], v["value"])
         for row in plan.reindexed
         for v in index_rows(row["id"], row["connector"], row["attributes"])
     ]
     if values:
-        await session.execute(insert(ObjectValue), values)
+        await connection.exec_driver_sql(_INSERT_VALUES, values)
+
+
+# New objects and index rows go to the driver as plain tuples: SQLAlchemy's per-row
+# parameter processing cost more than SQLite's own work on a large import.
+_OBJECT_COLUMNS = (
+    "id",
+    "connector",
+    "anchor",
+    "attributes",
+    "confirmed",
+    "state",
+    "version",
+    "created_at",
+    "updated_at",
+    "seen_run",
+    "target_anchor",
+    "external_id",
+)
+_INSERT_OBJECTS = (
+    f"INSERT INTO objects ({', '.join(_OBJECT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_OBJECT_COLUMNS))})"
+)
+_INSERT_VALUES = "INSERT INTO object_values (object_id, attr, connector, value) VALUES (?, ?, ?, ?)"
+
+
+def _object_params(row: dict[str, Any]) -> tuple[Any, ...]:
+    """``row`` as the driver stores it: JSON as text (written once when the target
+    holds what SCIM shows), times in SQLAlchemy's SQLite format."""
+    attributes = json.dumps(row["attributes"])
+    confirmed = (
+        attributes if row["confirmed"] is row["attributes"] else json.dumps(row["confirmed"])
+    )
+    stored = {
+        **row,
+        "attributes": attributes,
+        "confirmed": confirmed,
+        "created_at": _sqlite_time(row["created_at"]),
+        "updated_at": _sqlite_time(row["updated_at"]),
+    }
+    return tuple(stored[c] for c in _OBJECT_COLUMNS)
+
+
+def _sqlite_time(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 async def _rows_for_anchors(

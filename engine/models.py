@@ -37,7 +37,10 @@ class ObjectRow(Base):
     the target is known to hold (``confirmed``, None when not in the target)."""
 
     __tablename__ = "objects"
-    __table_args__ = (UniqueConstraint("connector", "anchor", name="uq_objects_anchor"),)
+    __table_args__ = (
+        UniqueConstraint("connector", "anchor", name="uq_objects_anchor"),
+        Index("ix_objects_target_anchor", "connector", "target_anchor"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     connector: Mapped[str] = mapped_column(String(200))
