@@ -150,6 +150,9 @@ class Connector(abc.ABC):
     type_name: ClassVar[str]
     settings_model: ClassVar[type[ConnectorSettings]]
     capabilities: ClassVar[frozenset[Capability]]
+    export_batch_size: ClassVar[int] = 500
+    """Changes per ``export`` call unless the configuration says otherwise. A target
+    whose every batch costs a full pass over it (a file rewrite) wants large ones."""
 
     def __init__(self, name: str, settings: Any, base_dir: Path) -> None:
         self.name = name

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import csv
+import dataclasses
 import io
 import logging
 import os
@@ -99,6 +100,9 @@ class CsvConnector(Connector):
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.IMPORT, Capability.EXPORT, Capability.RENAME}
     )
+    # A batch with a replace or a delete rewrites the whole file: a backlog of
+    # 20,000 changes drains in two rewrites instead of forty.
+    export_batch_size: ClassVar[int] = 10_000
 
     def __init__(self, name: str, settings: CsvSettings, base_dir: Path) -> None:
         super().__init__(name, settings, base_dir)
@@ -117,6 +121,7 @@ class CsvConnector(Connector):
         # its task let go of the asyncio lock, and an import must measure the file
         # between two appends, never during one.
         self._file_lock = threading.Lock()
+        self._contents: _Contents | None = None
 
     @property
     def _path(self) -> Path:
@@ -262,6 +267,7 @@ class CsvConnector(Connector):
                 "%s: %s of %d changes", self._path, how, len(rows), extra={"action": f"csv.{how}"}
             )
             if layout is None:
+                self._contents = None
                 self._rewrite(rows, schema)
             else:
                 self._append(rows.values(), layout)
@@ -270,23 +276,36 @@ class CsvConnector(Connector):
         """The file's layout when ``rows`` can simply be appended to it, else None."""
         if any(row.kind is not ChangeKind.ADD for row in rows.values()):
             return None
-        path, encoding = self._path, self.settings.encoding
-        if not _ends_with_newline(path, encoding):  # an empty or hand-edited file
+        contents = self._read_contents(schema)
+        if not contents.appendable or any(anchor in contents.anchors for anchor in rows):
             return None
+        return contents.layout
+
+    def _read_contents(self, schema: Schema) -> _Contents:
+        """What the file holds, read again only when it changed since last time."""
+        path, encoding = self._path, self.settings.encoding
+        if self._contents is not None and self._contents.identity == _identity(path):
+            return self._contents
         with open(path, encoding=encoding, errors=KEEP_BYTES, newline="") as source:
+            identity = _identity(source.fileno())
             table = Table(source, schema, self._format, path)
-            if not table.layout.complete:  # the new columns need a new header
-                return None
-            if any(table.layout.anchor_of(cells) in rows for _, cells in table.rows()):
-                return None
-            return table.layout
+            anchors = {table.layout.anchor_of(cells) for _, cells in table.rows()}
+        # An empty or hand-edited file without a final newline, or one lacking schema
+        # columns (which need a new header), is rewritten rather than appended to.
+        appendable = table.layout.complete and _ends_with_newline(path, encoding)
+        self._contents = _Contents(identity, table.layout, anchors, appendable)
+        return self._contents
 
     def _append(self, rows: Iterable[_Row], layout: Layout) -> None:
         text = io.StringIO()
         writer = csv.writer(text, **self._format)
         writer.writerows(layout.fill(row.values or {}) for row in rows)
         data = _mid_stream_encoder(self.settings.encoding).encode(text.getvalue(), True)
+        contents, self._contents = self._contents, None  # unknown should the append fail
         atomic_file.append(self._path, data)
+        if contents is not None:
+            contents.anchors.update(row.anchor for row in rows)
+            self._contents = dataclasses.replace(contents, identity=_identity(self._path))
 
     def _rewrite(self, rows: Mapping[str, _Row], schema: Schema) -> None:
         path, encoding = self._path, self.settings.encoding
@@ -300,6 +319,25 @@ class CsvConnector(Connector):
             for row in rows.values():
                 if row.values is not None and row.anchor not in done:
                     writer.writerow(table.layout.fill(row.values))
+
+
+@dataclass(frozen=True, slots=True)
+class _Contents:
+    """The file as an append-only batch of creates needs to know it, kept between
+    batches: without it each create in sync mode would read the whole file to learn
+    that its anchor is new. ``identity`` tells whether the file changed since."""
+
+    identity: tuple[int, int, int, int]
+    layout: Layout
+    anchors: set[str]
+    appendable: bool
+
+
+def _identity(file: Path | int) -> tuple[int, int, int, int]:
+    """Device, inode, size and modification time (in the file system's resolution):
+    a write, ours or another program's, or a replacement of the file changes it."""
+    found = os.stat(file)
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,7 +139,7 @@ class ConnectorConfig(_Strict):
     autosync_minutes: int = Field(120, ge=0)
     export_mode: ExportMode = ExportMode.SYNC
     export_wait_s: float = Field(30.0, gt=0, le=300)
-    export_batch_size: int = Field(500, ge=1, le=100_000)
+    export_batch_size: int | None = Field(None, ge=1, le=100_000)  # None: the connector's
     export_workers: int = Field(1, ge=1, le=64)
     export_lease_s: float = Field(300.0, gt=0)
     retry_base_s: float = Field(2.0, gt=0)

@@ -46,7 +46,7 @@ class Exporter:
         self._policy = RetryPolicy(
             config.retry_base_s, config.retry_cap_s, config.retry_max_attempts
         )
-        self._batch_size = config.export_batch_size
+        self._batch_size = config.export_batch_size or connector.export_batch_size
         self._workers = config.export_workers
         self._lease_s = config.export_lease_s
         self._gate = gate

@@ -389,6 +389,38 @@ async def test_adds_of_new_anchors_append_in_place(make: Factory, tmp_path: Path
     )
 
 
+async def test_batches_of_adds_keep_appending_and_refuse_a_repeated_anchor(
+    make: Factory, tmp_path: Path
+) -> None:
+    connector = await make(seed=SAMPLES / "InputFile.txt")
+    path = tmp_path / "users.csv"
+    inode = path.stat().st_ino
+
+    for i in range(3):
+        await connector.export([_add(f"n{i}", DisplayName=f"New {i}")])
+    assert path.stat().st_ino == inode
+    await connector.export([_add("n1", DisplayName="Again")])  # known from an append
+
+    assert path.stat().st_ino != inode
+    rows = [row for row in _file_rows(path) if row[0] == "n1"]
+    assert [row[2] for row in rows] == ["Again"]
+
+
+async def test_an_edit_between_batches_is_seen_before_the_next_append(
+    make: Factory, tmp_path: Path
+) -> None:
+    connector = await make(seed=SAMPLES / "InputFile.txt")
+    path = tmp_path / "users.csv"
+    await connector.export([_add("n1", DisplayName="New")])
+    with path.open("a", encoding="utf-8") as other_program:
+        other_program.write('"hand";"";"By hand";"";"";"";""\n')
+
+    await connector.export([_add("hand", DisplayName="From Entra")])
+
+    rows = [row for row in _file_rows(path) if row[0] == "hand"]
+    assert [row[2] for row in rows] == ["From Entra"]
+
+
 async def test_a_mixed_batch_rewrites_the_file(make: Factory, tmp_path: Path) -> None:
     connector = await make(seed=SAMPLES / "InputFile.txt")
     path = tmp_path / "users.csv"
