@@ -21,6 +21,7 @@ from engine.exporter import Exporter
 from engine.gate import RunGate
 from engine.importer import Importer
 from engine.logs import redact
+from engine.lookup import Lookup
 from engine.registry import build_connector, report_broken_plugins
 from engine.resource import ResourceMapper
 from engine.scheduler import start_scheduler
@@ -67,7 +68,9 @@ class Host:
         self._write_engine = open_engine(url, synchronous, writer=True)
         await migrate(self._write_engine)
         self.space = ConnectorSpace(
-            sessionmaker_for(self.engine), sessionmaker_for(self._write_engine)
+            sessionmaker_for(self.engine),
+            sessionmaker_for(self._write_engine),
+            Lookup.for_url(url),
         )
         if serve:
             async with self.space.write() as session:

@@ -18,7 +18,7 @@ from engine.models import ObjectRow, ObjectValue
 from engine.resource import EXTERNAL_ID, ResourceMapper
 from engine.scim_filter import And, AttrPath, Compare, Filter, Not, Or, Present, ValuePath
 
-__all__ = ["filter_clause"]
+__all__ = ["eq_lookup", "filter_clause"]
 
 _LIKE_ESCAPE = "\\"
 
@@ -45,6 +45,21 @@ def filter_clause(mapper: ResourceMapper, connector: str, node: Filter) -> Colum
     if isinstance(node, ValuePath):
         return false()  # no multi-valued attributes: nothing to match inside
     return _compare(mapper, connector, node)
+
+
+def eq_lookup(mapper: ResourceMapper, node: Filter) -> tuple[str, str] | None:
+    """The (lower-cased attribute, index text) pair a filter amounts to when it is one
+    ``eq`` comparison with a value in the value index (what Entra sends), else None."""
+    if not isinstance(node, Compare) or node.op != "eq" or node.value is None:
+        return None
+    attribute = _attribute(mapper, node.attr)
+    if attribute is None or attribute.name == EXTERNAL_ID:
+        return None
+    try:
+        value = mapper.coerce(attribute, node.value)
+    except Exception:  # the general path decides what a bad value matches
+        return None
+    return None if value is None else (attribute.name.lower(), index_text(value))
 
 
 def _attribute(mapper: ResourceMapper, path: AttrPath) -> Attribute | None:

@@ -8,11 +8,13 @@ this process the database's single writer.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +26,9 @@ from engine.index import reindex
 from engine.models import ExportEvent, ObjectRow, Run, utcnow
 from engine.queue import OPEN_STATUSES, append_event
 from engine.writer import GroupWriter
+
+if TYPE_CHECKING:
+    from engine.lookup import Lookup
 
 __all__ = [
     "ConnectorSpace",
@@ -89,8 +94,10 @@ class ConnectorSpace:
         self,
         sessions: async_sessionmaker[AsyncSession],
         write_sessions: async_sessionmaker[AsyncSession] | None = None,
+        lookup: Lookup | None = None,
     ) -> None:
         self._sessions = sessions
+        self._lookup = lookup
         self._write_sessions = write_sessions or sessions
         self._write_lock = asyncio.Lock()
         self._writer = GroupWriter(self._write_sessions, self._write_lock)
@@ -104,6 +111,8 @@ class ConnectorSpace:
 
     async def close(self) -> None:
         await self._writer.close()
+        if self._lookup is not None:
+            self._lookup.close()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -114,6 +123,11 @@ class ConnectorSpace:
 
     async def get(self, connector: str, object_id: str) -> StoredObject | None:
         """The visible object with this SCIM id, or None."""
+        if self._lookup is not None:
+            try:
+                return self._lookup.get(connector, object_id)
+            except sqlite3.OperationalError:  # busy: the async path waits for it
+                pass
         async with self.read() as session:
             row = await session.get(ObjectRow, object_id)
         if row is None or row.connector != connector or row.state != "present":
@@ -126,8 +140,18 @@ class ConnectorSpace:
         where: ColumnElement[bool] | None,
         start_index: int,
         count: int,
+        eq: tuple[str, str] | None = None,
     ) -> tuple[int, list[StoredObject]]:
-        """Total matches and one page (1-based ``start_index``) ordered by anchor."""
+        """Total matches and one page (1-based ``start_index``) ordered by anchor.
+        ``eq`` is the (lower-cased attribute, index text) pair ``where`` amounts to
+        when it is one ``eq`` comparison: a lookup then answers if few objects match."""
+        if eq is not None and self._lookup is not None:
+            try:
+                found = self._lookup.by_value(connector, *eq)
+            except sqlite3.OperationalError:  # busy: the async path waits for it
+                found = None
+            if found is not None:
+                return len(found), found[start_index - 1 : start_index - 1 + count]
         condition = (ObjectRow.connector == connector) & (ObjectRow.state == "present")
         if where is not None:
             condition = condition & where

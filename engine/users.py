@@ -27,7 +27,7 @@ from engine.patch import apply_patch
 from engine.projection import parse_attribute_list, project
 from engine.resource import EXTERNAL_ID, etag
 from engine.scim_filter import parse_filter
-from engine.search import filter_clause
+from engine.search import eq_lookup, filter_clause
 from engine.space import Staging, StoredObject
 
 __all__ = ["routes"]
@@ -78,8 +78,10 @@ async def _search(
     text = params.get("filter")
     if text is not None and not isinstance(text, str):
         raise ScimError(400, "filter must be a string", "invalidFilter")
-    where = filter_clause(runtime.mapper, runtime.name, parse_filter(text)) if text else None
-    total, objects = await space_of(request).query(runtime.name, where, start_index, count)
+    node = parse_filter(text) if text else None
+    where = filter_clause(runtime.mapper, runtime.name, node) if node else None
+    eq = eq_lookup(runtime.mapper, node) if node else None
+    total, objects = await space_of(request).query(runtime.name, where, start_index, count, eq)
     shape = _projection(runtime, params)
     base = base_url(request, runtime)
     resources = [shape(runtime.mapper.render(o, f"{base}/Users/{o.id}")) for o in objects]
