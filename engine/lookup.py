@@ -18,9 +18,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from engine.space import StoredObject
+from engine.stored import StoredObject
 
-__all__ = ["Lookup"]
+__all__ = ["Lookup", "connect_read_only"]
 
 MAX_MATCHES = 100
 """More matches than this, and an ``eq`` filter is left to the async path."""
@@ -38,15 +38,30 @@ _BY_VALUE = (
     f"LIMIT {MAX_MATCHES + 1}) AND o.connector = ? AND o.state = 'present' ORDER BY o.anchor"
 )
 
+_PAGE_FROM = (
+    f"SELECT {_COLUMNS} FROM objects o WHERE o.connector = ? AND o.state = 'present' "
+    "AND o.anchor >= ? ORDER BY o.anchor LIMIT ? OFFSET ?"
+)
+
+
+def connect_read_only(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A connection that cannot write, and runs each statement on its own snapshot
+    unless told BEGIN (no implicit transactions)."""
+    return sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro",
+        uri=True,
+        check_same_thread=check_same_thread,
+        isolation_level=None,
+    )
+
 
 class Lookup:
     """A read-only connection for index-bounded reads; None for a database that is
     not a SQLite file (the async path serves everything then)."""
 
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
-        )
+        self.path = path
+        self._db = connect_read_only(path, check_same_thread=False)
         # Never block the event loop waiting: the caller sends a read that finds the
         # database busy (sqlite3.OperationalError) to the async path instead.
         self._db.execute("PRAGMA busy_timeout=0")
@@ -65,6 +80,16 @@ class Lookup:
         """The visible object with this id, or None."""
         row = self._db.execute(_BY_ID, (object_id, connector)).fetchone()
         return None if row is None else _stored(row)
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits a write."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def page_from(self, connector: str, anchor: str, skip: int, count: int) -> list[StoredObject]:
+        """``count`` visible objects in anchor order, from the ``skip``-th one at or
+        after ``anchor`` (the listing keeps ``skip`` small)."""
+        rows = self._db.execute(_PAGE_FROM, (connector, anchor, count, skip)).fetchall()
+        return [_stored(r) for r in rows]
 
     def by_value(self, connector: str, attr: str, text: str) -> list[StoredObject] | None:
         """The visible objects whose ``attr`` (lower-cased name) has the index text

@@ -40,6 +40,7 @@ class ObjectRow(Base):
     __table_args__ = (
         UniqueConstraint("connector", "anchor", name="uq_objects_anchor"),
         Index("ix_objects_target_anchor", "connector", "target_anchor"),
+        Index("ix_objects_listing", "connector", "state", "anchor"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

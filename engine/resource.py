@@ -16,7 +16,7 @@ from typing import Any, Final
 from connectors.base import Attribute, DataType, Schema, Value
 from engine.config import Deprovision
 from engine.exceptions import ScimError
-from engine.space import StoredObject
+from engine.stored import StoredObject
 
 __all__ = [
     "CORE_USER",

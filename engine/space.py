@@ -13,8 +13,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,12 +21,12 @@ from connectors.base import Record, Value
 from engine.exceptions import ScimError
 from engine.import_batch import upsert_batch
 from engine.index import reindex
+from engine.listing import Listing
+from engine.lookup import Lookup
 from engine.models import ExportEvent, ObjectRow, Run, utcnow
 from engine.queue import OPEN_STATUSES, append_event
+from engine.stored import StoredObject
 from engine.writer import GroupWriter
-
-if TYPE_CHECKING:
-    from engine.lookup import Lookup
 
 __all__ = [
     "ConnectorSpace",
@@ -43,33 +41,6 @@ _ID_NAMESPACE = uuid.UUID("6f1c2f0e-5d1e-4b8a-9a57-2f0b9b8f3c11")
 def object_id_for(connector: str, anchor: str) -> str:
     """The SCIM id of an anchor: derived, so it is stable across imports and restarts."""
     return str(uuid.uuid5(_ID_NAMESPACE, f"{connector}\x00{anchor}"))
-
-
-@dataclass(frozen=True, slots=True)
-class StoredObject:
-    id: str
-    connector: str
-    anchor: str
-    attributes: Mapping[str, Value]
-    visible: bool
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    external_id: str | None = None
-
-    @classmethod
-    def from_row(cls, row: ObjectRow) -> StoredObject:
-        return cls(
-            row.id,
-            row.connector,
-            row.anchor,
-            dict(row.attributes),
-            row.state == "present",
-            row.version,
-            row.created_at,
-            row.updated_at,
-            row.external_id,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +69,7 @@ class ConnectorSpace:
     ) -> None:
         self._sessions = sessions
         self._lookup = lookup
+        self._listing = Listing(lookup) if lookup is not None else None
         self._write_sessions = write_sessions or sessions
         self._write_lock = asyncio.Lock()
         self._writer = GroupWriter(self._write_sessions, self._write_lock)
@@ -152,6 +124,11 @@ class ConnectorSpace:
                 found = None
             if found is not None:
                 return len(found), found[start_index - 1 : start_index - 1 + count]
+        if where is None and self._listing is not None:
+            try:
+                return await self._listing.page(connector, start_index, count)
+            except sqlite3.OperationalError:  # busy: the async path waits for it
+                pass
         condition = (ObjectRow.connector == connector) & (ObjectRow.state == "present")
         if where is not None:
             condition = condition & where

@@ -28,7 +28,8 @@ from engine.projection import parse_attribute_list, project
 from engine.resource import EXTERNAL_ID, etag
 from engine.scim_filter import parse_filter
 from engine.search import eq_lookup, filter_clause
-from engine.space import Staging, StoredObject
+from engine.space import Staging
+from engine.stored import StoredObject
 
 __all__ = ["routes"]
 

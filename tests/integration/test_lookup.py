@@ -9,6 +9,7 @@ import pytest
 
 from connectors.base import Record
 from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
+from engine.listing import STRIDE
 from engine.lookup import MAX_MATCHES, Lookup
 from engine.models import ObjectRow
 from engine.space import ConnectorSpace, Staging, object_id_for
@@ -103,3 +104,29 @@ async def test_get_sees_a_write_at_once_and_not_a_hidden_object(
 def test_no_lookup_for_a_database_that_is_not_a_sqlite_file() -> None:
     assert Lookup.for_url("sqlite+aiosqlite:///:memory:") is None
     assert Lookup.for_url("postgresql+asyncpg://h/db") is None
+
+
+async def test_list_pages_match_the_offset_path_at_every_position(
+    spaces: tuple[ConnectorSpace, ConnectorSpace],
+) -> None:
+    fast, slow = spaces
+    size = 3 * STRIDE + 7
+    await _import(fast, [_record(i, "Engineer") for i in range(size)])
+
+    for start in (1, 2, STRIDE, STRIDE + 1, 2 * STRIDE + 50, size, size + 1, size + 50):
+        for count in (0, 1, 10, STRIDE + 3):
+            assert await fast.query(NAME, None, start, count) == await slow.query(
+                NAME, None, start, count
+            ), (start, count)
+
+
+async def test_a_write_is_listed_at_once(spaces: tuple[ConnectorSpace, ConnectorSpace]) -> None:
+    fast, _ = spaces
+    await _import(fast, [_record(i, "Engineer") for i in range(2 * STRIDE)])
+    assert (await fast.query(NAME, None, 1, 1))[0] == 2 * STRIDE
+
+    await fast.create(NAME, "a", Staging({"AzureObjectID": "a"}, True, None))  # sorts first
+    total, page = await fast.query(NAME, None, 1, 2)
+
+    assert total == 2 * STRIDE + 1
+    assert [o.anchor for o in page] == ["a", "a0000"]
