@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import Record
 from engine.index import index_rows
-from engine.models import ExportEvent, ObjectRow, ObjectValue, utcnow
+from engine.models import ObjectRow, ObjectValue, utcnow
 from engine.queue import OPEN_STATUSES
 
 __all__ = ["upsert_batch"]
@@ -91,8 +91,11 @@ def _add(plan: _Plan, connector: str, run_id: int, object_id: str, record: Recor
 
 def _refresh(plan: _Plan, run_id: int, row: dict[str, Any], record: Record, busy: bool) -> None:
     attributes = dict(record.attributes)
-    same_target = row["confirmed"] == attributes and row["target_anchor"] == record.anchor
-    if busy or (row["attributes"] == attributes and row["state"] == "present"):
+    text = json.dumps(attributes)
+    same_target = (
+        _holds(row["confirmed"], attributes, text) and row["target_anchor"] == record.anchor
+    )
+    if busy or (_holds(row["attributes"], attributes, text) and row["state"] == "present"):
         plan.counts["pending" if busy else "unchanged"] += 1
         if same_target:
             plan.seen_only.append(row["id"])
@@ -190,26 +193,28 @@ def _sqlite_time(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+_ROWS_FOR_ANCHORS = (
+    "SELECT id, connector, anchor, target_anchor, attributes, confirmed, state, version "
+    "FROM objects WHERE connector = ? AND (anchor IN (SELECT value FROM json_each(?)) "
+    "OR target_anchor IN (SELECT value FROM json_each(?)))"
+)
+_OPEN_EVENTS = (
+    "SELECT object_id FROM export_events WHERE object_id IN (SELECT value FROM json_each(?)) "
+    "AND status IN (SELECT value FROM json_each(?))"
+)
+_TAKEN_IDS = "SELECT id FROM objects WHERE id IN (SELECT value FROM json_each(?))"
+
+
 async def _rows_for_anchors(
     session: AsyncSession, connector: str, anchors: list[str]
 ) -> dict[str, dict[str, Any]]:
     """The object each target anchor belongs to: the one the target holds under it
-    (even while a rename of it waits), else the one SCIM knows by it."""
-    columns = (
-        ObjectRow.id,
-        ObjectRow.connector,
-        ObjectRow.anchor,
-        ObjectRow.target_anchor,
-        ObjectRow.attributes,
-        ObjectRow.confirmed,
-        ObjectRow.state,
-        ObjectRow.version,
-    )
-    result = await session.execute(
-        select(*columns).where(
-            ObjectRow.connector == connector,
-            ObjectRow.anchor.in_(anchors) | ObjectRow.target_anchor.in_(anchors),
-        )
+    (even while a rename of it waits), else the one SCIM knows by it. Attributes
+    stay JSON text: most rows of a re-import are unchanged, which ``_holds`` sees
+    without parsing them."""
+    listed = json.dumps(anchors)
+    result = await (await session.connection()).exec_driver_sql(
+        _ROWS_FOR_ANCHORS, (connector, listed, listed)
     )
     rows = [dict(r._mapping) for r in result]
     found = {r["anchor"]: r for r in rows if r["target_anchor"] in (None, r["anchor"])}
@@ -218,17 +223,23 @@ async def _rows_for_anchors(
     return {a: r for a, r in found.items() if a in wanted}
 
 
+def _holds(stored: str | None, attributes: dict[str, Any], text: str) -> bool:
+    """Whether the stored JSON ``stored`` is ``attributes`` (serialized as ``text``)."""
+    return stored == text or (stored is not None and json.loads(stored) == attributes)
+
+
 async def _ids_with_open_events(session: AsyncSession, ids: list[str]) -> set[str]:
     if not ids:
         return set()
-    stmt = select(ExportEvent.object_id).where(
-        ExportEvent.object_id.in_(ids), ExportEvent.status.in_(OPEN_STATUSES)
+    result = await (await session.connection()).exec_driver_sql(
+        _OPEN_EVENTS, (json.dumps(ids), json.dumps(sorted(OPEN_STATUSES)))
     )
-    return set((await session.scalars(stmt)).all())
+    return {object_id for (object_id,) in result}
 
 
 async def _taken_ids(session: AsyncSession, ids: list[str]) -> set[str]:
     """Derived ids already used, by objects renamed away from their first anchor."""
     if not ids:
         return set()
-    return set((await session.scalars(select(ObjectRow.id).where(ObjectRow.id.in_(ids)))).all())
+    result = await (await session.connection()).exec_driver_sql(_TAKEN_IDS, (json.dumps(ids),))
+    return {object_id for (object_id,) in result}
