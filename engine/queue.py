@@ -12,9 +12,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -233,18 +247,44 @@ def _coalesce(object_id: str, events: list[ExportEvent], held_as: str | None) ->
 
 async def mark_done(session: AsyncSession, claims: Iterable[Claim]) -> None:
     """The target took these changes: record what it now holds. The SCIM view was
-    staged before the export (or re-staged by a replay) and stays as it is."""
-    for item in claims:
-        await _set_status(session, item.event_ids, "done", None, None)
-        row = await session.get(ObjectRow, item.object_id)
-        if row is None:
-            continue
-        if item.change.kind is ChangeKind.DELETE:
-            row.confirmed, row.target_anchor = None, None
-            if row.state != "present" and not await _has_pending(session, row.id):
-                await session.delete(row)
-        else:
-            row.confirmed, row.target_anchor = dict(item.change.attributes), item.change.anchor
+    staged before the export (or re-staged by a replay) and stays as it is.
+
+    Set-based, a handful of statements for the whole batch: a backlog drains in
+    batches of thousands, and per-claim statements would take longer than the
+    export itself."""
+    claims = list(claims)
+    if not claims:
+        return
+    await _set_status(session, [i for c in claims for i in c.event_ids], "done", None, None)
+    held = [
+        {"row": c.object_id, "held": dict(c.change.attributes), "under": c.change.anchor}
+        for c in claims
+        if c.change.kind is not ChangeKind.DELETE
+    ]
+    if held:  # Core, not the ORM's bulk update: a row deleted meanwhile is no error
+        objects = cast(Table, ObjectRow.__table__)
+        await session.execute(
+            update(objects)
+            .where(objects.c.id == bindparam("row"))
+            .values(confirmed=bindparam("held"), target_anchor=bindparam("under")),
+            held,
+        )
+    gone = [c.object_id for c in claims if c.change.kind is ChangeKind.DELETE]
+    if gone:
+        await session.execute(
+            update(ObjectRow)
+            .where(ObjectRow.id.in_(gone))
+            .values(confirmed=None, target_anchor=None)
+        )
+        # A hidden object the target no longer holds is forgotten, unless another
+        # change of it waits (its row carries what that change staged).
+        waiting = exists().where(
+            ExportEvent.object_id == ObjectRow.id,
+            ExportEvent.status.in_(("pending", "running")),
+        )
+        await session.execute(
+            delete(ObjectRow).where(ObjectRow.id.in_(gone), ObjectRow.state != "present", ~waiting)
+        )
 
 
 async def mark_failed(session: AsyncSession, claims: Iterable[tuple[Claim, str, str]]) -> None:
@@ -305,9 +345,21 @@ async def _set_status(
         values["attempts"] = ExportEvent.attempts + 1
     elif status == "done":
         values["attempts"] = ExportEvent.attempts + 1
-    await session.execute(update(ExportEvent).where(ExportEvent.id.in_(event_ids)).values(values))
-    for event in await session.scalars(select(ExportEvent).where(ExportEvent.id.in_(event_ids))):
-        _log(session, event, status if error_kind != "transient" else "retrying", error)
+    chosen = ExportEvent.id.in_(event_ids)
+    await session.execute(update(ExportEvent).where(chosen).values(values))
+    logged = status if error_kind != "transient" else "retrying"
+    await session.execute(
+        insert(EventLog).from_select(
+            ["event_id", "connector", "status", "detail", "at"],
+            select(
+                ExportEvent.id,
+                ExportEvent.connector,
+                literal(logged),
+                literal(error, Text),
+                literal(values["updated_at"], DateTime),
+            ).where(chosen),
+        )
+    )
 
 
 async def _has_pending(session: AsyncSession, object_id: str) -> bool:

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import event, select
 
 from engine import queue
 from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
 from engine.exceptions import ScimError
+from engine.models import ObjectRow
 from engine.space import ConnectorSpace, Staging
 
 NAME = "Mem"
@@ -101,3 +103,35 @@ async def test_later_events_coalesce_and_never_overtake_a_failed_one(
     assert claim.object_id == obj.id and len(claim.event_ids) == 3
     assert claim.event_ids[0] == first  # in order, the replayed one first
     assert claim.change.attributes == {"AzureObjectID": "a", "Title": "t2"}  # the newest state
+
+
+async def test_a_batch_is_marked_done_at_once_even_if_an_object_went_away(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, _ = spaces
+    await space.create(NAME, "kept", staging("kept"))
+    gone, _ = await space.create(NAME, "gone", staging("gone"))
+    deleted, _ = await space.create(NAME, "deleted", staging("deleted"))
+    async with space.write() as session:
+        first = await queue.claim(session, NAME, 10)
+    async with space.write() as session:
+        await queue.mark_done(session, first)
+    await space.update(NAME, deleted.id, lambda b: Staging(b.attributes, False, "delete"))
+    async with space.write() as session:
+        claims = await queue.claim(session, NAME, 10)
+        assert [c.change.kind.value for c in claims] == ["delete"]
+        await session.execute(sa_delete(ObjectRow).where(ObjectRow.id == gone.id))
+
+    async with space.write() as session:
+        await queue.mark_done(session, [*claims, *first])  # "gone" is no error
+
+    async with space.read() as session:
+        rows = {r.anchor: r for r in (await session.scalars(select(ObjectRow))).all()}
+        events = await queue.list_events(session, connector=NAME)
+    assert set(rows) == {"kept"}  # the deleted object, once exported, is forgotten
+    assert rows["kept"].confirmed == {"AzureObjectID": "kept", "Title": "t"}
+    assert rows["kept"].target_anchor == "kept"
+    assert {e.status for e in events} == {"done"}
+    async with space.read() as session:
+        statuses = [h["status"] for h in await queue.history(session, claims[0].event_ids[0])]
+    assert statuses == ["pending", "done"]
