@@ -68,6 +68,7 @@ class Schema:
     object_type: str
     attributes: tuple[Attribute, ...]
     _by_lower: Mapping[str, Attribute] = field(init=False, repr=False, compare=False)
+    _anchor: Attribute = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         anchors = [a for a in self.attributes if a.is_anchor]
@@ -77,10 +78,11 @@ class Schema:
                 f"found {len(anchors)}"
             )
         object.__setattr__(self, "_by_lower", {a.name.lower(): a for a in self.attributes})
+        object.__setattr__(self, "_anchor", anchors[0])
 
     @property
     def anchor(self) -> Attribute:
-        return next(a for a in self.attributes if a.is_anchor)
+        return self._anchor
 
     def get(self, name: str) -> Attribute | None:
         """The attribute called ``name``, compared case-insensitively."""

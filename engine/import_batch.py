@@ -7,6 +7,7 @@ written with bulk INSERT/UPDATE statements (executemany).
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -49,12 +50,13 @@ async def upsert_batch(
     by_anchor = {r.anchor: r for r in records}
     existing = await _rows_for_anchors(session, connector, list(by_anchor))
     busy = await _ids_with_open_events(session, [row["id"] for row in existing.values()])
-    taken = await _taken_ids(session, [new_id(a) for a in by_anchor if a not in existing])
+    derived = {a: new_id(a) for a in by_anchor if a not in existing}
+    taken = await _taken_ids(session, list(derived.values()))
     plan = _Plan(utcnow())
     for anchor, record in by_anchor.items():
         row = existing.get(anchor)
         if row is None:
-            object_id = new_id(anchor)
+            object_id = derived[anchor]
             _add(
                 plan,
                 connector,
@@ -189,7 +191,9 @@ def _object_params(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(stored[c] for c in _OBJECT_COLUMNS)
 
 
+@functools.lru_cache(maxsize=4)
 def _sqlite_time(at: datetime) -> str:
+    """A batch's rows share one time: formatted once, not once per row."""
     return at.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 

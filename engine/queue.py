@@ -9,6 +9,7 @@ a later change never overtakes an earlier one. Retry back-off is per object.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +18,8 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     DateTime,
+    Row,
+    Select,
     Table,
     Text,
     and_,
@@ -171,20 +174,44 @@ async def claim(
     object_ids = list((await session.scalars(due)).all())
     if not object_ids:
         return []
+    # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
     events = (
-        await session.scalars(
-            select(ExportEvent)
-            .where(ExportEvent.object_id.in_(object_ids), ExportEvent.status == "pending")
+        await session.execute(
+            select(*_CLAIMED)
+            .where(ExportEvent.object_id.in_(_among(object_ids)), ExportEvent.status == "pending")
             .order_by(ExportEvent.id)
         )
     ).all()
-    held = await _target_anchors(session, object_ids)
-    by_object: dict[str, list[ExportEvent]] = {}
     lease_until = utcnow() + timedelta(seconds=lease_s)
+    await session.execute(
+        update(ExportEvent)
+        .where(ExportEvent.id.in_(_among([e.id for e in events])))
+        .values(status="running", lease_until=lease_until)
+    )
+    held = await _target_anchors(session, object_ids)
+    by_object: dict[str, list[Row[Any]]] = {}
     for event in events:
-        event.status, event.lease_until = "running", lease_until
         by_object.setdefault(event.object_id, []).append(event)
     return [_coalesce(oid, evs, held.get(oid)) for oid, evs in by_object.items()]
+
+
+def _among(values: Iterable[Any]) -> Select[tuple[Any]]:
+    """``values`` as a subquery for ``IN``: one JSON parameter instead of one bound
+    parameter per value, which SQLAlchemy would coerce one by one (thousands for a
+    batch) and compile anew for every length."""
+    each = func.json_each(json.dumps(list(values))).table_valued("value")
+    return select(each.c.value)
+
+
+_CLAIMED = (
+    ExportEvent.id,
+    ExportEvent.connector,
+    ExportEvent.object_id,
+    ExportEvent.anchor,
+    ExportEvent.op,
+    ExportEvent.payload,
+    ExportEvent.attempts,
+)
 
 
 def _blocked() -> ColumnElement[bool]:
@@ -224,13 +251,13 @@ async def _target_anchors(session: AsyncSession, object_ids: list[str]) -> dict[
     """The anchor the target holds each object under, for those it holds."""
     rows = await session.execute(
         select(ObjectRow.id, ObjectRow.target_anchor).where(
-            ObjectRow.id.in_(object_ids), ObjectRow.target_anchor.is_not(None)
+            ObjectRow.id.in_(_among(object_ids)), ObjectRow.target_anchor.is_not(None)
         )
     )
     return {object_id: str(anchor) for object_id, anchor in rows}
 
 
-def _coalesce(object_id: str, events: list[ExportEvent], held_as: str | None) -> Claim:
+def _coalesce(object_id: str, events: list[Row[Any]], held_as: str | None) -> Claim:
     """The one change that takes the target from what it holds (under ``held_as``,
     None if nothing) to the newest staged state."""
     last = events[-1]
@@ -273,7 +300,7 @@ async def mark_done(session: AsyncSession, claims: Iterable[Claim]) -> None:
     if gone:
         await session.execute(
             update(ObjectRow)
-            .where(ObjectRow.id.in_(gone))
+            .where(ObjectRow.id.in_(_among(gone)))
             .values(confirmed=None, target_anchor=None)
         )
         # A hidden object the target no longer holds is forgotten, unless another
@@ -283,7 +310,9 @@ async def mark_done(session: AsyncSession, claims: Iterable[Claim]) -> None:
             ExportEvent.status.in_(("pending", "running")),
         )
         await session.execute(
-            delete(ObjectRow).where(ObjectRow.id.in_(gone), ObjectRow.state != "present", ~waiting)
+            delete(ObjectRow).where(
+                ObjectRow.id.in_(_among(gone)), ObjectRow.state != "present", ~waiting
+            )
         )
 
 
@@ -345,7 +374,7 @@ async def _set_status(
         values["attempts"] = ExportEvent.attempts + 1
     elif status == "done":
         values["attempts"] = ExportEvent.attempts + 1
-    chosen = ExportEvent.id.in_(event_ids)
+    chosen = ExportEvent.id.in_(_among(event_ids))
     await session.execute(update(ExportEvent).where(chosen).values(values))
     logged = status if error_kind != "transient" else "retrying"
     await session.execute(
