@@ -7,6 +7,7 @@ import hmac
 import json
 from typing import Any, Final
 
+import orjson
 from aiohttp import web
 
 from engine.exceptions import ScimError
@@ -36,12 +37,22 @@ def scim_response(
     data: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.Response(
-        text=json.dumps(data, ensure_ascii=False),
+        body=_json_bytes(data),
         status=status,
         headers=headers,
         content_type=SCIM_JSON,
         charset="utf-8",
     )
+
+
+def _json_bytes(data: dict[str, Any]) -> bytes:
+    """UTF-8 JSON; orjson writes a page of 100 users several times faster than the
+    standard library, which still takes what orjson refuses (integers beyond 64
+    bits, strings that are not valid Unicode)."""
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        return json.dumps(data, ensure_ascii=False).encode("utf-8")
 
 
 def error_response(

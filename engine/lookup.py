@@ -11,11 +11,11 @@ that it never holds up the event loop.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime
 from pathlib import Path
 
+import orjson
 from sqlalchemy.engine import make_url
 
 from engine.stored import StoredObject
@@ -108,7 +108,7 @@ def _stored(row: tuple[str, str, str, str, int, str, str, str | None]) -> Stored
         object_id,
         connector,
         anchor,
-        json.loads(attributes),
+        orjson.loads(attributes),
         True,
         version,
         datetime.fromisoformat(created),

@@ -9,6 +9,7 @@ does not have are ignored, since Entra's default mappings send some of them.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any, Final
@@ -218,5 +219,7 @@ def _integer(attribute: Attribute, value: Any) -> int:
     raise ScimError(400, f"{attribute.name}: expected an integer, got {value!r}", "invalidValue")
 
 
+@functools.lru_cache(maxsize=1024)
 def _iso(moment: Any) -> str:
+    """Cached: the objects of one import batch share their times."""
     return f"{moment.isoformat(timespec='seconds')}Z"

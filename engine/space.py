@@ -35,6 +35,9 @@ __all__ = [
     "object_id_for",
 ]
 
+Where = ColumnElement[bool] | Callable[[], ColumnElement[bool] | None] | None
+"""A filter's WHERE clause on objects, or a function building it on demand."""
+
 _ID_NAMESPACE = uuid.UUID("6f1c2f0e-5d1e-4b8a-9a57-2f0b9b8f3c11")
 
 
@@ -109,14 +112,16 @@ class ConnectorSpace:
     async def query(
         self,
         connector: str,
-        where: ColumnElement[bool] | None,
+        where: Where,
         start_index: int,
         count: int,
         eq: tuple[str, str] | None = None,
     ) -> tuple[int, list[StoredObject]]:
         """Total matches and one page (1-based ``start_index``) ordered by anchor.
-        ``eq`` is the (lower-cased attribute, index text) pair ``where`` amounts to
-        when it is one ``eq`` comparison: a lookup then answers if few objects match."""
+        ``where`` selects the objects (None: all), or builds that clause when called:
+        it is built only if the lookup or the listing cannot answer. ``eq`` is the
+        (lower-cased attribute, index text) pair ``where`` amounts to when it is one
+        ``eq`` comparison: a lookup answers then, if few objects match."""
         if eq is not None and self._lookup is not None:
             try:
                 found = self._lookup.by_value(connector, *eq)
@@ -124,6 +129,8 @@ class ConnectorSpace:
                 found = None
             if found is not None:
                 return len(found), found[start_index - 1 : start_index - 1 + count]
+        if callable(where):
+            where = where()
         if where is None and self._listing is not None:
             try:
                 return await self._listing.page(connector, start_index, count)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
+from sqlalchemy import ColumnElement
 
 from connectors.base import Capability
 from engine import discovery
@@ -80,8 +81,11 @@ async def _search(
     if text is not None and not isinstance(text, str):
         raise ScimError(400, "filter must be a string", "invalidFilter")
     node = parse_filter(text) if text else None
-    where = filter_clause(runtime.mapper, runtime.name, node) if node else None
     eq = eq_lookup(runtime.mapper, node) if node else None
+
+    def where() -> ColumnElement[bool] | None:
+        return filter_clause(runtime.mapper, runtime.name, node) if node else None
+
     total, objects = await space_of(request).query(runtime.name, where, start_index, count, eq)
     shape = _projection(runtime, params)
     base = base_url(request, runtime)

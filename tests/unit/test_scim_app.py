@@ -13,6 +13,7 @@ import pytest
 from connectors.base import Change, ChangeKind
 from engine import queue
 from engine.exceptions import ConflictError, PermanentError, TransientError
+from engine.http import scim_response
 from engine.queue import EventView
 from engine.space import object_id_for
 from tests.conftest import CORE, EXT, TOKEN, Scim
@@ -664,3 +665,19 @@ async def test_a_failed_event_holds_back_later_changes_until_replayed(
     assert [e.id for e in done] == [failed.id, waiting.id]
     status, body = await scim.call("GET", f"/Users/{uid('a1')}")
     assert body[EXT]["Title"] == "Second"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Zoë 名前 \u2028", 2**63 - 1, 2**64 + 5, -(2**70)],
+    ids=["text", "int64", "big", "neg"],
+)
+def test_response_bodies_are_utf8_json_of_any_integer(value: object) -> None:
+    data = {"schemas": [CORE], "value": value, "nested": {"list": [value, True, None]}}
+
+    response = scim_response(data, 201, {"ETag": 'W/"1"'})
+
+    assert response.status == 201 and response.charset == "utf-8"
+    assert response.content_type == "application/scim+json"
+    assert isinstance(response.body, bytes)
+    assert json.loads(response.body.decode("utf-8")) == data
