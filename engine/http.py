@@ -92,7 +92,8 @@ async def json_body(request: web.Request) -> Any:
 
 
 def base_url(request: web.Request, runtime: ConnectorRuntime) -> str:
-    return f"{request.url.origin()}/ecma2host_{runtime.name}/scim"
+    # scheme and host, not request.url.origin(): building the whole URL costs more.
+    return f"{request.scheme}://{request.host}/ecma2host_{runtime.name}/scim"
 
 
 def query_int(value: Any, name: str, default: int) -> int:
