@@ -100,8 +100,7 @@ class Exporter:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(event_id, []).append(future)
         try:
-            async with self._space.read() as session:
-                known = await queue.outcome_of(session, event_id)
+            known = await self._space.outcome(event_id)
             if known is not None:
                 return known
             return await asyncio.wait_for(future, wait_s)

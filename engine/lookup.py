@@ -55,6 +55,9 @@ def connect_read_only(path: Path, *, check_same_thread: bool = True) -> sqlite3.
     )
 
 
+_EVENT_STATE = "SELECT status, last_error, error_kind FROM export_events WHERE id = ?"
+
+
 class Lookup:
     """A read-only connection for index-bounded reads; None for a database that is
     not a SQLite file (the async path serves everything then)."""
@@ -80,6 +83,11 @@ class Lookup:
         """The visible object with this id, or None."""
         row = self._db.execute(_BY_ID, (object_id, connector)).fetchone()
         return None if row is None else _stored(row)
+
+    def event_state(self, event_id: int) -> tuple[str, str | None, str | None] | None:
+        """An export event's (status, last error, error kind); None if there is none."""
+        row = self._db.execute(_EVENT_STATE, (event_id,)).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
 
     def data_version(self) -> int:
         """A number that changes whenever another connection commits a write."""

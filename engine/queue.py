@@ -53,6 +53,7 @@ __all__ = [
     "mark_failed",
     "mark_retry",
     "next_due",
+    "outcome_from",
     "outcome_of",
     "recover",
     "replay",
@@ -159,19 +160,7 @@ async def claim(
     running event wait; running events whose lease ran out (their worker died) are
     claimable again."""
     await _reclaim_expired(session, connector)
-    due = (
-        select(ExportEvent.object_id)
-        .where(
-            ExportEvent.connector == connector,
-            ExportEvent.status == "pending",
-            ExportEvent.next_attempt_at <= utcnow(),
-            ~_blocked(),
-        )
-        .group_by(ExportEvent.object_id)
-        .order_by(func.min(ExportEvent.id))  # oldest first: no object starves
-        .limit(limit)
-    )
-    object_ids = list((await session.scalars(due)).all())
+    object_ids = list((await session.scalars(due_objects(connector, limit))).all())
     if not object_ids:
         return []
     # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
@@ -212,6 +201,23 @@ _CLAIMED = (
     ExportEvent.payload,
     ExportEvent.attempts,
 )
+
+
+def due_objects(connector: str, limit: int) -> Select[str]:
+    """The objects with a due pending event, oldest first (no object starves), except
+    those held behind a failed or running event."""
+    return (
+        select(ExportEvent.object_id)
+        .where(
+            ExportEvent.connector == connector,
+            ExportEvent.status == "pending",
+            ExportEvent.next_attempt_at <= utcnow(),
+            ~_blocked(),
+        )
+        .group_by(ExportEvent.object_id)
+        .order_by(func.min(ExportEvent.id))
+        .limit(limit)
+    )
 
 
 def _blocked() -> ColumnElement[bool]:
@@ -410,11 +416,19 @@ async def outcome_of(session: AsyncSession, event_id: int) -> Outcome | None:
     """The event's outcome if it has one yet (done, failed, or a failed attempt)."""
     event = await session.get(ExportEvent, event_id)
     if event is None:
+        return outcome_from(event_id, None)
+    return outcome_from(event_id, (event.status, event.last_error, event.error_kind))
+
+
+def outcome_from(event_id: int, found: tuple[str, str | None, str | None] | None) -> Outcome | None:
+    """The outcome an event's (status, last error, error kind) tells, if any yet."""
+    if found is None:
         return Outcome("failed", f"export event {event_id} not found")
-    if event.status in ("done", "failed", "discarded"):
-        return Outcome(event.status, event.last_error, event.error_kind)
-    if event.error_kind == "transient":
-        return Outcome("retrying", event.last_error, "transient")
+    status, last_error, error_kind = found
+    if status in ("done", "failed", "discarded"):
+        return Outcome(status, last_error, error_kind)
+    if error_kind == "transient":
+        return Outcome("retrying", last_error, "transient")
     return None
 
 

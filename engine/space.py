@@ -23,8 +23,8 @@ from engine.import_batch import upsert_batch
 from engine.index import reindex
 from engine.listing import Listing
 from engine.lookup import Lookup
-from engine.models import ExportEvent, ObjectRow, Run, utcnow
-from engine.queue import OPEN_STATUSES, append_event
+from engine.models import EventLog, ExportEvent, ObjectRow, ObjectValue, Run, utcnow
+from engine.queue import OPEN_STATUSES, Outcome, append_event, outcome_from, outcome_of
 from engine.stored import StoredObject
 from engine.writer import GroupWriter
 
@@ -34,6 +34,10 @@ __all__ = [
     "StoredObject",
     "object_id_for",
 ]
+
+_ANALYZED = (ObjectRow.__tablename__, ObjectValue.__tablename__)
+_UNANALYZED = (ExportEvent.__tablename__, EventLog.__tablename__, Run.__tablename__)
+_HAS_STATISTICS = "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
 
 Where = ColumnElement[bool] | Callable[[], ColumnElement[bool] | None] | None
 """A filter's WHERE clause on objects, or a function building it on demand."""
@@ -153,6 +157,18 @@ class ConnectorSpace:
                 rows = list((await session.scalars(page)).all())
         return int(total or 0), [StoredObject.from_row(r) for r in rows]
 
+    async def outcome(self, event_id: int) -> Outcome | None:
+        """The export event's outcome if it has one yet. Asked once per sync-mode
+        write, so read by the lookup: sixteen writers' reads through the async driver
+        kept as many worker threads fighting over the interpreter."""
+        if self._lookup is not None:
+            try:
+                return outcome_from(event_id, self._lookup.event_state(event_id))
+            except sqlite3.OperationalError:  # busy: the async path waits for it
+                pass
+        async with self.read() as session:
+            return await outcome_of(session, event_id)
+
     async def iter_objects(self, connector: str) -> AsyncIterator[StoredObject]:
         """Every visible object of a connector, streamed in anchor order."""
         stmt = (
@@ -233,13 +249,24 @@ class ConnectorSpace:
             )
 
     async def analyze(self) -> None:
-        """Refresh the query planner's statistics (after a full import changed many
-        rows). Without them SQLite may walk every object of a connector instead of
-        looking a filtered value up in the value index."""
+        """Refresh the query planner's statistics of the objects and their values
+        (after a full import changed many rows). Without them SQLite may walk every
+        object of a connector instead of looking a filtered value up in the value
+        index.
+
+        The queue's tables get none: their shape changes by the minute (all events
+        done at one moment, a backlog pending the next), and statistics taken when
+        every event was done made claims scan the whole history of events rather
+        than look the pending ones up."""
         async with self.write() as session:
             connection = await session.connection()
-            if connection.dialect.name == "sqlite":
-                await session.execute(text("ANALYZE"))
+            if connection.dialect.name != "sqlite":
+                return
+            stale = ", ".join(f"'{t}'" for t in _UNANALYZED)
+            if await session.scalar(text(_HAS_STATISTICS)):
+                await session.execute(text(f"DELETE FROM sqlite_stat1 WHERE tbl IN ({stale})"))
+            for table in _ANALYZED:
+                await session.execute(text(f"ANALYZE {table}"))
 
     async def remove_unseen(self, connector: str, run_id: int) -> int:
         """End a full import: forget objects the target no longer holds, unless an

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import event, select
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from engine import queue
 from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
@@ -135,3 +137,28 @@ async def test_a_batch_is_marked_done_at_once_even_if_an_object_went_away(
     async with space.read() as session:
         statuses = [h["status"] for h in await queue.history(session, claims[0].event_ids[0])]
     assert statuses == ["pending", "done"]
+
+
+async def test_claims_look_pending_events_up_after_an_import_analyzed_the_space(
+    spaces: tuple[ConnectorSpace, list[int]], tmp_path: Path
+) -> None:
+    space, _ = spaces
+    for i in range(40):  # a history of done events: all of them one status
+        await space.create(NAME, f"u{i}", staging(f"u{i}"))
+    async with space.write() as session:
+        await queue.mark_done(session, await queue.claim(session, NAME, 100))
+    db_file = tmp_path / "ecmahost.db"
+    with sqlite3.connect(db_file) as db:
+        db.execute("ANALYZE")  # what an earlier version left: statistics of every table
+
+    await space.analyze()
+
+    with sqlite3.connect(db_file) as db:
+        analyzed = {t for (t,) in db.execute("SELECT DISTINCT tbl FROM sqlite_stat1")}
+        due = queue.due_objects(NAME, 10).compile(
+            dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True}
+        )
+        plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {due}"))
+    assert {"objects", "object_values"} <= analyzed
+    assert analyzed.isdisjoint({"export_events", "event_log", "runs"})
+    assert "SEARCH export_events USING INDEX ix_export_events_due" in plan, plan
