@@ -7,12 +7,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 import migrations
 
-__all__ = ["migrate", "open_engine", "sessionmaker_for", "sqlite_url"]
+__all__ = ["migrate", "open_engine", "open_group_engine", "sessionmaker_for", "sqlite_url"]
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -50,10 +50,22 @@ def open_engine(
     return engine
 
 
+def open_group_engine(url: str, synchronous: str = "FULL") -> Engine:
+    """A synchronous writer engine on the same SQLite file, for the group writer: a
+    group of SCIM writes runs in one hop to a worker thread instead of one hop per
+    statement (each of which costs ~0.3 ms through the async driver)."""
+    sync_url = make_url(url).set(drivername="sqlite")
+    engine = create_engine(sync_url, pool_size=1, max_overflow=0)
+    _sqlite_pragmas(engine, synchronous, "BEGIN IMMEDIATE", WRITER_CACHE_KIB)
+    return engine
+
+
 def _sqlite_pragmas(
-    engine: AsyncEngine, synchronous: str, begin: str | None, cache_kib: int | None
+    engine: AsyncEngine | Engine, synchronous: str, begin: str | None, cache_kib: int | None
 ) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # The driver's own transaction handling breaks SAVEPOINTs (which group
         # commit needs); SQLAlchemy's documented remedy is to emit BEGIN ourselves.
@@ -71,7 +83,7 @@ def _sqlite_pragmas(
     if begin is None:
         return
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql(begin)
 

@@ -71,6 +71,7 @@ class Host:
             sessionmaker_for(self.engine),
             sessionmaker_for(self._write_engine),
             Lookup.for_url(url),
+            synchronous,
         )
         if serve:
             async with self.space.write() as session:

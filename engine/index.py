@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from connectors.base import Value
 from engine.models import ObjectRow, ObjectValue
@@ -22,14 +22,16 @@ def index_text(value: Value) -> str:
     return str(value).casefold()
 
 
-async def reindex(session: AsyncSession, row: ObjectRow) -> None:
-    """Rewrite the object's index rows; an object SCIM does not show has none."""
-    await session.execute(delete(ObjectValue).where(ObjectValue.object_id == row.id))
+def reindex(session: Session, row: ObjectRow) -> None:
+    """Rewrite the object's index rows; an object SCIM does not show has none.
+    (Synchronous: the group writer's jobs run on its thread; an async session runs
+    it through ``run_sync``.)"""
+    session.execute(delete(ObjectValue).where(ObjectValue.object_id == row.id))
     if row.state != "present":
         return
     values = index_rows(row.id, row.connector, row.attributes)
     if values:
-        await session.execute(insert(ObjectValue), values)
+        session.execute(insert(ObjectValue), values)
 
 
 def index_rows(

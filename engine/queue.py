@@ -33,7 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from connectors.base import Change, ChangeKind
 from engine.index import reindex
@@ -114,13 +114,11 @@ class EventView:
         )
 
 
-async def append_event(
-    session: AsyncSession, row: ObjectRow, op: str, payload: Mapping[str, Any]
-) -> int:
+def append_event(session: Session, row: ObjectRow, op: str, payload: Mapping[str, Any]) -> int:
     """Queue the object's staged state. A new event inherits the back-off of the
     object's pending ones, so it can never become due before them."""
     now = utcnow()
-    due = await session.scalar(
+    due = session.scalar(
         select(ExportEvent.next_attempt_at)
         .where(ExportEvent.object_id == row.id, ExportEvent.status == "pending")
         .order_by(ExportEvent.next_attempt_at.desc())
@@ -139,12 +137,14 @@ async def append_event(
         updated_at=now,
     )
     session.add(event)
-    await session.flush()
+    session.flush()
     _log(session, event, "pending", None)
     return event.id
 
 
-def _log(session: AsyncSession, event: ExportEvent, status: str, detail: str | None) -> None:
+def _log(
+    session: Session | AsyncSession, event: ExportEvent, status: str, detail: str | None
+) -> None:
     session.add(
         EventLog(
             event_id=event.id, connector=event.connector, status=status, detail=detail, at=utcnow()
@@ -354,7 +354,7 @@ async def _settle(
         row.attributes, row.state = dict(attributes), state
         row.version += 1
         row.updated_at = utcnow()
-        await reindex(session, row)
+        await session.run_sync(reindex, row)
 
 
 async def mark_retry(session: AsyncSession, item: Claim, message: str, retry_at: datetime) -> None:

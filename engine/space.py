@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Record, Value
+from engine.database import open_group_engine
 from engine.exceptions import ScimError
 from engine.import_batch import upsert_batch
 from engine.index import reindex
@@ -73,13 +75,17 @@ class ConnectorSpace:
         sessions: async_sessionmaker[AsyncSession],
         write_sessions: async_sessionmaker[AsyncSession] | None = None,
         lookup: Lookup | None = None,
+        synchronous: str = "FULL",
     ) -> None:
         self._sessions = sessions
         self._lookup = lookup
         self._listing = Listing(lookup) if lookup is not None else None
         self._write_sessions = write_sessions or sessions
         self._write_lock = asyncio.Lock()
-        self._writer = GroupWriter(self._write_sessions, self._write_lock)
+        # SCIM writes commit through a synchronous engine on the same file (see
+        # engine/writer.py); batch work keeps the async writer.
+        self.group_engine = open_group_engine(str(self._write_sessions.kw["bind"].url), synchronous)
+        self._writer = GroupWriter(sessionmaker(self.group_engine), self._write_lock)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -90,6 +96,7 @@ class ConnectorSpace:
 
     async def close(self) -> None:
         await self._writer.close()
+        self.group_engine.dispose()
         if self._lookup is not None:
             self._lookup.close()
 
@@ -188,15 +195,15 @@ class ConnectorSpace:
     ) -> tuple[StoredObject, int | None]:
         """Stage a new object. 409 if a visible object already has this anchor."""
 
-        async def work(session: AsyncSession) -> tuple[StoredObject, int | None]:
-            row = await _by_anchor(session, connector, anchor)
+        def work(session: Session) -> tuple[StoredObject, int | None]:
+            row = _by_anchor(session, connector, anchor)
             if row is not None and row.state == "present":
                 raise ScimError(409, f"an object with anchor {anchor!r} exists", "uniqueness")
             if row is None:
-                row = ObjectRow.empty(await _free_id(session, connector, anchor), connector, anchor)
+                row = ObjectRow.empty(_free_id(session, connector, anchor), connector, anchor)
                 session.add(row)
-                await session.flush()
-            return await _stage(session, row, staging)
+                session.flush()
+            return _stage(session, row, staging)
 
         return await self._writer.run(work)
 
@@ -209,11 +216,11 @@ class ConnectorSpace:
         """Stage the change ``decide`` computes from the current object, atomically.
         404 if no visible object has this id; ``decide`` may raise ScimError."""
 
-        async def work(session: AsyncSession) -> tuple[StoredObject, int | None]:
-            row = await session.get(ObjectRow, object_id)
+        def work(session: Session) -> tuple[StoredObject, int | None]:
+            row = session.get(ObjectRow, object_id)
             if row is None or row.connector != connector or row.state != "present":
                 raise ScimError(404, f"resource {object_id} not found")
-            return await _stage(session, row, decide(StoredObject.from_row(row)))
+            return _stage(session, row, decide(StoredObject.from_row(row)))
 
         return await self._writer.run(work)
 
@@ -288,45 +295,43 @@ class ConnectorSpace:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def _by_anchor(session: AsyncSession, connector: str, anchor: str) -> ObjectRow | None:
-    return await session.scalar(
+def _by_anchor(session: Session, connector: str, anchor: str) -> ObjectRow | None:
+    return session.scalar(
         select(ObjectRow).where(ObjectRow.connector == connector, ObjectRow.anchor == anchor)
     )
 
 
-async def _free_id(session: AsyncSession, connector: str, anchor: str) -> str:
+def _free_id(session: Session, connector: str, anchor: str) -> str:
     """The anchor's derived id, unless an object renamed away from it still has it."""
     derived = object_id_for(connector, anchor)
-    return derived if await session.get(ObjectRow, derived) is None else str(uuid.uuid4())
+    return derived if session.get(ObjectRow, derived) is None else str(uuid.uuid4())
 
 
-async def _stage(
-    session: AsyncSession, row: ObjectRow, staging: Staging
-) -> tuple[StoredObject, int | None]:
+def _stage(session: Session, row: ObjectRow, staging: Staging) -> tuple[StoredObject, int | None]:
     if staging.anchor is not None and staging.anchor != row.anchor:
-        await _take_anchor(session, row, staging.anchor)
+        _take_anchor(session, row, staging.anchor)
     row.external_id = staging.external_id
     row.attributes = dict(staging.attributes)
     row.state = "present" if staging.visible else "deleted"
     row.version += 1
     row.updated_at = utcnow()
-    await reindex(session, row)
+    reindex(session, row)
     event_id = None
     if staging.export is not None:
         payload = staging.exported if staging.exported is not None else staging.attributes
-        event_id = await append_event(session, row, staging.export, payload)
+        event_id = append_event(session, row, staging.export, payload)
     elif not staging.visible:
-        await session.delete(row)
+        session.delete(row)
     return StoredObject.from_row(row), event_id
 
 
-async def _take_anchor(session: AsyncSession, row: ObjectRow, anchor: str) -> None:
+def _take_anchor(session: Session, row: ObjectRow, anchor: str) -> None:
     """Rename ``row``; 409 if a visible object has the anchor. A hidden one (deleted,
     its export perhaps pending) lets go of it: its events carry their own anchor."""
-    holder = await _by_anchor(session, row.connector, anchor)
+    holder = _by_anchor(session, row.connector, anchor)
     if holder is not None and holder.state == "present":
         raise ScimError(409, f"an object with anchor {anchor!r} exists", "uniqueness")
     if holder is not None:
-        await session.delete(holder)
-        await session.flush()
+        session.delete(holder)
+        session.flush()
     row.anchor = anchor

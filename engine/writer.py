@@ -6,24 +6,28 @@ committed together. Durability (``synchronous=FULL``) then costs one fsync per
 group instead of one per request. A job's own error rolls back only its
 savepoint; a failed commit fails every job of the group. Nobody is answered
 before the commit that holds their write has returned.
+
+A group runs on a worker thread with a synchronous session: the jobs are plain
+functions, and the whole group costs one hop to that thread rather than one per
+statement, which through the async driver cost more than the statement itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["GroupWriter"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Work = Callable[[AsyncSession], Awaitable[Any]]
+Work = Callable[[Session], Any]
 
 MAX_GROUP = 256
 """Jobs per transaction at most: bounds how long one group holds the write lock."""
@@ -40,14 +44,14 @@ class _Job:
 class GroupWriter:
     """Runs write jobs in groups, one commit per group, under ``lock``."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], lock: asyncio.Lock) -> None:
+    def __init__(self, sessions: sessionmaker[Session], lock: asyncio.Lock) -> None:
         self._sessions = sessions
         self._lock = lock
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._committing: asyncio.Future[None] | None = None
 
-    async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in the next group; returns once its commit has returned."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._loop(), name="ecmahost-group-writer")
@@ -74,14 +78,8 @@ class GroupWriter:
             await asyncio.shield(self._committing)
 
     async def _commit(self, group: list[_Job]) -> None:
-        results: list[tuple[bool, Any]] = []
-        try:
-            async with self._lock, self._sessions.begin() as session:
-                for job in group:
-                    results.append(await self._one(session, job))
-        except Exception as exc:  # the commit itself failed: nothing of the group is saved
-            log.error("group commit failed: %s", exc, extra={"action": "space.commit_failed"})
-            results = [(False, exc)] * len(group)
+        async with self._lock:
+            results = await asyncio.to_thread(self._run_group, [job.work for job in group])
         for job, (ok, value) in zip(group, results, strict=True):
             if job.done.done():
                 continue
@@ -90,10 +88,22 @@ class GroupWriter:
             else:
                 job.done.set_exception(value)
 
-    @staticmethod
-    async def _one(session: AsyncSession, job: _Job) -> tuple[bool, Any]:
+    def _run_group(self, jobs: list[Work]) -> list[tuple[bool, Any]]:
+        """On the worker thread: every job, then one commit."""
+        results: list[tuple[bool, Any]] = []
         try:
-            async with session.begin_nested():
-                return True, await job.work(session)
+            with self._sessions.begin() as session:
+                for work in jobs:
+                    results.append(self._one(session, work))
+        except Exception as exc:  # the commit itself failed: nothing of the group is saved
+            log.error("group commit failed: %s", exc, extra={"action": "space.commit_failed"})
+            results = [(False, exc)] * len(jobs)
+        return results
+
+    @staticmethod
+    def _one(session: Session, work: Work) -> tuple[bool, Any]:
+        try:
+            with session.begin_nested():
+                return True, work(session)
         except Exception as exc:
             return False, exc
