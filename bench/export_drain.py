@@ -21,6 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ecmahost.connectors.base import Change, ChangeKind
+from ecmahost.engine.config import load_config
+from ecmahost.engine.host import ConnectorRuntime, Host
+from ecmahost.engine.logs import configure_logging
+from ecmahost.engine.queue import OPEN_STATUSES
+from ecmahost.engine.space.models import ExportEvent
+from ecmahost.engine.space.store import ConnectorSpace, Staging, StoredObject, object_id_for
+from ecmahost.engine.workers.exporter import Exporter
 from sqlalchemy import func, select
 
 from bench.report import Sizes, emit, figures_table, rate, ratio, timed_async
@@ -34,14 +42,6 @@ from bench.target import (
     user,
     write_target,
 )
-from connectors.base import Change, ChangeKind
-from engine.config import load_config
-from engine.exporter import Exporter
-from engine.host import ConnectorRuntime, Host
-from engine.logs import configure_logging
-from engine.models import ExportEvent
-from engine.queue import OPEN_STATUSES
-from engine.space import ConnectorSpace, Staging, StoredObject, object_id_for
 
 TARGET_REWRITES = 3
 REWRITE_SAMPLES = 3

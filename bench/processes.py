@@ -50,7 +50,7 @@ def environment() -> dict[str, str]:
 
 def ecmahost(config: Path, *args: str) -> list[str]:
     """The command line of ``ecmahost --config CONFIG ARGS…``, run from source."""
-    return [sys.executable, "-m", "engine.cli", "--config", str(config), *args]
+    return [sys.executable, "-m", "ecmahost.engine.cli.main", "--config", str(config), *args]
 
 
 def run_measured(command: list[str], cwd: Path) -> Finished:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ecmahost.connectors.exceptions import ConfigError
+from ecmahost.connectors.secrets import is_reference, resolve_secret
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,8 +25,6 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-
-from engine.exceptions import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -38,7 +38,6 @@ __all__ = [
     "Listen",
     "config_path",
     "load_config",
-    "resolve_secret",
 ]
 
 log = logging.getLogger(__name__)
@@ -233,27 +232,6 @@ def _with_secret(
     if not is_reference(value):
         literal_keys.append(key)
     return {**table, field: resolve_secret(value, key, base_dir)}
-
-
-def is_reference(value: str) -> bool:
-    return value.startswith(("env:", "file:"))
-
-
-def resolve_secret(reference: str, key: str, base_dir: Path) -> str:
-    """``env:NAME`` reads a variable, ``file:PATH`` a file; anything else is a literal."""
-    kind, sep, rest = reference.partition(":")
-    if sep and kind == "env":
-        value = os.environ.get(rest)
-        if value is None:
-            raise ConfigError(f"environment variable {rest} is not set", key)
-        return value
-    if sep and kind == "file":
-        file = Path(rest) if Path(rest).is_absolute() else base_dir / rest
-        try:
-            return file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read secret file {file}: {exc.strerror}", key) from exc
-    return reference
 
 
 def _config_error(exc: ValidationError) -> ConfigError:

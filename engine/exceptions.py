@@ -1,42 +1,10 @@
-"""Every error ecmahost raises, grouped by what the caller must do about it."""
+"""The engine's own errors; the connector contract's are in ``ecmahost.connectors.exceptions``."""
 
 from __future__ import annotations
 
-__all__ = [
-    "ConfigError",
-    "ConflictError",
-    "EcmahostError",
-    "PermanentError",
-    "ScimError",
-    "TransientError",
-]
+from ecmahost.connectors.exceptions import EcmahostError
 
-
-class EcmahostError(Exception):
-    """Base of every ecmahost error."""
-
-
-class ConfigError(EcmahostError):
-    """The configuration is wrong: fix it and start again.
-
-    ``key`` names the offending setting (dotted path) when one is known.
-    """
-
-    def __init__(self, message: str, key: str | None = None) -> None:
-        super().__init__(f"{key}: {message}" if key else message)
-        self.key = key
-
-
-class TransientError(EcmahostError):
-    """The target could not take the change now (down, locked, slow): retry later."""
-
-
-class PermanentError(EcmahostError):
-    """The target rejected the change's values: retrying the same change cannot help."""
-
-
-class ConflictError(PermanentError):
-    """The target rejected the change because a unique value is taken."""
+__all__ = ["ScimError"]
 
 
 class ScimError(EcmahostError):

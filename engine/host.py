@@ -10,22 +10,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from ecmahost.connectors.base import Capability, Connector, DataType, Schema
+from ecmahost.connectors.exceptions import ConfigError, TransientError
+from ecmahost.connectors.secrets import redact
+from ecmahost.engine import queue
+from ecmahost.engine.config import ConnectorConfig, DisableAction, HostConfig
+from ecmahost.engine.registry import build_connector, report_broken_plugins
+from ecmahost.engine.scim.resource import ResourceMapper
+from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
+from ecmahost.engine.space.lookup import Lookup
+from ecmahost.engine.space.store import ConnectorSpace
+from ecmahost.engine.workers.exporter import Exporter
+from ecmahost.engine.workers.gate import RunGate
+from ecmahost.engine.workers.importer import Importer
+from ecmahost.engine.workers.scheduler import start_scheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from connectors.base import Capability, Connector, DataType, Schema
-from engine import queue
-from engine.config import ConnectorConfig, DisableAction, HostConfig
-from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
-from engine.exceptions import ConfigError, TransientError
-from engine.exporter import Exporter
-from engine.gate import RunGate
-from engine.importer import Importer
-from engine.logs import redact
-from engine.lookup import Lookup
-from engine.registry import build_connector, report_broken_plugins
-from engine.resource import ResourceMapper
-from engine.scheduler import start_scheduler
-from engine.space import ConnectorSpace
 
 __all__ = ["ConnectorRuntime", "Host"]
 

@@ -7,16 +7,11 @@ import logging
 import sys
 from typing import Any
 
-__all__ = ["configure_logging", "redact"]
+from ecmahost.connectors.secrets import scrub
 
-_SECRETS: set[str] = set()
+__all__ = ["configure_logging"]
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-
-def redact(secret: str) -> None:
-    """Never print ``secret``: it is replaced by ``***`` wherever it would appear."""
-    if secret:
-        _SECRETS.add(secret)
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,13 +25,7 @@ class JsonFormatter(logging.Formatter):
         entry |= {k: v for k, v in vars(record).items() if k not in _STANDARD}
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return _scrub(json.dumps(entry, default=str, ensure_ascii=False))
-
-
-def _scrub(text: str) -> str:
-    for secret in _SECRETS:
-        text = text.replace(secret, "***")
-    return text
+        return scrub(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 def configure_logging(level: str = "info") -> None:

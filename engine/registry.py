@@ -8,11 +8,10 @@ import logging
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from ecmahost.connectors.base import Connector
+from ecmahost.connectors.exceptions import ConfigError
+from ecmahost.engine.config import ConnectorConfig
 from pydantic import ValidationError
-
-from connectors.base import Connector
-from engine.config import ConnectorConfig
-from engine.exceptions import ConfigError
 
 __all__ = ["ENTRY_POINT_GROUP", "build_connector", "connector_types", "report_broken_plugins"]
 
@@ -22,11 +21,11 @@ ENTRY_POINT_GROUP = "ecmahost.connectors"
 
 
 _BUILTIN: dict[str, str] = {
-    "csv": "connectors.csvfile:CsvConnector",
-    "ldap": "connectors.ldap:LdapConnector",
-    "memory": "connectors.memory:MemoryConnector",
-    "script": "connectors.script:ScriptConnector",
-    "sql": "connectors.sql:SqlConnector",
+    "csv": "ecmahost.connectors.csv.connector:CsvConnector",
+    "ldap": "ecmahost.connectors.ldap.connector:LdapConnector",
+    "memory": "ecmahost.connectors.memory.connector:MemoryConnector",
+    "script": "ecmahost.connectors.script.connector:ScriptConnector",
+    "sql": "ecmahost.connectors.sql.connector:SqlConnector",
 }
 """Built-in types, imported only when configured (each pulls in its own driver)."""
 

@@ -17,8 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from engine.exceptions import ConfigError
+from ecmahost.connectors.exceptions import ConfigError
 
 __all__ = [
     "CERT_FILE_NAME",

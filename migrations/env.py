@@ -1,14 +1,13 @@
-"""Alembic environment: runs on the connection ecmahost hands it (see engine.database)."""
+"""Alembic environment: runs on the connection ecmahost hands it (see ``space.database``)."""
 
 from __future__ import annotations
 
 from alembic import context
-
-from engine.models import Base
+from ecmahost.engine.space.models import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - ecmahost always passes its connection
-    raise RuntimeError("run migrations through engine.database.migrate")
+    raise RuntimeError("run migrations through ecmahost.engine.space.database.migrate")
 
 context.configure(
     connection=connection,

@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-
-from connectors.memory import MemoryConnector
-from engine.app import create_app
-from engine.config import load_config
-from engine.host import Host
+from ecmahost.connectors.memory.connector import MemoryConnector
+from ecmahost.engine.config import load_config
+from ecmahost.engine.host import Host
+from ecmahost.engine.scim.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CONFIG_DIR = REPO / "config"

@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from connectors.ldap_driver import LDAPException, ldap3
-from engine.tls import CERT_FILE_NAME, ensure_self_signed
+from ecmahost.connectors.ldap.driver import LDAPException, ldap3
+from ecmahost.engine.tls import CERT_FILE_NAME, ensure_self_signed
 
 __all__ = ["PEOPLE", "ROOT_DN", "SUFFIX", "UNIQUE_OU", "Slapd", "slapd_fixture"]
 

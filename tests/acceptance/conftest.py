@@ -28,7 +28,7 @@ START_TIMEOUT_S = 30.0
 def ecmahost(config: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 60):
     """Run one ``ecmahost`` command to completion."""
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "ecmahost.engine.cli.main", "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=timeout_s,
@@ -62,7 +62,7 @@ class Server:
             [
                 sys.executable,
                 "-m",
-                "engine.cli",
+                "ecmahost.engine.cli.main",
                 "--config",
                 str(self.config),
                 "serve",

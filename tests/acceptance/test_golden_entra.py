@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ecmahost.engine.space.store import object_id_for
 
-from engine.space import object_id_for
 from tests.conftest import DEMO_CONFIG_DIR, EXT, Scim
 
 FIXTURES = sorted((Path(__file__).parents[1] / "fixtures" / "entra").glob("*.json"))

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from connectors.ldap_driver import ldap3
+from ecmahost.connectors.ldap.driver import ldap3
+
 from tests.acceptance.conftest import Server, ecmahost, filter_query, wait_until
 from tests.conftest import CORE, EXT, TOKEN
 from tests.ldap_server import Slapd, slapd_fixture  # noqa: F401 - a fixture

@@ -17,7 +17,7 @@ from tests.acceptance.conftest import Server, ecmahost
 from tests.conftest import DEMO_CONFIG_DIR, EXT, TOKEN, csv_connector_toml
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples" / "csv-scripts"
+EXAMPLES = REPO / "connectors" / "script" / "examples" / "csv-scripts"
 FIXTURES = REPO / "tests" / "fixtures"
 HOST = '[host]\ntls = "off"\nstate_dir = "state"\n'
 

@@ -31,8 +31,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import ClassVar
 
 import pytest
-
-from connectors.base import (
+from ecmahost.connectors.base import (
     Capability,
     Change,
     ChangeKind,
@@ -42,7 +41,8 @@ from connectors.base import (
     Schema,
     Value,
 )
-from engine.exceptions import PermanentError
+from ecmahost.connectors.exceptions import PermanentError
+
 from tests.connectors.conformance_checks import (
     Objects,
     Seed,

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import pytest
-
-from connectors.base import (
+from ecmahost.connectors.base import (
     Attribute,
     Capability,
     Change,
@@ -19,7 +18,7 @@ from connectors.base import (
     Schema,
     Value,
 )
-from engine.exceptions import PermanentError
+from ecmahost.connectors.exceptions import PermanentError
 
 __all__ = [
     "Objects",

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
+from ecmahost.connectors.base import DataType, Record, Value
 
-from connectors.base import DataType, Record, Value
 from tests.connectors.conformance import DEMO_ATTRIBUTES, Objects
 
 DEMO_SCHEMA = Path(__file__).resolve().parents[2] / "config" / "Schema.xml"

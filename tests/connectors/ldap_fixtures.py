@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ecmahost.connectors.base import Record
+from ecmahost.connectors.ldap.connector import LdapConnector, LdapSettings
+from ecmahost.connectors.ldap.driver import ldap3
 
-from connectors.base import Record
-from connectors.ldap import LdapConnector, LdapSettings
-from connectors.ldap_driver import ldap3
 from tests.ldap_server import Slapd
 
 __all__ = ["LdapFactory", "entries", "imported", "ldap_ou_fixture", "make_ldap_fixture"]

@@ -13,11 +13,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from ecmahost.connectors.base import Change, ChangeKind, DataType, Record, Value
+from ecmahost.connectors.sql.connector import SqlConnector, SqlSettings
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from connectors.base import Change, ChangeKind, DataType, Record, Value
-from connectors.sql import SqlConnector, SqlSettings
 from tests.connectors.conformance import DEMO_ATTRIBUTES
 from tests.connectors.postgres import PostgresServer
 

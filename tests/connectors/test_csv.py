@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from ecmahost.connectors.csv.connector import CsvConnector, CsvSettings
 
-from connectors.csvfile import CsvConnector, CsvSettings
 from tests.connectors.conformance import ConnectorConformance
 from tests.connectors.csv_target import DEMO_SCHEMA, CsvFileTarget
 

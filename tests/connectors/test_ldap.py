@@ -11,13 +11,26 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
+from ecmahost.connectors.base import (
+    Capability,
+    Change,
+    ChangeKind,
+    DataType,
+    Record,
+    Result,
+    Value,
+)
+from ecmahost.connectors.exceptions import (
+    ConfigError,
+    ConflictError,
+    PermanentError,
+    TransientError,
+)
+from ecmahost.connectors.ldap.connector import LdapConnector, LdapSettings
+from ecmahost.connectors.ldap.driver import ldap3
+from ecmahost.connectors.ldap.escape import escape_dn_value, escape_filter_value
 from pydantic import ValidationError
 
-from connectors.base import Capability, Change, ChangeKind, DataType, Record, Result, Value
-from connectors.ldap import LdapConnector, LdapSettings
-from connectors.ldap_driver import ldap3
-from connectors.ldap_escape import escape_dn_value, escape_filter_value
-from engine.exceptions import ConfigError, ConflictError, PermanentError, TransientError
 from tests.connectors.conformance import ConnectorConformance, Objects
 from tests.connectors.ldap_fixtures import (  # noqa: F401 - fixtures
     LdapFactory,
@@ -385,7 +398,7 @@ def _pages(caplog: pytest.LogCaptureFixture) -> list[int]:
 async def test_import_pages_and_streams(
     make_ldap: LdapFactory, slapd: Slapd, ldap_ou: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="connectors.ldap")
+    caplog.set_level(logging.DEBUG, logger="ecmahost.connectors.ldap.connector")
     slapd.add_people(ldap_ou, 50)
     connector = await make_ldap(page_size=7)
     stream = connector.full_import()
@@ -408,7 +421,7 @@ async def test_import_pages_and_streams(
 async def test_ten_thousand_entries_one_page_at_a_time(
     slapd: Slapd, caplog: pytest.LogCaptureFixture, tmp_path: Any
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="connectors.ldap")
+    caplog.set_level(logging.DEBUG, logger="ecmahost.connectors.ldap.connector")
     settings = LdapSettings.model_validate(
         {
             "url": slapd.url,

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
+from ecmahost.connectors.base import Change, Connector, Record, Schema
+from ecmahost.connectors.exceptions import PermanentError
+from ecmahost.connectors.memory.connector import MemoryConnector, MemorySettings
 
-from connectors.base import Change, Connector, Record, Schema
-from connectors.memory import MemoryConnector, MemorySettings
-from engine.exceptions import PermanentError
 from tests.connectors.conformance import ConnectorConformance, Objects, replace
 
 

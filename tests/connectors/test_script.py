@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from ecmahost.connectors.script.connector import ScriptConnector, ScriptSettings
 
-from connectors.script import ScriptConnector, ScriptSettings
 from tests.connectors.conformance import ConnectorConformance
 from tests.connectors.csv_target import DEMO_SCHEMA, CsvFileTarget, write_demo_csv
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples" / "csv-scripts"
+EXAMPLES = REPO / "connectors" / "script" / "examples" / "csv-scripts"
 
 
 def example_settings(file_name: str = "users.csv", **extra: object) -> ScriptSettings:

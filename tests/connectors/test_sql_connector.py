@@ -13,8 +13,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from ecmahost.connectors.exceptions import ConflictError, PermanentError, TransientError
 
-from engine.exceptions import ConflictError, PermanentError, TransientError
 from tests.connectors.postgres import PostgresServer
 from tests.connectors.sql_support import (  # noqa: F401 - fixtures
     Backend,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from ecmahost.connectors.base import Record
+from ecmahost.connectors.sql.connector import SqlConnector, SqlSettings
 
-from connectors.base import Record
-from connectors.sql import SqlConnector, SqlSettings
 from tests.connectors.conformance import HOSTILE_VALUES, ConnectorConformance, Objects
 from tests.connectors.postgres import PostgresServer
 from tests.connectors.sql_support import SQL_ATTRIBUTES, insert_statement, row_of, typed, users_ddl

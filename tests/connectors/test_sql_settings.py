@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ecmahost.connectors.base import DataType
+from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
+from ecmahost.connectors.sql.connector import SqlSettings
 from pydantic import ValidationError
 
-from connectors.base import DataType
-from connectors.sql import SqlSettings
-from engine.exceptions import ConfigError, PermanentError, TransientError
 from tests.connectors.postgres import PostgresServer
 from tests.connectors.sql_support import (  # noqa: F401 - fixtures
     Backend,

@@ -9,10 +9,10 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from ecmahost.connectors.base import Record
+from ecmahost.connectors.sql.connector import SqlConnector, SqlSettings
+from ecmahost.connectors.sql.upsert import NATIVE_UPSERT
 
-from connectors.base import Record
-from connectors.sql import SqlConnector, SqlSettings
-from connectors.sql_upsert import NATIVE_UPSERT
 from tests.connectors.conformance import ConnectorConformance, Objects
 from tests.connectors.sql_support import SQL_ATTRIBUTES, insert_statement, row_of, typed, users_ddl
 

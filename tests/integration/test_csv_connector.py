@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ecmahost.connectors.base import Capability, Change, ChangeKind, Record, Value
+from ecmahost.connectors.csv.connector import CsvConnector, CsvSettings
+from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
 from pydantic import ValidationError
-
-from connectors.base import Capability, Change, ChangeKind, Record, Value
-from connectors.csvfile import CsvConnector, CsvSettings
-from engine.exceptions import ConfigError, PermanentError, TransientError
 
 SAMPLES = Path(__file__).resolve().parents[2] / "config"
 SAMPLE_HEADER = [
@@ -283,7 +282,7 @@ async def test_invalid_values_are_logged_and_left_out(
         [["Id", "Name", "Age", "Active"], ["a", "Ann", "abc", "yes"], ["", "Nobody", "1", ""]],
     )
 
-    with caplog.at_level(logging.WARNING, logger="connectors.csvfile"):
+    with caplog.at_level(logging.WARNING, logger="ecmahost.connectors.csv.connector"):
         records = await _records(connector)
 
     assert records == {"a": Record("a", {"Id": "a", "Name": "Ann"})}
@@ -685,7 +684,7 @@ async def test_undecodable_bytes_cost_one_value_and_are_kept(
     )
     connector = await make()
 
-    with caplog.at_level(logging.WARNING, logger="connectors.csvfile"):
+    with caplog.at_level(logging.WARNING, logger="ecmahost.connectors.csv.connector"):
         records = await _records(connector)
     await connector.export([_add("c", DisplayName="C")])  # a rewrite: the header grows
 

@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ecmahost.connectors.base import DataType, Value
+from ecmahost.connectors.memory.connector import MemoryConnector, MemorySettings
+from ecmahost.engine.config import Deprovision
+from ecmahost.engine.scim.filter import parse_filter
+from ecmahost.engine.scim.resource import EXTENSION, ResourceMapper
+from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
+from ecmahost.engine.space.search import filter_clause
+from ecmahost.engine.space.store import ConnectorSpace, Staging
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import DataType, Value
-from connectors.memory import MemoryConnector, MemorySettings
-from engine.config import Deprovision
-from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
-from engine.resource import EXTENSION, ResourceMapper
-from engine.scim_filter import parse_filter
-from engine.search import filter_clause
-from engine.space import ConnectorSpace, Staging
 from tests.conftest import EXT, Scim
 
 NAME = "Mem"

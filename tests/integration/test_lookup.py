@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-from connectors.base import Record
-from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
-from engine.listing import STRIDE
-from engine.lookup import MAX_MATCHES, Lookup
-from engine.models import ObjectRow
-from engine.space import ConnectorSpace, Staging, object_id_for
+from ecmahost.connectors.base import Record
+from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
+from ecmahost.engine.space.listing import STRIDE
+from ecmahost.engine.space.lookup import MAX_MATCHES, Lookup
+from ecmahost.engine.space.models import ObjectRow
+from ecmahost.engine.space.store import ConnectorSpace, Staging, object_id_for
 
 NAME = "Mem"
 

@@ -6,23 +6,22 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from ecmahost.connectors.memory.connector import MemorySettings
+from ecmahost.engine.config import Deprovision
+from ecmahost.engine.scim.filter import parse_filter
+from ecmahost.engine.scim.resource import EXTENSION, ResourceMapper
+from ecmahost.engine.space.database import migrate, open_engine, sqlite_url
+from ecmahost.engine.space.models import ObjectRow
+from ecmahost.engine.space.search import filter_clause
 from sqlalchemy import func, select
 from sqlalchemy.dialects import sqlite
-
-from connectors.memory import MemorySettings
-from engine.config import Deprovision
-from engine.database import migrate, open_engine, sqlite_url
-from engine.models import ObjectRow
-from engine.resource import EXTENSION, ResourceMapper
-from engine.scim_filter import parse_filter
-from engine.search import filter_clause
 
 NAME = "CSV"
 OBJECTS = 100_000
 
 
 async def _schema_mapper() -> ResourceMapper:
-    from connectors.memory import MemoryConnector
+    from ecmahost.connectors.memory.connector import MemoryConnector
 
     schema = await MemoryConnector(NAME, MemorySettings(), Path(".")).schema()
     return ResourceMapper(schema, Deprovision(disable_attribute="IsActive"))

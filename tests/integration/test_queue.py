@@ -8,15 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from ecmahost.engine import queue
+from ecmahost.engine.exceptions import ScimError
+from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
+from ecmahost.engine.space.models import ObjectRow
+from ecmahost.engine.space.store import ConnectorSpace, Staging
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import event, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-
-from engine import queue
-from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
-from engine.exceptions import ScimError
-from engine.models import ObjectRow
-from engine.space import ConnectorSpace, Staging
 
 NAME = "Mem"
 

@@ -8,16 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from ecmahost.connectors.memory.connector import MemoryConnector, MemorySettings
+from ecmahost.engine import queue
+from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
+from ecmahost.engine.space.models import ObjectRow, ObjectValue
+from ecmahost.engine.space.store import ConnectorSpace, Staging, StoredObject, object_id_for
+from ecmahost.engine.workers.gate import RunGate
+from ecmahost.engine.workers.importer import Importer
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from connectors.memory import MemoryConnector, MemorySettings
-from engine import queue
-from engine.database import migrate, open_engine, sessionmaker_for, sqlite_url
-from engine.gate import RunGate
-from engine.importer import Importer
-from engine.models import ObjectRow, ObjectValue
-from engine.space import ConnectorSpace, Staging, StoredObject, object_id_for
 
 NAME = "Mem"
 

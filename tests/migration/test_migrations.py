@@ -1,4 +1,4 @@
-"""The Alembic migrations build exactly the schema engine.models declares."""
+"""The Alembic migrations build exactly the schema ecmahost.engine.space.models declares."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from ecmahost.engine.space.database import migrate, open_engine, sqlite_url
+from ecmahost.engine.space.models import Base
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from engine.database import migrate, open_engine, sqlite_url
-from engine.models import Base
 
 
 @pytest.fixture

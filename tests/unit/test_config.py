@@ -7,10 +7,9 @@ import logging
 from pathlib import Path
 
 import pytest
-
-from engine.config import DEFAULT_CONFIG, ExportMode, Listen, config_path, load_config
-from engine.exceptions import ConfigError
-from engine.registry import build_connector
+from ecmahost.connectors.exceptions import ConfigError
+from ecmahost.engine.config import DEFAULT_CONFIG, ExportMode, Listen, config_path, load_config
+from ecmahost.engine.registry import build_connector
 
 TOKEN = "a-literal-token-0123"
 
@@ -98,7 +97,7 @@ def test_file_reference_to_a_missing_file_names_the_key(folder: Path) -> None:
 def test_a_literal_token_loads_with_a_warning(
     folder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="engine.config"):
+    with caplog.at_level(logging.WARNING, logger="ecmahost.engine.config"):
         config = load_config(write(folder, connector()))
 
     assert config.connectors["X"].token.get_secret_value() == TOKEN
@@ -113,7 +112,7 @@ def test_a_secret_reference_logs_no_warning(
 ) -> None:
     monkeypatch.setenv("ECMAHOST_TEST_TOKEN", "from-the-environment-1")
 
-    with caplog.at_level(logging.WARNING, logger="engine.config"):
+    with caplog.at_level(logging.WARNING, logger="ecmahost.engine.config"):
         load_config(write(folder, connector(token='"env:ECMAHOST_TEST_TOKEN"')))
 
     assert caplog.records == []

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from connectors.script import ScriptSettings
-from engine.cli import main
-from engine.config import ConnectorConfig
-from engine.ecma_xml import EXAMPLES_DIR, import_xml
-from engine.exceptions import ConfigError
+from ecmahost.connectors.exceptions import ConfigError
+from ecmahost.connectors.script.connector import ScriptSettings
+from ecmahost.engine.cli.ecma_xml import EXAMPLES_DIR, import_xml
+from ecmahost.engine.cli.main import main
+from ecmahost.engine.config import ConnectorConfig
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "Configuration - CSV.redacted.xml"
 SECRETS = ("tok-0123456789-very-secret", "AQAAANCMnd8BFdERjHoAwE-encrypted-blob")

@@ -6,12 +6,12 @@ import copy
 from typing import Any
 
 import pytest
+from ecmahost.connectors.csv.schema_xml import parse_schema_xml
+from ecmahost.engine.config import Deprovision, DisableAction
+from ecmahost.engine.exceptions import ScimError
+from ecmahost.engine.scim.patch import apply_patch
+from ecmahost.engine.scim.resource import ResourceMapper
 
-from connectors.schema_xml import parse_schema_xml
-from engine.config import Deprovision, DisableAction
-from engine.exceptions import ScimError
-from engine.patch import apply_patch
-from engine.resource import ResourceMapper
 from tests.conftest import DEMO_CONFIG_DIR, EXT
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from ecmahost.connectors.exceptions import ConfigError
+from ecmahost.engine.config import ConnectorConfig, load_config
+from ecmahost.engine.host import Host
+from ecmahost.engine.registry import ENTRY_POINT_GROUP, build_connector, connector_types
+from ecmahost.engine.scim.app import create_app
 
-from engine.app import create_app
-from engine.config import ConnectorConfig, load_config
-from engine.exceptions import ConfigError
-from engine.host import Host
-from engine.registry import ENTRY_POINT_GROUP, build_connector, connector_types
 from tests.conftest import TOKEN, memory_connector_toml
 
 PLUGIN = '''
-from connectors.memory import MemoryConnector
+from ecmahost.connectors.memory.connector import MemoryConnector
 
 
 class EchoConnector(MemoryConnector):
@@ -71,7 +71,7 @@ def test_plugins_are_listed_but_cannot_take_a_builtin_name() -> None:
     types = connector_types()
     assert types["echo"] == "ecmahost_test_echo:EchoConnector"
     assert {"broken", "odd"} <= set(types)
-    assert types["csv"] == "connectors.csvfile:CsvConnector"
+    assert types["csv"] == "ecmahost.connectors.csv.connector:CsvConnector"
     assert type(build_connector(_config("echo"), Path("."))).__name__ == "EchoConnector"
 
 
@@ -84,7 +84,7 @@ def test_a_broken_plugin_is_reported_and_refused(
     caplog: pytest.LogCaptureFixture, type_name: str, logged: str
 ) -> None:
     with (
-        caplog.at_level(logging.ERROR, logger="engine.registry"),
+        caplog.at_level(logging.ERROR, logger="ecmahost.engine.registry"),
         pytest.raises(ConfigError, match=rf"connectors\.P\.type: .*{type_name}"),
     ):
         build_connector(_config(type_name), Path("."))

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from ecmahost.connectors.base import ChangeKind
+from ecmahost.engine import queue
 
-from connectors.base import ChangeKind
-from engine import queue
 from tests.conftest import EXT, Scim
 from tests.helpers import eventually
 

@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from ecmahost.connectors.csv.schema_xml import parse_schema_xml
+from ecmahost.engine.config import Deprovision, DisableAction
+from ecmahost.engine.exceptions import ScimError
+from ecmahost.engine.scim.resource import CORE_USER, ResourceMapper
+from ecmahost.engine.space.store import StoredObject, object_id_for
 
-from connectors.schema_xml import parse_schema_xml
-from engine.config import Deprovision, DisableAction
-from engine.exceptions import ScimError
-from engine.resource import CORE_USER, ResourceMapper
-from engine.space import StoredObject, object_id_for
 from tests.conftest import DEMO_CONFIG_DIR, EXT
 
 MAPPER = ResourceMapper(

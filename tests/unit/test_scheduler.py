@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from connectors.memory import MemoryConnector, MemorySettings
-from engine.gate import RunGate
-from engine.importer import Importer
-from engine.scheduler import start_scheduler
+from ecmahost.connectors.memory.connector import MemoryConnector, MemorySettings
+from ecmahost.engine.workers.gate import RunGate
+from ecmahost.engine.workers.importer import Importer
+from ecmahost.engine.workers.scheduler import start_scheduler
 
 
 class _Space:

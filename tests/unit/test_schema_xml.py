@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from connectors.base import DataType
-from connectors.schema_xml import parse_schema_xml
-from engine.exceptions import ConfigError
+from ecmahost.connectors.base import DataType
+from ecmahost.connectors.csv.schema_xml import parse_schema_xml
+from ecmahost.connectors.exceptions import ConfigError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "Schema.xml"
 

@@ -9,13 +9,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from ecmahost.connectors.base import Change, ChangeKind
+from ecmahost.connectors.exceptions import ConflictError, PermanentError, TransientError
+from ecmahost.engine import queue
+from ecmahost.engine.queue import EventView
+from ecmahost.engine.scim.http import scim_response
+from ecmahost.engine.space.store import object_id_for
 
-from connectors.base import Change, ChangeKind
-from engine import queue
-from engine.exceptions import ConflictError, PermanentError, TransientError
-from engine.http import scim_response
-from engine.queue import EventView
-from engine.space import object_id_for
 from tests.conftest import CORE, EXT, TOKEN, Scim
 from tests.helpers import eventually
 

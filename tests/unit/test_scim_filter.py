@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from engine.exceptions import ScimError
-from engine.scim_filter import (
+from ecmahost.engine.exceptions import ScimError
+from ecmahost.engine.scim.filter import (
     And,
     AttrPath,
     Compare,

@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from connectors.base import Change, ChangeKind, DataType, Record
-from connectors.script import ScriptConnector, ScriptSettings
-from connectors.script_process import PASSED_THROUGH
-from connectors.script_settings import effective_parameters
-from engine.exceptions import ConfigError, ConflictError, PermanentError, TransientError
+from ecmahost.connectors.base import Change, ChangeKind, DataType, Record
+from ecmahost.connectors.exceptions import (
+    ConfigError,
+    ConflictError,
+    PermanentError,
+    TransientError,
+)
+from ecmahost.connectors.script.connector import ScriptConnector, ScriptSettings
+from ecmahost.connectors.script.process import PASSED_THROUGH
+from ecmahost.connectors.script.settings import effective_parameters
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "scripts"
 REPO = Path(__file__).resolve().parents[2]
@@ -347,7 +351,7 @@ async def test_conflicts_are_reported_as_conflicts(tmp_path: Path, make: Make) -
 async def test_the_shell_example_imports_and_exports(tmp_path: Path) -> None:
     if shutil.which("sh") is None or shutil.which("awk") is None:
         pytest.skip("sh and awk are needed for the shell example")
-    examples = REPO / "examples" / "shell-scripts"
+    examples = REPO / "connectors" / "script" / "examples" / "shell-scripts"
     for name in ("InputFile.txt", "Schema.xml"):
         shutil.copy(REPO / "config" / name, tmp_path / name)
     settings = ScriptSettings.model_validate(

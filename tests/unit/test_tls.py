@@ -17,9 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from engine.exceptions import ConfigError
-from engine.tls import client_context, ensure_self_signed, server_context
+from ecmahost.connectors.exceptions import ConfigError
+from ecmahost.engine.tls import client_context, ensure_self_signed, server_context
 
 HOST = "ecma.example.test"
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")

@@ -1,0 +1,5 @@
+"""The `csv` connector type."""
+
+from ecmahost.connectors.csv.connector import CsvConnector
+
+__all__ = ["CsvConnector"]

@@ -1,0 +1,148 @@
+"""The ``ldap`` connector's settings (the ``settings`` table of an ``ldap`` connector).
+
+Only what can be checked without the server is checked here; the attributes are
+checked against the server's schema when the connector opens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ecmahost.connectors.base import ConnectorSettings
+from ecmahost.connectors.ldap.driver import LDAPInvalidDnError, parse_dn
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+__all__ = ["DN_PSEUDO_ATTRIBUTE", "LdapDisable", "LdapSettings", "dn_within", "normalize_dn"]
+
+DN_PSEUDO_ATTRIBUTE = "-dn-"
+"""The connector attribute holding an entry's distinguished name (ECMA2Host's name)."""
+
+
+class LdapDisable(BaseModel):
+    """How a Boolean connector attribute (``attribute``, which SCIM ``active`` is
+    mapped to through ``deprovision.disable_attribute``) is stored in the directory.
+
+    The LDAP attribute ``ldap_attribute`` holds ``disabled_value`` while the account
+    is disabled, and ``enabled_value`` while it is enabled; without an
+    ``enabled_value``, enabling removes the LDAP attribute, and every entry that does
+    not hold ``disabled_value`` imports as enabled. With one, an entry holding neither
+    value imports without the Boolean (which the host reads as enabled), and an
+    object without the Boolean is exported by removing the LDAP attribute. Values
+    are compared without case.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attribute: str = "IsActive"
+    ldap_attribute: str
+    disabled_value: str = "TRUE"
+    enabled_value: str | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> LdapDisable:
+        if not self.disabled_value:
+            raise ValueError("disabled_value cannot be empty")
+        enabled = self.enabled_value
+        if enabled is not None and enabled.casefold() == self.disabled_value.casefold():
+            raise ValueError("enabled_value and disabled_value must differ")
+        if enabled == "":
+            raise ValueError("enabled_value cannot be empty; leave it out to remove the attribute")
+        return self
+
+
+class LdapSettings(ConnectorSettings):
+    """Where the directory is, how to bind, and which entries and attributes to serve.
+
+    ``password`` may be ``env:NAME`` or ``file:PATH`` (resolved against the
+    configuration file's folder). ``attributes`` maps connector attribute names to
+    LDAP attribute names; without it every attribute the object classes allow is
+    served under its own name. ``anchor`` and ``rdn_attribute`` are LDAP names.
+    ``serve_dn`` adds the ``-dn-`` attribute (the entry's DN) to the schema.
+    """
+
+    url: str
+    start_tls: bool = False
+    ca_file: Path | None = None
+    bind_dn: str
+    password: SecretStr
+    base_dn: str
+    container: str | None = None
+    object_classes: tuple[str, ...] = ("inetOrgPerson",)
+    rdn_attribute: str = "uid"
+    anchor: str = "uid"
+    attributes: dict[str, str] | None = None
+    disable: LdapDisable | None = None
+    serve_dn: bool = True
+    object_type: str = Field("Person", min_length=1)
+    page_size: int = Field(500, ge=1, le=100_000)
+    timeout_s: float = Field(30.0, gt=0, le=600)
+
+    @field_validator("url")
+    @classmethod
+    def _ldap_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("ldap", "ldaps") or not parts.hostname:
+            raise ValueError(f"expected ldap://HOST[:PORT] or ldaps://HOST[:PORT], got {value!r}")
+        if parts.path not in ("", "/") or parts.query:
+            raise ValueError("give the base DN in base_dn, not in the URL")
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError as exc:
+            raise ValueError(f"bad port in {value!r}: {exc}") from None
+        return value
+
+    @field_validator("bind_dn", "base_dn", "container")
+    @classmethod
+    def _dn(cls, value: str | None) -> str | None:
+        if value is not None:
+            normalize_dn(value)
+        return value
+
+    @field_validator("object_classes")
+    @classmethod
+    def _some_classes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one object class")
+        return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _names(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("map at least one attribute, or leave attributes out")
+        if not all(name and ldap_name for name, ldap_name in value.items()):
+            raise ValueError("attribute names cannot be empty")
+        if any(name.lower() == DN_PSEUDO_ATTRIBUTE for name in value):
+            raise ValueError(f"{DN_PSEUDO_ATTRIBUTE} is always served; do not map it")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LdapSettings:
+        if self.start_tls and self.url.lower().startswith("ldaps:"):
+            raise ValueError("start_tls is for ldap:// URLs; ldaps:// is already encrypted")
+        if self.container is not None and not dn_within(self.container, self.base_dn):
+            raise ValueError(f"container {self.container!r} is not under base_dn {self.base_dn!r}")
+        return self
+
+    @property
+    def new_entries_under(self) -> str:
+        return self.container if self.container is not None else self.base_dn
+
+
+def normalize_dn(dn: str) -> tuple[tuple[str, str], ...]:
+    """The DN's (attribute, value) pairs, lower-cased, for comparisons only (values
+    stay escaped). Raises ValueError for text that is not a DN."""
+    try:
+        parts = parse_dn(dn, escape=False, strip=True)
+    except LDAPInvalidDnError as exc:
+        raise ValueError(f"not a distinguished name: {dn!r} ({exc})") from None
+    return tuple((attr.lower(), value.lower()) for attr, value, _ in parts)
+
+
+def dn_within(dn: str, base: str) -> bool:
+    """Whether ``dn`` is ``base`` or below it (compared without case)."""
+    inner, outer = normalize_dn(dn), normalize_dn(base)
+    return len(inner) >= len(outer) and inner[len(inner) - len(outer) :] == outer

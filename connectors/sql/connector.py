@@ -1,0 +1,289 @@
+"""A database table as a target, through SQLAlchemy's asyncio engine: any database
+with an async driver (``sqlite+aiosqlite``, ``postgresql+asyncpg``, ...).
+
+The table is reflected when the connector opens: its columns become the schema's
+attributes (see ``sql_values`` for the types), its anchor column must be unique. A
+full import pages through the table by anchor (keyset paging), one short read per
+page. An export batch is one transaction, each change in its own savepoint, so a
+value the database refuses fails that change alone while the others commit; when
+the database itself is unreachable or busy, the whole batch is retried later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ecmahost.connectors.base import (
+    Capability,
+    Change,
+    ChangeKind,
+    Connector,
+    ConnectorSettings,
+    Record,
+    Result,
+    Schema,
+)
+from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
+from ecmahost.connectors.secrets import redact, resolve_secret
+from ecmahost.connectors.sql.errors import boundary, translate
+from ecmahost.connectors.sql.mapping import TableMapping
+from ecmahost.connectors.sql.upsert import delete_object, rename_object, upsert_object
+from pydantic import Field, SecretStr, field_validator
+from sqlalchemy import MetaData, Table, event, make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+__all__ = ["SqlConnector", "SqlSettings"]
+
+log = logging.getLogger(__name__)
+
+
+class SqlSettings(ConnectorSettings):
+    """``url`` is a SQLAlchemy async URL (a secret: ``env:NAME`` or ``file:PATH`` refer
+    to it); ``table`` lives in ``table_schema`` (default: the connection's own);
+    ``anchor`` names the anchor column; ``attributes`` maps attribute names to columns
+    (default: every column, by its own name); ``disable_column`` is served as a Boolean
+    even when it is an integer 0/1 column; ``timeout_s`` bounds connecting and waiting
+    for a lock."""
+
+    url: SecretStr
+    table: str = Field(min_length=1)
+    table_schema: str | None = None
+    anchor: str = Field(min_length=1)
+    attributes: dict[str, str] | None = None
+    object_type: str = Field("Person", min_length=1)
+    disable_column: str | None = None
+    page_size: int = Field(1000, ge=1, le=100_000)
+    timeout_s: float = Field(30.0, gt=0)
+
+    @field_validator("attributes")
+    @classmethod
+    def _named(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and not (value and all(value) and all(value.values())):
+            raise ValueError("needs at least one attribute, and no empty names")
+        return value
+
+
+class SqlConnector(Connector):
+    """One table holding one object type, one row per object."""
+
+    type_name: ClassVar[str] = "sql"
+    settings_model: ClassVar[type[ConnectorSettings]] = SqlSettings
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.IMPORT, Capability.EXPORT, Capability.RENAME}
+    )
+
+    def __init__(self, name: str, settings: SqlSettings, base_dir: Path) -> None:
+        super().__init__(name, settings, base_dir)
+        self.settings: SqlSettings = settings
+        self._engine: AsyncEngine | None = None
+        self._mapping: TableMapping | None = None
+
+    @property
+    def _key(self) -> str:
+        return f"connectors.{self.name}.settings"
+
+    async def open(self) -> None:
+        """Connect and reflect the table; ``ConfigError`` when it cannot serve."""
+        self._engine = _create_engine(self._url(), self.settings.timeout_s, f"{self._key}.url")
+        try:
+            self._mapping = await self._reflect(self._engine)
+        except BaseException:
+            await self.close()
+            raise
+        log.info(
+            "%s: table %s, attributes %s",
+            self.name,
+            self._mapping.table.fullname,
+            ", ".join(f.attribute.name for f in self._mapping.fields),
+            extra={"action": "sql.open", "connector": self.name},
+        )
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    async def validate(self) -> None:
+        """Read one row: the database answers and the table is still readable."""
+        engine, mapping = self._opened()
+        with boundary(f"{self.name}: cannot read table {mapping.table.fullname}"):
+            async with engine.connect() as conn:
+                await conn.execute(mapping.page(None, 1))
+
+    async def schema(self) -> Schema:
+        return self._opened()[1].schema
+
+    async def full_import(self) -> AsyncIterator[Record]:
+        engine, mapping = self._opened()
+        after: Any = None
+        while True:
+            rows = await self._page(engine, mapping, after)
+            for row in rows:
+                record = mapping.record(row)
+                if record is not None:
+                    yield record
+            if len(rows) < self.settings.page_size:
+                return
+            after = rows[-1][0]
+
+    async def export(self, changes: Sequence[Change]) -> Sequence[Result]:
+        engine, mapping = self._opened()
+        plans = [self._plan(change, mapping) for change in changes]
+        if all(plan.error is not None for plan in plans):  # nothing to send
+            return [Result(plan.change.anchor, plan.error) for plan in plans]
+        try:
+            with boundary(f"{self.name}: cannot write to table {mapping.table.fullname}"):
+                async with engine.begin() as conn:
+                    return [await self._apply(conn, mapping, plan) for plan in plans]
+        except TransientError as exc:
+            # The batch's transaction is lost: every change is retried, except those
+            # that could never be written, which fail now rather than after the outage.
+            return [Result(plan.change.anchor, plan.error or exc) for plan in plans]
+
+    # -- helpers ---------------------------------------------------------------
+
+    async def _reflect(self, engine: AsyncEngine) -> TableMapping:
+        s = self.settings
+        with boundary(f"{self.name}: cannot read the definition of table {s.table}"):
+            async with engine.connect() as conn:
+                table = await conn.run_sync(_table, s.table, s.table_schema, f"{self._key}.table")
+        return TableMapping.build(
+            table,
+            anchor=s.anchor,
+            attributes=s.attributes,
+            object_type=s.object_type,
+            disable_column=s.disable_column,
+            key=self._key,
+        )
+
+    def _opened(self) -> tuple[AsyncEngine, TableMapping]:
+        if self._engine is None or self._mapping is None:
+            raise RuntimeError(f"connector {self.name} is not open")
+        return self._engine, self._mapping
+
+    def _url(self) -> URL:
+        key = f"{self._key}.url"
+        text = resolve_secret(self.settings.url.get_secret_value(), key, self.base_dir)
+        try:
+            url = make_url(text)
+        except (sa_exc.ArgumentError, ValueError):
+            # Not the parser's message: it repeats the URL, password and all.
+            raise ConfigError("not a SQLAlchemy URL (dialect+driver://...)", key) from None
+        if url.password:
+            redact(str(url.password))
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            path = Path(url.database or "")
+            if not path.is_absolute() and not str(path).startswith("file:"):
+                url = url.set(database=str(self.base_dir / path))
+        return url
+
+    async def _page(self, engine: AsyncEngine, mapping: TableMapping, after: Any) -> list[Any]:
+        with boundary(f"{self.name}: cannot read table {mapping.table.fullname}"):
+            async with engine.connect() as conn:
+                result = await conn.execute(mapping.page(after, self.settings.page_size))
+                return list(result.all())
+
+    def _plan(self, change: Change, mapping: TableMapping) -> _Plan:
+        try:
+            if change.kind is ChangeKind.DELETE:
+                return _Plan(change, anchor=mapping.anchor_value(change.anchor))
+            previous = change.previous_anchor
+            renamed_from = mapping.anchor_value(previous) if previous is not None else None
+            return _Plan(change, values=mapping.values(change), previous=renamed_from)
+        except ValueError as exc:
+            table = mapping.table.fullname
+            error = PermanentError(f"{self.name}: cannot write {change.anchor!r} to {table}: {exc}")
+            error.__cause__ = exc
+            return _Plan(change, error=error)
+
+    async def _apply(self, conn: AsyncConnection, mapping: TableMapping, plan: _Plan) -> Result:
+        """One change in its own savepoint: a refused value fails only this change."""
+        anchor = plan.change.anchor
+        if plan.error is not None:
+            return Result(anchor, plan.error)
+        try:
+            async with conn.begin_nested():
+                if plan.values is None:
+                    await delete_object(conn, mapping, plan.anchor)
+                else:
+                    if plan.previous is not None:
+                        anchor_value = plan.values[mapping.anchor.column]
+                        await rename_object(conn, mapping, plan.previous, anchor_value)
+                    await upsert_object(conn, mapping, plan.values)
+        except sa_exc.SQLAlchemyError as exc:
+            verb = "delete" if plan.values is None else "write"
+            error = translate(exc, f"{self.name}: cannot {verb} {anchor!r}")
+            if isinstance(error, TransientError):
+                raise error from exc  # the whole batch: its transaction is lost
+            return Result(anchor, error)
+        return Result(anchor)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A change made ready before the transaction: its column values (None: delete),
+    the anchor's column value, or why it cannot be written."""
+
+    change: Change
+    values: dict[Any, Any] | None = None
+    anchor: Any = None
+    error: PermanentError | None = None
+    previous: Any = None
+    """The anchor's column value the row has now, for a rename."""
+
+
+def _table(conn: Connection, name: str, schema: str | None, key: str) -> Table:
+    if not conn.dialect.has_table(conn, name, schema=schema):
+        where = f"{schema}.{name}" if schema else name
+        raise ConfigError(f"no table {where} in the database", key)
+    return Table(name, MetaData(), schema=schema, autoload_with=conn)
+
+
+def _create_engine(url: URL, timeout_s: float, key: str) -> AsyncEngine:
+    try:
+        engine = create_async_engine(
+            url,
+            connect_args=_connect_args(url, timeout_s),
+            pool_pre_ping=True,  # a database restart leaves dead connections in the pool
+            hide_parameters=True,  # values are personal data: never in errors or logs
+        )
+    except (sa_exc.ArgumentError, sa_exc.InvalidRequestError, ImportError) as exc:
+        message = str(exc).replace(url.password, "***") if url.password else str(exc)
+        raise ConfigError(f"cannot use this database URL: {message}", key) from None
+    if url.get_backend_name() == "sqlite":
+        _own_sqlite_transactions(engine)
+    return engine
+
+
+def _connect_args(url: URL, timeout_s: float) -> dict[str, Any]:
+    driver = url.get_driver_name()
+    if driver == "asyncpg":
+        return {
+            "timeout": timeout_s,
+            # The server's lock timeout ends a wait first, with its own message; the
+            # command timeout only catches a server that stopped answering.
+            "command_timeout": 2 * timeout_s,
+            "server_settings": {"lock_timeout": str(max(1, int(timeout_s * 1000)))},
+        }
+    if driver == "aiosqlite":
+        return {"timeout": timeout_s}  # how long to wait for another writer's lock
+    return {}
+
+
+def _own_sqlite_transactions(engine: AsyncEngine) -> None:
+    """The sqlite3 module's own transaction handling breaks SAVEPOINTs; SQLAlchemy's
+    documented remedy is to switch it off and emit BEGIN ourselves."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,255 @@
+"""A reflected table seen as one object type: which column holds which attribute.
+
+Built once when the connector opens; afterwards it turns rows into records and
+changes into column values, and builds the statements that read the table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ecmahost.connectors.base import Attribute, Change, Record, Schema, Value
+from ecmahost.connectors.exceptions import ConfigError
+from ecmahost.connectors.sql.values import Codec, codec_for, flag_codec
+from sqlalchemy import Column, Executable, Table, UniqueConstraint, bindparam, select, type_coerce
+from sqlalchemy.types import NullType
+
+__all__ = ["Field", "TableMapping"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One attribute and the column that holds it."""
+
+    attribute: Attribute
+    column: Column[Any]
+    codec: Codec
+
+
+@dataclass(frozen=True, slots=True)
+class TableMapping:
+    """The table, its anchor field and every mapped field (anchor first)."""
+
+    table: Table
+    schema: Schema
+    fields: tuple[Field, ...]
+
+    @property
+    def anchor(self) -> Field:
+        return self.fields[0]
+
+    @classmethod
+    def build(
+        cls,
+        table: Table,
+        *,
+        anchor: str,
+        attributes: Mapping[str, str] | None,
+        object_type: str,
+        disable_column: str | None,
+        key: str,
+    ) -> TableMapping:
+        """The mapping the settings ask for; ``ConfigError`` naming the setting (under
+        ``key``, e.g. ``connectors.HR.settings``) when the table cannot serve it."""
+        anchor_column = _column(table, anchor, f"{key}.anchor")
+        flag_column = None
+        if disable_column is not None:
+            flag_column = _column(table, disable_column, f"{key}.disable_column")
+        pairs = _pairs(table, anchor_column, attributes, key)
+        fields = [_field(name, column, anchor_column, flag_column, key) for name, column in pairs]
+        _check_fields(fields, flag_column, key)
+        _check_unique(table, anchor_column, f"{key}.anchor")
+        schema = Schema(object_type, tuple(f.attribute for f in fields))
+        return cls(table, schema, tuple(fields))
+
+    # -- reading ---------------------------------------------------------------
+
+    def page(self, after: Any, size: int) -> Executable:
+        """The next ``size`` rows by anchor, after the raw anchor value ``after``."""
+        anchor = self.anchor.column
+        # Raw in and out: SQLAlchemy's processing is the codecs' job (see sql_values).
+        columns = [
+            type_coerce(f.column, NullType()).label(f"c{i}") for i, f in enumerate(self.fields)
+        ]
+        where = (
+            anchor.is_not(None) if after is None else anchor > bindparam("after", after, NullType())
+        )
+        return select(*columns).where(where).order_by(anchor).limit(size)
+
+    def record(self, row: Sequence[Any]) -> Record | None:
+        """The record a row of ``page`` holds; None (with a warning) without an anchor."""
+        anchor = self._anchor_of(row[0])
+        if anchor is None:
+            self._warn("sql.import.no_anchor", "row without a usable anchor skipped", row[0])
+            return None
+        attributes: dict[str, Value] = {}
+        for field, raw in zip(self.fields, row, strict=True):
+            value = self._value(field, raw, anchor)
+            if value is not None:
+                attributes[field.attribute.name] = value
+        return Record(anchor, attributes)
+
+    def _anchor_of(self, raw: Any) -> str | None:
+        try:
+            anchor = self.anchor.codec.from_db(raw) if raw is not None else None
+        except ValueError:
+            return None
+        return anchor if isinstance(anchor, str) and anchor else None
+
+    def _value(self, field: Field, raw: Any, anchor: str) -> Value | None:
+        if raw is None:
+            return None
+        try:
+            value = field.codec.from_db(raw)
+        except ValueError as exc:
+            name = field.attribute.name
+            self._warn("sql.import.invalid_value", f"{anchor!r}: {name} left out: {exc}", raw)
+            return None
+        # An empty string is "no value" to SCIM and to the engine, as NULL is.
+        return None if value == "" else value
+
+    def _warn(self, action: str, message: str, raw: Any) -> None:
+        log.warning("%s: %s", self.table.fullname, message, extra={"action": action})
+        log.debug("%s: the raw value was %r", self.table.fullname, raw)
+
+    # -- writing ---------------------------------------------------------------
+
+    def anchor_value(self, anchor: str) -> Any:
+        """The anchor as the anchor column stores it; ValueError if it cannot."""
+        if not anchor:
+            raise ValueError("the anchor is empty")
+        return self.anchor.codec.to_db(anchor)
+
+    def values(self, change: Change) -> dict[Column[Any], Any]:
+        """The change's whole object as column values (absent attributes left out);
+        ValueError naming the attribute when one cannot be stored."""
+        values: dict[Column[Any], Any] = {self.anchor.column: self.anchor_value(change.anchor)}
+        for name, value in change.attributes.items():
+            field = self._field(name)
+            if field is self.anchor:
+                if value != change.anchor:
+                    raise ValueError(f"attribute {name!r} is {value!r}, not the change's anchor")
+                continue
+            try:
+                values[field.column] = field.codec.to_db(value)
+            except ValueError as exc:
+                raise ValueError(f"attribute {field.attribute.name!r}: {exc}") from None
+        return values
+
+    def _field(self, name: str) -> Field:
+        attribute = self.schema.get(name)
+        if attribute is None:
+            raise ValueError(f"attribute {name!r} is not in the schema")
+        return next(f for f in self.fields if f.attribute is attribute)
+
+
+# -- building --------------------------------------------------------------------------
+
+
+def _column(table: Table, name: str, key: str) -> Column[Any]:
+    """The column called ``name``: exactly, else the only one whose name differs in case
+    (PostgreSQL folds unquoted names to lower case, so ``AzureObjectID`` may be
+    ``azureobjectid`` there)."""
+    if name in table.columns:
+        return table.columns[name]
+    similar = [c for c in table.columns if c.name.lower() == name.lower()]
+    if len(similar) == 1:
+        return similar[0]
+    known = ", ".join(c.name for c in table.columns)
+    raise ConfigError(f"table {table.fullname} has no column {name!r} (columns: {known})", key)
+
+
+def _pairs(
+    table: Table, anchor: Column[Any], attributes: Mapping[str, str] | None, key: str
+) -> list[tuple[str, Column[Any]]]:
+    """(attribute name, column) for every attribute, the anchor's first."""
+    if attributes is None:
+        pairs = [(c.name, c) for c in table.columns if _usable(c)]
+    else:
+        pairs = [
+            (name, _column(table, column, f"{key}.attributes.{name}"))
+            for name, column in attributes.items()
+        ]
+    if not any(column is anchor for _, column in pairs):
+        pairs.append((anchor.name, anchor))
+    return sorted(pairs, key=lambda pair: pair[1] is not anchor)  # stable: table order kept
+
+
+def _usable(column: Column[Any]) -> bool:
+    if codec_for(column.type) is not None:
+        return True
+    log.warning(
+        "%s: column %s of type %s has no attribute type and is not mapped",
+        column.table.fullname,
+        column.name,
+        column.type,
+        extra={"action": "sql.column_skipped"},
+    )
+    return False
+
+
+def _field(
+    name: str,
+    column: Column[Any],
+    anchor: Column[Any],
+    flag: Column[Any] | None,
+    key: str,
+) -> Field:
+    if column is flag:
+        codec = flag_codec(column.type)
+        if codec is None:
+            raise ConfigError(
+                f"column {column.name} has type {column.type}, not a boolean or integer type",
+                f"{key}.disable_column",
+            )
+    else:
+        codec = codec_for(column.type)
+        if codec is None:
+            raise ConfigError(
+                f"column {column.name} has type {column.type}, which maps to no attribute type "
+                "(text, integer, boolean, date/time and uuid columns do)",
+                f"{key}.attributes.{name}",
+            )
+    if column is anchor and not codec.holds_text:
+        raise ConfigError(
+            f"the anchor column {column.name} has type {column.type}; it must be text or uuid",
+            f"{key}.anchor",
+        )
+    return Field(Attribute(name, codec.data_type, is_anchor=column is anchor), column, codec)
+
+
+def _check_fields(fields: Sequence[Field], flag: Column[Any] | None, key: str) -> None:
+    seen: dict[str, str] = {}
+    for field in fields:
+        lower = field.attribute.name.lower()
+        if lower in seen:
+            raise ConfigError(
+                f"attribute names {seen[lower]!r} and {field.attribute.name!r} differ only in case",
+                f"{key}.attributes",
+            )
+        seen[lower] = field.attribute.name
+    columns = [f.column for f in fields]
+    if len(set(columns)) != len(columns):
+        raise ConfigError("two attributes are mapped to one column", f"{key}.attributes")
+    if flag is not None and flag not in columns:
+        raise ConfigError(
+            f"column {flag.name} is not mapped to an attribute", f"{key}.disable_column"
+        )
+
+
+def _check_unique(table: Table, anchor: Column[Any], key: str) -> None:
+    """Upserts find objects by anchor: the database must keep it unique."""
+    candidates = [list(table.primary_key.columns)]
+    candidates += [list(i.columns) for i in table.indexes if i.unique]
+    candidates += [list(c.columns) for c in table.constraints if isinstance(c, UniqueConstraint)]
+    if not any(columns == [anchor] for columns in candidates):
+        raise ConfigError(
+            f"column {anchor.name} of {table.fullname} is neither the primary key nor unique; "
+            "add a unique constraint on it",
+            key,
+        )

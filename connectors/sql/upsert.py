@@ -1,0 +1,81 @@
+"""Writing one object by its anchor: an upsert that replaces the whole object, and a
+delete. Every value is a bound parameter; SQLAlchemy quotes the identifiers.
+
+PostgreSQL and SQLite get one ``INSERT … ON CONFLICT (anchor) DO UPDATE`` statement;
+other databases an ``UPDATE`` followed, when it matched no row, by an ``INSERT`` (the
+caller runs both in one savepoint, and one connector exports at a time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ecmahost.connectors.sql.mapping import TableMapping
+from sqlalchemy import Column, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = ["NATIVE_UPSERT", "delete_object", "rename_object", "upsert_object"]
+
+NATIVE_UPSERT: dict[str, Callable[..., Any]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+"""Dialect name → its ``insert`` construct with ``on_conflict_do_update``."""
+
+
+async def upsert_object(
+    conn: AsyncConnection, mapping: TableMapping, values: Mapping[Column[Any], Any]
+) -> None:
+    """Insert the object, or replace the mapped columns of the row with its anchor.
+
+    ``values`` holds the object's present attributes. A new row gets the table's
+    defaults for the others; an existing row has them cleared (set NULL), since the
+    change carries the whole object. Unmapped columns are never touched."""
+    make_insert = NATIVE_UPSERT.get(conn.dialect.name)
+    if make_insert is None:
+        await _update_or_insert(conn, mapping, values)
+        return
+    statement = make_insert(mapping.table).values(dict(values))
+    replaced = {
+        f.column: statement.excluded[f.column.name] if f.column in values else None
+        for f in mapping.fields[1:]
+    }
+    anchor = [mapping.anchor.column]
+    if replaced:
+        statement = statement.on_conflict_do_update(index_elements=anchor, set_=replaced)
+    else:  # the table maps nothing but the anchor
+        statement = statement.on_conflict_do_nothing(index_elements=anchor)
+    await conn.execute(statement)
+
+
+async def rename_object(
+    conn: AsyncConnection, mapping: TableMapping, previous: Any, anchor: Any
+) -> None:
+    """Move the row of ``previous`` to ``anchor`` (the upsert that follows writes its
+    values). No row under ``previous``: an earlier attempt already moved it. A row
+    already under ``anchor`` as well fails on the anchor's unique constraint."""
+    table, column = mapping.table, mapping.anchor.column
+    await conn.execute(update(table).where(column == previous).values({column: anchor}))
+
+
+async def delete_object(conn: AsyncConnection, mapping: TableMapping, anchor: Any) -> None:
+    """Delete the row with this anchor value; none is not an error."""
+    table, column = mapping.table, mapping.anchor.column
+    await conn.execute(delete(table).where(column == anchor))
+
+
+async def _update_or_insert(
+    conn: AsyncConnection, mapping: TableMapping, values: Mapping[Column[Any], Any]
+) -> None:
+    table, column = mapping.table, mapping.anchor.column
+    anchor = values[column]
+    replaced = {f.column: values.get(f.column) for f in mapping.fields[1:]}
+    if replaced:
+        result = await conn.execute(update(table).where(column == anchor).values(replaced))
+        found = result.rowcount > 0
+    else:
+        found = await conn.scalar(select(column).where(column == anchor)) is not None
+    if not found:
+        await conn.execute(insert(table).values(dict(values)))

@@ -1,0 +1,347 @@
+"""The ``ecmahost`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import signal
+import ssl
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
+from ecmahost.connectors.exceptions import ConfigError, EcmahostError
+from ecmahost.engine import queue, tls
+from ecmahost.engine.cli import ecma_xml
+from ecmahost.engine.config import HostConfig, Listen, config_path, load_config
+from ecmahost.engine.host import Host
+from ecmahost.engine.logs import configure_logging
+from ecmahost.engine.scim.admin import event_json
+from ecmahost.engine.scim.app import create_app
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+__all__ = ["main"]
+
+_err = Console(stderr=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EcmahostError as exc:
+        print(f"ecmahost: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecmahost", description="Connector host for Microsoft Entra on-premises provisioning"
+    )
+    parser.add_argument(
+        "--config", help="configuration file (default: $ECMAHOST_CONFIG, then config/ecmahost.toml)"
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="serve the SCIM endpoints")
+    serve.add_argument("--listen", help="HOST:PORT (default from the configuration)")
+    serve.add_argument("--tls", choices=["off", "self-signed"], help="override the configured TLS")
+    serve.set_defaults(func=_cmd_serve)
+
+    imp = sub.add_parser("import", help="run a full import of a connector now")
+    imp.add_argument("connector")
+    imp.set_defaults(func=_cmd_import)
+
+    exports = sub.add_parser("exports", help="inspect and replay queued exports")
+    ex_sub = exports.add_subparsers(required=True, metavar="ACTION")
+    ex_list = ex_sub.add_parser("list", help="list export events")
+    ex_list.add_argument("--failed", action="store_true", help="only failed events")
+    ex_list.add_argument("--connector")
+    ex_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    ex_list.set_defaults(func=_cmd_exports_list)
+    ex_show = ex_sub.add_parser("show", help="show one event with its payload and history")
+    ex_show.add_argument("id", type=int)
+    ex_show.set_defaults(func=_cmd_exports_show)
+    ex_replay = ex_sub.add_parser("replay", help="queue failed events again")
+    ex_replay.add_argument("ids", nargs="*", type=int)
+    ex_replay.add_argument("--all", action="store_true", help="every failed event")
+    ex_replay.set_defaults(func=_cmd_exports_replay)
+    ex_discard = ex_sub.add_parser("discard", help="give up on failed events (kept as discarded)")
+    ex_discard.add_argument("ids", nargs="+", type=int)
+    ex_discard.set_defaults(func=_cmd_exports_discard)
+
+    cache = sub.add_parser("cache", help="dump a connector's connector space (JSON lines)")
+    cache.add_argument("connector")
+    cache.set_defaults(func=_cmd_cache)
+
+    test = sub.add_parser("test-connection", help="send Entra's test query to a running host")
+    test.add_argument("connector")
+    test.add_argument("--url", help="base URL of the host (default from the configuration)")
+    test.set_defaults(func=_cmd_test_connection)
+
+    token = sub.add_parser("token", help="print a new random secret token")
+    token.set_defaults(func=_cmd_token)
+
+    connectors = sub.add_parser("connectors", help="create connector configurations")
+    co_sub = connectors.add_subparsers(required=True, metavar="ACTION")
+    xml = co_sub.add_parser("import-xml", help="convert an ECMA2Host connector export to TOML")
+    xml.add_argument("file", type=Path, help="the configuration XML exported by ECMA2Host")
+    xml.add_argument("--output", type=Path, help="TOML file to write or add to (default: stdout)")
+    xml.add_argument("--scripts-dir", type=Path, help="where scripts go (default: NAME-scripts)")
+    xml.add_argument(
+        "--use-python-examples",
+        action="store_true",
+        help="run ecmahost's Python CSV scripts instead of the export's (redacted) PowerShell",
+    )
+    xml.set_defaults(
+        func=lambda a: ecma_xml.cli_import(a.file, a.output, a.scripts_dir, a.use_python_examples)
+    )
+    return parser
+
+
+def _load(args: argparse.Namespace) -> HostConfig:
+    config = load_config(config_path(args.config))
+    configure_logging(config.host.log_level)
+    return config
+
+
+# -- serve ------------------------------------------------------------------------
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    config = _load(args)
+    listen = Listen.parse(args.listen) if args.listen else config.host.listen_at
+    mode = args.tls or config.host.tls
+    ssl_context = _server_tls(config, mode)
+    asyncio.run(_serve(config, listen, ssl_context))
+    return 0
+
+
+def _server_tls(config: HostConfig, mode: str) -> ssl.SSLContext | None:
+    if mode == "off":
+        return None
+    if mode == "files":
+        if config.host.tls_cert is None or config.host.tls_key is None:
+            raise ConfigError("tls = 'files' needs tls_cert and tls_key", "host.tls")
+        return tls.server_context(
+            config.resolve(config.host.tls_cert), config.resolve(config.host.tls_key)
+        )
+    cert, key = tls.ensure_self_signed(config.state_dir / "tls", config.host.tls_host_name)
+    return tls.server_context(cert, key)
+
+
+async def _serve(config: HostConfig, listen: Listen, ssl_context: ssl.SSLContext | None) -> None:
+    runner = web.AppRunner(create_app(Host(config)), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, listen.host, listen.port, ssl_context=ssl_context)
+        await site.start()
+        port = _bound_port(site, listen.port)
+        scheme = "https" if ssl_context else "http"
+        for name in config.connectors:
+            url = f"{scheme}://{_url_host(listen.host)}:{port}/ecma2host_{name}/scim"
+            print(f"ecmahost: serving connector {name} at {url}", flush=True)
+        await _until_signalled()
+    finally:
+        await runner.cleanup()
+
+
+def _bound_port(site: web.TCPSite, configured: int) -> int:
+    server = site._server  # aiohttp keeps the asyncio server here; needed for port 0
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else configured
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+# -- import, cache --------------------------------------------------------------------
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    return asyncio.run(_import(_load(args), args.connector))
+
+
+async def _import(config: HostConfig, name: str) -> int:
+    config.connector(name)
+    host = Host(config.model_copy(update={"connectors": {name: config.connector(name)}}))
+    await host.open()
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.completed:,} records"),
+            TimeElapsedColumn(),
+            console=_err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(f"importing {name}", total=None)
+            report = await host.runtime(name).importer.full_import(
+                lambda seen: progress.update(task, completed=seen)
+            )
+    finally:
+        await host.close()
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
+    if not report.ok:
+        print(
+            f"import of {name} failed after {report.seen} records: {report.error}", file=sys.stderr
+        )
+        return 1
+    print(f"import of {name}: {report.seen} records ({counts})")
+    return 0
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    return asyncio.run(_cache(_load(args), args.connector))
+
+
+async def _cache(config: HostConfig, name: str) -> int:
+    config.connector(name)
+    host = Host(config)
+    await host.open(connectors=False)
+    assert host.space is not None
+    try:
+        async for obj in host.space.iter_objects(name):
+            line = {"id": obj.id, "anchor": obj.anchor, "attributes": dict(obj.attributes)}
+            print(json.dumps(line, ensure_ascii=False))
+    finally:
+        await host.close()
+    return 0
+
+
+# -- exports ----------------------------------------------------------------------------
+
+
+async def _with_session(config: HostConfig, work: Any) -> Any:
+    host = Host(config)
+    await host.open(connectors=False)
+    assert host.space is not None
+    try:
+        async with host.space.write() as session:
+            return await work(session)
+    finally:
+        await host.close()
+
+
+def _cmd_exports_list(args: argparse.Namespace) -> int:
+    events = asyncio.run(
+        _with_session(
+            _load(args),
+            lambda s: queue.list_events(
+                s, status="failed" if args.failed else None, connector=args.connector
+            ),
+        )
+    )
+    if args.json:
+        for e in events:
+            print(json.dumps(event_json(e), ensure_ascii=False))
+        return 0
+    table = Table("id", "connector", "status", "op", "anchor", "attempts", "last error")
+    for e in events:
+        table.add_row(
+            str(e.id), e.connector, e.status, e.op, e.anchor, str(e.attempts), e.last_error or ""
+        )
+    Console().print(table)
+    return 0
+
+
+def _cmd_exports_show(args: argparse.Namespace) -> int:
+    async def show(session: Any) -> dict[str, Any] | None:
+        events = await queue.list_events(session, ids=[args.id])
+        if not events:
+            return None
+        return {**event_json(events[0]), "history": await queue.history(session, args.id)}
+
+    shown = asyncio.run(_with_session(_load(args), show))
+    if shown is None:
+        print(f"ecmahost: error: no export event {args.id}", file=sys.stderr)
+        return 1
+    print(json.dumps(shown, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _cmd_exports_replay(args: argparse.Namespace) -> int:
+    if not args.all and not args.ids:
+        print("ecmahost: error: name event ids or --all", file=sys.stderr)
+        return 2
+    ids = None if args.all else args.ids
+    moved = asyncio.run(_with_session(_load(args), lambda s: queue.replay(s, ids)))
+    print(f"queued again: {len(moved)} event(s) {' '.join(map(str, moved))}".rstrip())
+    return 0
+
+
+def _cmd_exports_discard(args: argparse.Namespace) -> int:
+    moved = asyncio.run(_with_session(_load(args), lambda s: queue.discard(s, args.ids)))
+    print(f"discarded: {len(moved)} event(s) {' '.join(map(str, moved))}".rstrip())
+    return 0
+
+
+# -- test-connection, token ---------------------------------------------------------------
+
+
+def _cmd_test_connection(args: argparse.Namespace) -> int:
+    config = _load(args)
+    return asyncio.run(_test_connection(config, args.connector, args.url))
+
+
+async def _test_connection(config: HostConfig, name: str, url: str | None) -> int:
+    connector = config.connector(name)
+    listen = config.host.listen_at
+    scheme = "http" if config.host.tls == "off" else "https"
+    host = "127.0.0.1" if listen.host in ("0.0.0.0", "::") else _url_host(listen.host)
+    base = (url or f"{scheme}://{host}:{listen.port}").rstrip("/")
+    target = f"{base}/ecma2host_{name}/scim/Users"
+    query = {"filter": f'PLACEHOLDER eq "{uuid.uuid4()}"'}
+    headers = {"Authorization": f"Bearer {connector.token.get_secret_value()}"}
+    ssl_context = _client_tls(config)
+    try:
+        async with (
+            ClientSession(
+                connector=TCPConnector(ssl=ssl_context), timeout=ClientTimeout(total=60)
+            ) as session,
+            session.get(target, params=query, headers=headers) as response,
+        ):
+            body = await response.json(content_type=None)
+    except (ClientError, TimeoutError, ValueError) as exc:
+        print(f"test connection to {target} failed: {exc}", file=sys.stderr)
+        return 1
+    if response.status == 200 and body.get("totalResults") == 0:
+        print(f"test connection to {target} succeeded")
+        return 0
+    print(f"test connection to {target} failed: {response.status} {body}", file=sys.stderr)
+    return 1
+
+
+def _client_tls(config: HostConfig) -> ssl.SSLContext | bool:
+    """Trust our own self-signed certificate; otherwise the system's trust store."""
+    cert = config.state_dir / "tls" / tls.CERT_FILE_NAME
+    if config.host.tls != "files" and cert.exists():
+        return tls.client_context(cert)
+    return True
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    print(secrets.token_urlsafe(32))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The admin API under ``/admin``: inspect, replay and discard exports, and ask for
+imports. It has its own token (``host.admin_token``); without one it is off."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import web
+from ecmahost.engine import queue
+from ecmahost.engine.exceptions import ScimError
+from ecmahost.engine.host import Host
+
+__all__ = ["create_admin_app", "event_json"]
+
+ADMIN_HOST_KEY: Final = web.AppKey("admin_host", Host)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_admin_app(host: Host) -> web.Application:
+    app = web.Application(middlewares=[_authenticate])
+    app[ADMIN_HOST_KEY] = host
+    app.router.add_routes(
+        [
+            web.get("/exports", _list),
+            web.get("/exports/{id:\\d+}", _show),
+            web.post("/exports/replay", _replay),
+            web.post("/exports/discard", _discard),
+            web.post("/imports/{connector}", _import),
+        ]
+    )
+    return app
+
+
+@web.middleware
+async def _authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    expected = request.app[ADMIN_HOST_KEY].config.host.admin_token
+    if expected is None:
+        raise ScimError(404, "the admin API is off: set host.admin_token to use it")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), expected.get_secret_value().encode()
+    ):
+        raise ScimError(
+            401, "missing or invalid admin token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return await handler(request)
+
+
+def event_json(event: queue.EventView) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "connector": event.connector,
+        "object_id": event.object_id,
+        "anchor": event.anchor,
+        "op": event.op,
+        "status": event.status,
+        "attempts": event.attempts,
+        "last_error": event.last_error,
+        "created_at": event.created_at.isoformat(),
+        "updated_at": event.updated_at.isoformat(),
+        "payload": event.payload,
+    }
+
+
+def _host(request: web.Request) -> Host:
+    return request.app[ADMIN_HOST_KEY]
+
+
+async def _list(request: web.Request) -> web.Response:
+    status = request.query.get("status") or None
+    connector = request.query.get("connector") or None
+    limit = _int(request.query.get("limit", "1000"), "limit")
+    async with _space(request).read() as session:
+        events = await queue.list_events(session, status=status, connector=connector, limit=limit)
+    return web.json_response({"exports": [event_json(e) for e in events]})
+
+
+async def _show(request: web.Request) -> web.Response:
+    event_id = int(request.match_info["id"])
+    async with _space(request).read() as session:
+        events = await queue.list_events(session, ids=[event_id])
+        log = await queue.history(session, event_id)
+    if not events:
+        raise ScimError(404, f"no export event {event_id}")
+    return web.json_response({**event_json(events[0]), "history": log})
+
+
+async def _replay(request: web.Request) -> web.Response:
+    body = await _json(request)
+    ids = None if body.get("all") is True else _ids(body)
+    async with _space(request).write() as session:
+        moved = await queue.replay(session, ids)
+    for runtime in _host(request).runtimes.values():
+        runtime.exporter.wake()
+    return web.json_response({"replayed": moved})
+
+
+async def _discard(request: web.Request) -> web.Response:
+    ids = _ids(await _json(request))
+    async with _space(request).write() as session:
+        moved = await queue.discard(session, ids)
+    return web.json_response({"discarded": moved})
+
+
+async def _import(request: web.Request) -> web.Response:
+    name = request.match_info["connector"]
+    runtime = _host(request).runtimes.get(name)
+    if runtime is None:
+        raise ScimError(404, f"no connector named {name!r} on this host")
+    runtime.importer.request()
+    return web.json_response({"requested": name}, status=202)
+
+
+def _space(request: web.Request) -> Any:
+    space = _host(request).space
+    assert space is not None, "the host is open while the app serves"
+    return space
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ScimError(400, "the body is not valid JSON", "invalidSyntax") from None
+    if not isinstance(body, dict):
+        raise ScimError(400, "the body must be a JSON object", "invalidSyntax")
+    return body
+
+
+def _ids(body: dict[str, Any]) -> list[int]:
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
+        raise ScimError(400, 'give "ids": [event ids] (or "all": true to replay)', "invalidValue")
+    return ids
+
+
+def _int(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ScimError(400, f"{name} must be an integer", "invalidValue") from None

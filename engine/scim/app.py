@@ -1,0 +1,137 @@
+"""The SCIM front-end: an aiohttp application serving every connector under
+``/ecma2host_{Name}/scim``, plus ``/health`` and the admin API."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from ecmahost.engine.exceptions import ScimError
+from ecmahost.engine.host import Host
+from ecmahost.engine.scim import discovery, users
+from ecmahost.engine.scim.admin import create_admin_app
+from ecmahost.engine.scim.http import HOST_KEY, base_url, error_response, runtime_for, scim_response
+
+__all__ = ["HOST_KEY", "create_app"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(host: Host, *, open_host: bool = True) -> web.Application:
+    """The application; with ``open_host`` it opens the host (serving) on start-up
+    and closes it on shutdown."""
+    app = web.Application(
+        middlewares=[_error_middleware], client_max_size=host.config.host.max_body_bytes
+    )
+    app[HOST_KEY] = host
+    if open_host:
+        app.cleanup_ctx.append(_host_lifecycle)
+    app.add_subapp("/admin", create_admin_app(host))
+    scim = "/ecma2host_{connector}/scim"
+    app.router.add_routes(
+        [
+            web.get("/health", _health),
+            *users.routes(scim),
+            web.get(scim + "/Schemas", _schemas),
+            web.get(scim + "/Schemas/{id}", _schema),
+            web.get(scim + "/ServiceProviderConfig", _service_provider_config),
+            web.get(scim + "/ResourceTypes", _resource_types),
+            web.get(scim + "/ResourceTypes/{id}", _resource_type),
+            web.get(scim + "/Groups", _groups),
+        ]
+    )
+    return app
+
+
+async def _host_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    host = app[HOST_KEY]
+    await host.open(serve=True)
+    try:
+        yield
+    finally:
+        await host.close()
+
+
+@web.middleware
+async def _error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes a SCIM Error body; tracebacks go to the log only.
+    Also writes the one log line per request."""
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except ScimError as exc:
+        response = error_response(exc.status, exc.detail, exc.scim_type, exc.headers)
+    except web.HTTPException as exc:
+        response = error_response(exc.status, exc.reason, None, _allow_header(exc))
+    except Exception:
+        log.exception("request failed", extra={"action": "scim.error", "path": request.path})
+        response = error_response(500, "internal error; the host's log has the details")
+    log.info(
+        "%s %s %d",
+        request.method,
+        request.path,
+        response.status,
+        extra={
+            "action": "scim.request",
+            "connector": request.match_info.get("connector"),
+            "status": response.status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return response
+
+
+def _allow_header(exc: web.HTTPException) -> dict[str, str] | None:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else None
+
+
+async def _health(request: web.Request) -> web.Response:
+    return scim_response({"status": "ok"})
+
+
+async def _schemas(request: web.Request) -> web.Response:
+    runtime = runtime_for(request)
+    found = discovery.schemas(runtime.schema, base_url(request, runtime))
+    return scim_response(discovery.list_response(found, len(found), 1))
+
+
+async def _schema(request: web.Request) -> web.Response:
+    runtime = runtime_for(request)
+    return scim_response(
+        _one(discovery.schemas(runtime.schema, base_url(request, runtime)), request)
+    )
+
+
+async def _service_provider_config(request: web.Request) -> web.Response:
+    runtime = runtime_for(request)
+    max_page = request.app[HOST_KEY].config.host.max_page_size
+    return scim_response(discovery.service_provider_config(base_url(request, runtime), max_page))
+
+
+async def _resource_types(request: web.Request) -> web.Response:
+    runtime = runtime_for(request)
+    found = discovery.resource_types(base_url(request, runtime))
+    return scim_response(discovery.list_response(found, len(found), 1))
+
+
+async def _resource_type(request: web.Request) -> web.Response:
+    runtime = runtime_for(request)
+    return scim_response(_one(discovery.resource_types(base_url(request, runtime)), request))
+
+
+def _one(documents: list[dict[str, object]], request: web.Request) -> dict[str, object]:
+    wanted = request.match_info["id"]
+    for document in documents:
+        if str(document["id"]).lower() == wanted.lower():
+            return document
+    raise ScimError(404, f"{wanted} not found")
+
+
+async def _groups(request: web.Request) -> web.Response:
+    runtime_for(request)
+    return scim_response(discovery.list_response([], 0, 1))

@@ -1,0 +1,225 @@
+"""The SCIM User resource of one connector: attribute paths in Entra's dialect,
+request bodies to attribute values, and objects to SCIM JSON.
+
+Connector attributes live under the ECMA2Host extension URN. Core attribute
+names reach a connector attribute of the same name (case-insensitive), and
+``active`` reaches the configured disable attribute; core attributes the target
+does not have are ignored, since Entra's default mappings send some of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ecmahost.connectors.base import Attribute, DataType, Schema, Value
+from ecmahost.engine.config import Deprovision
+from ecmahost.engine.exceptions import ScimError
+from ecmahost.engine.space.stored import StoredObject
+
+__all__ = [
+    "CORE_USER",
+    "EXTENSION",
+    "EXTERNAL_ID",
+    "IGNORED",
+    "ResourceMapper",
+]
+
+log = logging.getLogger(__name__)
+
+EXTERNAL_ID: Final = "externalId"
+"""The working key of SCIM's externalId: kept by the host, never exported."""
+CORE_USER: Final = "urn:ietf:params:scim:schemas:core:2.0:User"
+EXTENSION: Final = "urn:ietf:params:scim:schemas:extension:ECMA2Host:2.0:User"
+_SKIPPED_KEYS: Final = frozenset({"schemas", "meta", "id"})
+
+
+class _Ignored:
+    """A core attribute the target does not have."""
+
+    def __repr__(self) -> str:
+        return "IGNORED"
+
+
+IGNORED: Final = _Ignored()
+_EXTERNAL: Final = Attribute(EXTERNAL_ID)
+"""externalId as a pseudo-attribute of the working mapping (a string, case-exact)."""
+
+
+class ResourceMapper:
+    """Maps between one connector's schema and SCIM Users."""
+
+    def __init__(self, schema: Schema, deprovision: Deprovision) -> None:
+        self.schema = schema
+        self.active = schema.get(deprovision.disable_attribute or "") or None
+        self._user_name = schema.get("UserName") or schema.anchor
+
+    # -- paths -----------------------------------------------------------------
+
+    def resolve(self, path: str) -> Attribute | _Ignored:
+        """The attribute a path names, IGNORED for a core attribute the target does
+        not have; 400 ``invalidPath`` for an unknown extension attribute."""
+        urn, name = split_urn(path)
+        if urn is not None and urn.lower() == EXTENSION.lower():
+            attribute = self.schema.get(name)
+            if attribute is None:
+                raise ScimError(400, f"unknown attribute {path!r}", "invalidPath")
+            return attribute
+        if urn is not None and urn.lower() != CORE_USER.lower():
+            raise ScimError(400, f"unknown schema in path {path!r}", "invalidPath")
+        return self._core(name)
+
+    def lookup(self, path: str) -> Attribute | None:
+        """Like ``resolve`` for filters: anything unknown is None (matches nothing)."""
+        try:
+            found = self.resolve(path)
+        except ScimError:
+            return None
+        return found if isinstance(found, Attribute) else None
+
+    def _core(self, name: str) -> Attribute | _Ignored:
+        lower = name.lower()
+        if lower == "active":
+            return self.active or IGNORED
+        if lower == "username":
+            return self._user_name
+        found = self.schema.get(name)
+        if found is None and lower == EXTERNAL_ID.lower():
+            return _EXTERNAL
+        return found or IGNORED
+
+    # -- values ----------------------------------------------------------------
+
+    def coerce(self, attribute: Attribute, value: Any) -> Value | None:
+        """A request value as the attribute's type; None (absent) for null or ``""``."""
+        if value is None or value == "":
+            return None
+        if attribute.data_type is DataType.BOOLEAN:
+            return _boolean(attribute, value)
+        if attribute.data_type is DataType.INTEGER:
+            return _integer(attribute, value)
+        if isinstance(value, bool):
+            return "True" if value else "False"
+        if isinstance(value, int | float | str):
+            return str(value)
+        raise ScimError(400, f"{attribute.name}: expected a string", "invalidValue")
+
+    def attributes_from(self, body: Any) -> dict[str, Value]:
+        """The attributes a POST or PUT body carries (core first, the extension wins)."""
+        if not isinstance(body, Mapping):
+            raise ScimError(400, "the body must be a JSON object", "invalidSyntax")
+        attributes: dict[str, Value] = {}
+        for key, value in body.items():
+            if key in _SKIPPED_KEYS or key.lower() == EXTENSION.lower():
+                continue
+            self.assign(attributes, key, value)
+        extension = _extension_part(body)
+        for key, value in extension.items():
+            if key not in _SKIPPED_KEYS:
+                self.assign(attributes, f"{EXTENSION}:{key}", value)
+        if not attributes.get(self.schema.anchor.name):
+            raise ScimError(
+                400, f"the anchor attribute {self.schema.anchor.name} is required", "invalidValue"
+            )
+        return attributes
+
+    def assign(self, attributes: dict[str, Value], path: str, value: Any) -> None:
+        """Set (or, for null, remove) the attribute ``path`` names in ``attributes``."""
+        target = self.resolve(path)
+        if isinstance(target, _Ignored):
+            log.debug("ignoring %s: the target has no such attribute", path)
+            return
+        coerced = self.coerce(target, value)
+        if coerced is None:
+            attributes.pop(target.name, None)
+        else:
+            attributes[target.name] = coerced
+
+    def working(self, obj: StoredObject) -> dict[str, Value]:
+        """The object's attributes plus its externalId: what a PATCH starts from."""
+        working = dict(obj.attributes)
+        if obj.external_id is not None:
+            working[EXTERNAL_ID] = obj.external_id
+        return working
+
+    def is_active(self, attributes: Mapping[str, Value]) -> bool:
+        """False only when the disable attribute is present and false."""
+        return self.active is None or attributes.get(self.active.name, True) is not False
+
+    # -- rendering -------------------------------------------------------------
+
+    def render(self, obj: StoredObject, location: str) -> dict[str, Any]:
+        """The SCIM User for ``obj``: no nulls, connector attributes in the extension."""
+        extension = {
+            a.name: obj.attributes[a.name]
+            for a in self.schema.attributes
+            if a.name in obj.attributes
+        }
+        resource: dict[str, Any] = {
+            "schemas": [CORE_USER, EXTENSION],
+            "id": obj.id,
+            "userName": str(obj.attributes.get(self._user_name.name, obj.anchor)),
+        }
+        if obj.external_id is not None:
+            resource["externalId"] = obj.external_id
+        if self.active is not None and self.active.name in obj.attributes:
+            resource["active"] = self.is_active(obj.attributes)
+        resource[EXTENSION] = extension
+        resource["meta"] = {
+            "resourceType": "User",
+            "created": _iso(obj.created_at),
+            "lastModified": _iso(obj.updated_at),
+            "location": location,
+            "version": etag(obj),
+        }
+        return resource
+
+
+def etag(obj: StoredObject) -> str:
+    return f'W/"{obj.version}"'
+
+
+def split_urn(path: str) -> tuple[str | None, str]:
+    """``urn:…:User:Title`` → (``urn:…:User``, ``Title``); a bare name has no URN."""
+    if not path.lower().startswith("urn:"):
+        return None, path
+    urn, _, name = path.rpartition(":")
+    return urn, name
+
+
+def _extension_part(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    for key, value in body.items():
+        if key.lower() == EXTENSION.lower():
+            if value is None:
+                return {}
+            if not isinstance(value, Mapping):
+                raise ScimError(400, f"{EXTENSION} must be an object", "invalidSyntax")
+            return value
+    return {}
+
+
+def _boolean(attribute: Attribute, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ScimError(400, f"{attribute.name}: expected a boolean, got {value!r}", "invalidValue")
+
+
+def _integer(attribute: Attribute, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ScimError(400, f"{attribute.name}: expected an integer, got {value!r}", "invalidValue")
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso(moment: Any) -> str:
+    """Cached: the objects of one import batch share their times."""
+    return f"{moment.isoformat(timespec='seconds')}Z"

@@ -1,0 +1,1 @@
+"""The store: every statement against the connector space and the export queue."""

@@ -1,0 +1,49 @@
+"""The attribute value index: one row per present value, so that ``eq`` on any
+attribute of any connector is an index lookup instead of a scan."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ecmahost.connectors.base import Value
+from ecmahost.engine.space.models import ObjectRow, ObjectValue
+from sqlalchemy import delete, insert
+from sqlalchemy.orm import Session
+
+__all__ = ["index_rows", "index_text", "reindex"]
+
+
+def index_text(value: Value) -> str:
+    """The text a value is indexed and compared under (case-insensitive)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).casefold()
+
+
+def reindex(session: Session, row: ObjectRow) -> None:
+    """Rewrite the object's index rows; an object SCIM does not show has none.
+    (Synchronous: the group writer's jobs run on its thread; an async session runs
+    it through ``run_sync``.)"""
+    session.execute(delete(ObjectValue).where(ObjectValue.object_id == row.id))
+    if row.state != "present":
+        return
+    values = index_rows(row.id, row.connector, row.attributes)
+    if values:
+        session.execute(insert(ObjectValue), values)
+
+
+def index_rows(
+    object_id: str, connector: str, attributes: Mapping[str, Any]
+) -> list[dict[str, str]]:
+    """The index rows of an object's present values."""
+    return [
+        {
+            "object_id": object_id,
+            "connector": connector,
+            "attr": name.lower(),
+            "value": index_text(v),
+        }
+        for name, v in attributes.items()
+        if v is not None and v != ""
+    ]

@@ -1,0 +1,1 @@
+"""The background work of a connector: exports, imports, and the import schedule."""

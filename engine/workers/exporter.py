@@ -1,0 +1,205 @@
+"""The export worker of one connector: claims due events, hands the batch to the
+connector, and records each change's outcome (under ``asyncio.shield``, so a
+cancelled worker still writes what the target already did)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from ecmahost.connectors.base import Connector, Result
+from ecmahost.connectors.exceptions import ConflictError, PermanentError, TransientError
+from ecmahost.engine import queue
+from ecmahost.engine.config import ConnectorConfig
+from ecmahost.engine.queue import Claim, Outcome
+from ecmahost.engine.space.models import utcnow
+from ecmahost.engine.space.store import ConnectorSpace
+from ecmahost.engine.workers.gate import RunGate
+from ecmahost.engine.workers.retry import RetryPolicy
+
+__all__ = ["Exporter"]
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_S = 30.0
+"""Longest sleep with nothing due: picks up events another process queued."""
+
+
+class Exporter:
+    """``workers`` loops claim disjoint objects, so different objects export
+    concurrently while each object's events stay in order."""
+
+    def __init__(
+        self,
+        name: str,
+        connector: Connector,
+        space: ConnectorSpace,
+        config: ConnectorConfig,
+        gate: RunGate,
+    ) -> None:
+        self.name = name
+        self._connector = connector
+        self._space = space
+        self._policy = RetryPolicy(
+            config.retry_base_s, config.retry_cap_s, config.retry_max_attempts
+        )
+        self._batch_size = config.export_batch_size or connector.export_batch_size
+        self._workers = config.export_workers
+        self._lease_s = config.export_lease_s
+        self._gate = gate
+        self._wake = asyncio.Event()
+        self._waiters: dict[int, list[asyncio.Future[Outcome]]] = {}
+        self._recording: set[asyncio.Future[None]] = set()
+
+    def wake(self) -> None:
+        """New events are queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Export with every worker until cancelled."""
+        async with asyncio.TaskGroup() as workers:
+            for _ in range(self._workers):
+                workers.create_task(self._work())
+
+    async def _work(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                if await self.drain_once():
+                    continue
+                timeout_s = await self._next_due_s()
+            except Exception:  # the loop must outlive any one failure
+                log.exception("export loop error", extra={"action": "export.loop_error"})
+                timeout_s = IDLE_POLL_S
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout_s)
+
+    async def drain_once(self) -> int:
+        """Export one batch of due objects; returns how many objects it exported."""
+        async with self._gate.export():
+            async with self._space.write() as session:
+                claims = await queue.claim(session, self.name, self._batch_size, self._lease_s)
+            if not claims:
+                return 0
+            results = await self._export(claims)
+        recording = asyncio.ensure_future(self._record(claims, results))
+        self._recording.add(recording)
+        recording.add_done_callback(self._recording.discard)
+        await asyncio.shield(recording)
+        return len(claims)
+
+    async def close(self) -> None:
+        """After the workers were cancelled: let outcomes being recorded finish."""
+        await asyncio.gather(*self._recording, return_exceptions=True)
+
+    async def wait_for(self, event_id: int, wait_s: float) -> Outcome | None:
+        """The event's outcome, or None if it has none within ``wait_s``."""
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(event_id, []).append(future)
+        try:
+            known = await self._space.outcome(event_id)
+            if known is not None:
+                return known
+            return await asyncio.wait_for(future, wait_s)
+        except TimeoutError:
+            return None
+        finally:
+            waiters = self._waiters.get(event_id, [])
+            if future in waiters:
+                waiters.remove(future)
+            if not waiters:
+                self._waiters.pop(event_id, None)
+
+    async def _export(self, claims: Sequence[Claim]) -> Sequence[Result]:
+        changes = [c.change for c in claims]
+        try:
+            results = await self._connector.export(changes)
+        except (TransientError, PermanentError) as exc:
+            return [Result(c.anchor, exc) for c in changes]
+        except Exception as exc:  # a connector bug: keep the events, retry later
+            log.exception("connector export crashed", extra={"action": "export.crash"})
+            error = TransientError(f"connector error: {type(exc).__name__}: {exc}")
+            return [Result(c.anchor, error) for c in changes]
+        if len(results) != len(changes):
+            error = TransientError(f"connector returned {len(results)} results for {len(changes)}")
+            return [Result(c.anchor, error) for c in changes]
+        return results
+
+    async def _record(self, claims: Sequence[Claim], results: Sequence[Result]) -> None:
+        done: list[Claim] = []
+        failed: list[tuple[Claim, str, str]] = []
+        retries: list[tuple[Claim, str, float]] = []
+        for item, result in zip(claims, results, strict=True):
+            if result.error is None:
+                done.append(item)
+                continue
+            message = str(result.error) or type(result.error).__name__
+            if isinstance(result.error, PermanentError):
+                kind = "conflict" if isinstance(result.error, ConflictError) else "permanent"
+                failed.append((item, message, kind))
+                continue
+            decision = self._policy.decide(item.attempts + 1)
+            if decision.retry:
+                retries.append((item, message, decision.delay_s))
+            else:
+                failed.append(
+                    (item, f"{message} (gave up after {item.attempts + 1} attempts)", "transient")
+                )
+        async with self._space.write() as session:
+            await queue.mark_done(session, done)
+            await queue.mark_failed(session, failed)
+            for item, message, delay_s in retries:
+                await queue.mark_retry(
+                    session, item, message, utcnow() + timedelta(seconds=delay_s)
+                )
+        self._log_and_notify(done, failed, retries)
+
+    def _log_and_notify(
+        self,
+        done: list[Claim],
+        failed: list[tuple[Claim, str, str]],
+        retries: list[tuple[Claim, str, float]],
+    ) -> None:
+        for item in done:
+            self._notify(item, Outcome("done"))
+        for item, message, kind in failed:
+            log.warning(
+                "export failed: %s %s: %s",
+                item.change.kind.value,
+                item.change.anchor,
+                message,
+                extra={"action": "export.failed", "connector": self.name},
+            )
+            self._notify(item, Outcome("failed", message, kind))
+        for item, message, delay_s in retries:
+            log.info(
+                "export will retry in %.1fs: %s: %s",
+                delay_s,
+                item.change.anchor,
+                message,
+                extra={"action": "export.retry", "connector": self.name},
+            )
+            self._notify(item, Outcome("retrying", message, "transient"))
+        log.info(
+            "exported %d, failed %d, retrying %d",
+            len(done),
+            len(failed),
+            len(retries),
+            extra={"action": "export.batch", "connector": self.name},
+        )
+
+    def _notify(self, item: Claim, outcome: Outcome) -> None:
+        for event_id in item.event_ids:
+            for future in self._waiters.pop(event_id, []):
+                if not future.done():
+                    future.set_result(outcome)
+
+    async def _next_due_s(self) -> float:
+        async with self._space.read() as session:
+            due = await queue.next_due(session, self.name)
+        if due is None:
+            return IDLE_POLL_S
+        return min(IDLE_POLL_S, max(0.01, (due - utcnow()).total_seconds()))
