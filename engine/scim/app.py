@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
-from ecmahost.engine.exceptions import ScimError
+from ecmahost.engine.exceptions import AnchorTakenError, NotFoundError, ScimError
 from ecmahost.engine.host import Host
 from ecmahost.engine.scim import discovery, users
 from ecmahost.engine.scim.admin import create_admin_app
@@ -65,6 +65,10 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = await handler(request)
     except ScimError as exc:
         response = error_response(exc.status, exc.detail, exc.scim_type, exc.headers)
+    except NotFoundError as exc:
+        response = error_response(404, str(exc), None)
+    except AnchorTakenError as exc:
+        response = error_response(409, str(exc), "uniqueness")
     except web.HTTPException as exc:
         response = error_response(exc.status, exc.reason, None, _allow_header(exc))
     except Exception:

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ecmahost.connectors.base import Record, Value
-from ecmahost.engine.exceptions import ScimError
+from ecmahost.engine.exceptions import AnchorTakenError, NotFoundError
 from ecmahost.engine.queue import OPEN_STATUSES, Outcome, append_event, outcome_from, outcome_of
 from ecmahost.engine.space.database import open_group_engine
 from ecmahost.engine.space.import_batch import upsert_batch
@@ -192,12 +192,12 @@ class ConnectorSpace:
     async def create(
         self, connector: str, anchor: str, staging: Staging
     ) -> tuple[StoredObject, int | None]:
-        """Stage a new object. 409 if a visible object already has this anchor."""
+        """Stage a new object. AnchorTakenError if a visible object already has this anchor."""
 
         def work(session: Session) -> tuple[StoredObject, int | None]:
             row = _by_anchor(session, connector, anchor)
             if row is not None and row.state == "present":
-                raise ScimError(409, f"an object with anchor {anchor!r} exists", "uniqueness")
+                raise AnchorTakenError(anchor)
             if row is None:
                 row = ObjectRow.empty(_free_id(session, connector, anchor), connector, anchor)
                 session.add(row)
@@ -213,12 +213,12 @@ class ConnectorSpace:
         decide: Callable[[StoredObject], Staging],
     ) -> tuple[StoredObject, int | None]:
         """Stage the change ``decide`` computes from the current object, atomically.
-        404 if no visible object has this id; ``decide`` may raise ScimError."""
+        NotFoundError if no visible object has this id; ``decide`` may raise."""
 
         def work(session: Session) -> tuple[StoredObject, int | None]:
             row = session.get(ObjectRow, object_id)
             if row is None or row.connector != connector or row.state != "present":
-                raise ScimError(404, f"resource {object_id} not found")
+                raise NotFoundError(object_id)
             return _stage(session, row, decide(StoredObject.from_row(row)))
 
         return await self._writer.run(work)
@@ -325,11 +325,11 @@ def _stage(session: Session, row: ObjectRow, staging: Staging) -> tuple[StoredOb
 
 
 def _take_anchor(session: Session, row: ObjectRow, anchor: str) -> None:
-    """Rename ``row``; 409 if a visible object has the anchor. A hidden one (deleted,
+    """Rename ``row``; AnchorTakenError if a visible object has the anchor. A hidden one (deleted,
     its export perhaps pending) lets go of it: its events carry their own anchor."""
     holder = _by_anchor(session, row.connector, anchor)
     if holder is not None and holder.state == "present":
-        raise ScimError(409, f"an object with anchor {anchor!r} exists", "uniqueness")
+        raise AnchorTakenError(anchor)
     if holder is not None:
         session.delete(holder)
         session.flush()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from ecmahost.engine import queue
-from ecmahost.engine.exceptions import ScimError
+from ecmahost.engine.exceptions import AnchorTakenError
 from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
 from ecmahost.engine.space.models import ObjectRow
 from ecmahost.engine.space.store import ConnectorSpace, Staging
@@ -52,7 +52,7 @@ async def test_concurrent_writes_share_commits_and_fail_alone(
     )
 
     errors = [r for r in results if isinstance(r, Exception)]
-    assert len(errors) == 1 and isinstance(errors[0], ScimError) and errors[0].status == 409
+    assert len(errors) == 1 and isinstance(errors[0], AnchorTakenError)
     total, objects = await space.query(NAME, None, 1, 100)
     assert total == 60 and {o.anchor for o in objects} == set(anchors)
     assert 1 <= len(commits) < 60 / 4, f"{len(commits)} commits for 61 writes: no grouping"
