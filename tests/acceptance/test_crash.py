@@ -1,4 +1,7 @@
-"""No acknowledged write is lost: load from 8 clients, kill -9 the host 5 times."""
+"""No acknowledged write is lost: load from 8 clients, kill -9 the host 5 times.
+
+The kills are triggered by progress (after every sixth of the writes is acknowledged),
+not by a timer, so the load is still running at the last kill however fast the machine."""
 
 from __future__ import annotations
 
@@ -22,6 +25,24 @@ from tests.conftest import EXT, csv_connector_toml
 USERS = 300
 CLIENTS = 8
 KILLS = 5
+WRITES = USERS * 3 + USERS // 3  # a create and two patches each, a third deleted (about)
+
+
+class Progress:
+    """Acknowledged writes of every client, for the killer to wait on."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def add(self) -> None:
+        with self._changed:
+            self._count += 1
+            self._changed.notify_all()
+
+    def wait_for(self, count: int, timeout_s: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count >= count, timeout_s)
 
 
 @dataclass
@@ -30,6 +51,7 @@ class Client:
 
     server: Server
     base: str
+    progress: Progress
     interrupted: int = 0
     acknowledged: dict[str, dict[str, str] | None] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
@@ -77,6 +99,8 @@ class Client:
                 time.sleep(0.05)
                 continue
             if response.status in ok:
+                if method != "GET":
+                    self.progress.add()
                 return response.status, response.body
             assert response.status == 503, (method, path, response.status, response.body)
             time.sleep(0.05)
@@ -101,7 +125,8 @@ def test_kill_9_loses_no_acknowledged_write(
     port = _free_port()
     server = server_factory(config, "--listen", f"127.0.0.1:{port}")
     anchors = [str(uuid.uuid4()) for _ in range(USERS)]
-    clients = [Client(server, server.url()) for _ in range(CLIENTS)]
+    progress = Progress()
+    clients = [Client(server, server.url(), progress) for _ in range(CLIENTS)]
     threads = [
         threading.Thread(target=c.run, args=(anchors[i::CLIENTS],), daemon=True)
         for i, c in enumerate(clients)
@@ -110,8 +135,11 @@ def test_kill_9_loses_no_acknowledged_write(
         thread.start()
 
     rng = random.Random()
-    for _ in range(KILLS):
-        time.sleep(rng.uniform(0.3, 1.5))
+    step = WRITES // (KILLS + 1)
+    for kill in range(1, KILLS + 1):
+        # Somewhere in each sixth of the load: never after it has ended.
+        threshold = (kill - 1) * step + rng.randint(step // 2, step)
+        assert progress.wait_for(threshold, timeout_s=120), f"stuck before {threshold} writes"
         server.stop(signal.SIGKILL)
         server.start()
     assert all(t.is_alive() for t in threads), "the load ended before the last kill"
