@@ -11,6 +11,7 @@ import ssl
 import sys
 import uuid
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecmahost", description="Connector host for Microsoft Entra on-premises provisioning"
     )
+    parser.add_argument("--version", action="version", version=f"ecmahost {version('ecmahost')}")
     parser.add_argument(
         "--config", help="configuration file (default: $ECMAHOST_CONFIG, then config/ecmahost.toml)"
     )
