@@ -54,10 +54,15 @@ format: $(STAMP) ## format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# mypy cannot follow the package-dir mapping of an editable install: it checks the
+# folders through links that lay them out as the installed ecmahost namespace.
+TYPECHECK := build/typecheck
 typecheck: $(STAMP) ## mypy, strict
-	$(BIN)/mypy engine connectors
+	@mkdir -p $(TYPECHECK)/ecmahost
+	@for part in engine connectors migrations; do ln -sfn ../../../$$part $(TYPECHECK)/ecmahost/$$part; done
+	cd $(TYPECHECK) && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p ecmahost.engine -p ecmahost.connectors
 
 all: lint typecheck test ## format check, lint, type check and tests
 
 clean: ## remove the virtualenv and the demo state
-	rm -rf $(VENV) $(STATE) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(STATE) build .pytest_cache .mypy_cache .ruff_cache
