@@ -42,8 +42,8 @@ from ecmahost.connectors.base import (
 from ecmahost.connectors.csv import atomic_file
 from ecmahost.connectors.csv.delimited import KEEP_BYTES, Cursor, Layout, Table, read_back, to_text
 from ecmahost.connectors.csv.schema_xml import parse_schema_xml
+from ecmahost.connectors.csv.settings import CsvSettings
 from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
-from pydantic import field_validator, model_validator
 
 __all__ = ["CsvConnector", "CsvSettings"]
 
@@ -51,45 +51,6 @@ log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 1000
 """Records parsed per worker-thread hop during a full import."""
-
-
-class CsvSettings(ConnectorSettings):
-    """``path`` is the file, ``schema_file`` its Schema.xml; ``seed`` fills a missing file."""
-
-    path: Path
-    schema_file: Path
-    seed: Path | None = None
-    delimiter: str = ";"
-    encoding: str = "utf-8"
-
-    @field_validator("delimiter")
-    @classmethod
-    def _one_character(cls, value: str) -> str:
-        if len(value) != 1:
-            raise ValueError(f"must be exactly one character, got {value!r}")
-        if value in '"\r\n':
-            raise ValueError(f"cannot be a double quote or a line break, got {value!r}")
-        return value
-
-    @field_validator("encoding")
-    @classmethod
-    def _text_encoding(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-            "".encode(value)  # refuses codecs that are not text encodings, such as rot13
-        except LookupError:
-            raise ValueError(f"unknown text encoding {value!r}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _delimiter_encodable(self) -> CsvSettings:
-        try:
-            f'"{self.delimiter}"\n'.encode(self.encoding)
-        except UnicodeEncodeError:
-            raise ValueError(
-                f"delimiter {self.delimiter!r} cannot be written in {self.encoding!r}"
-            ) from None
-        return self
 
 
 class CsvConnector(Connector):

@@ -16,7 +16,7 @@ import asyncpg
 
 from tests.acceptance.conftest import Server, ecmahost, filter_query, wait_until
 from tests.conftest import CORE, EXT, TOKEN
-from tests.connectors.postgres import PostgresServer, postgres_fixture
+from tests.connectors.sql.postgres import PostgresServer, postgres_fixture
 
 __all__ = ["postgres_fixture"]  # the session's PostgreSQL server, as fixture `postgres`
 

@@ -15,8 +15,8 @@ import asyncpg
 import pytest
 from ecmahost.connectors.exceptions import ConflictError, PermanentError, TransientError
 
-from tests.connectors.postgres import PostgresServer
-from tests.connectors.sql_support import (  # noqa: F401 - fixtures
+from tests.connectors.sql.postgres import PostgresServer
+from tests.connectors.sql.sql_support import (  # noqa: F401 - fixtures
     Backend,
     Factory,
     add,

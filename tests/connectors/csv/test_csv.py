@@ -10,7 +10,7 @@ import pytest
 from ecmahost.connectors.csv.connector import CsvConnector, CsvSettings
 
 from tests.connectors.conformance import ConnectorConformance
-from tests.connectors.csv_target import DEMO_SCHEMA, CsvFileTarget
+from tests.connectors.csv.csv_target import DEMO_SCHEMA, CsvFileTarget
 
 
 class TestCsvConformance(CsvFileTarget, ConnectorConformance):

@@ -32,7 +32,7 @@ from ecmahost.connectors.ldap.escape import escape_dn_value, escape_filter_value
 from pydantic import ValidationError
 
 from tests.connectors.conformance import ConnectorConformance, Objects
-from tests.connectors.ldap_fixtures import (  # noqa: F401 - fixtures
+from tests.connectors.ldap.ldap_fixtures import (  # noqa: F401 - fixtures
     LdapFactory,
     entries,
     imported,

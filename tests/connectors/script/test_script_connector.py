@@ -24,8 +24,8 @@ from ecmahost.connectors.script.connector import ScriptConnector, ScriptSettings
 from ecmahost.connectors.script.process import PASSED_THROUGH
 from ecmahost.connectors.script.settings import effective_parameters
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "scripts"
-REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "scripts"
+REPO = Path(__file__).resolve().parents[3]
 MISBEHAVE = str(FIXTURES / "misbehave.py")
 MEMORY_CAP_BYTES = 24 * 1024 * 1024
 """Peak Python allocations allowed while a script prints 100 MB."""

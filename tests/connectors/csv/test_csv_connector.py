@@ -20,7 +20,7 @@ from ecmahost.connectors.csv.connector import CsvConnector, CsvSettings
 from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
 from pydantic import ValidationError
 
-SAMPLES = Path(__file__).resolve().parents[2] / "config"
+SAMPLES = Path(__file__).resolve().parents[3] / "config"
 SAMPLE_HEADER = [
     "AzureObjectID",
     "IsActive",

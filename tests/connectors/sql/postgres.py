@@ -5,7 +5,7 @@ user (PostgreSQL refuses to run as root); the server listens on a free loopback 
 with its Unix socket inside that folder, and a random password guards TCP logins.
 The folder is removed when the session ends.
 
-Both ``tests/connectors`` and ``tests/acceptance`` use it. A fixture imported into two
+Both the SQL connector's tests and ``tests/acceptance`` use it. A fixture imported into two
 modules is two fixtures to pytest, so the server itself is shared through a reference
 count: the first user starts it, the last one stops it.
 """

@@ -13,8 +13,8 @@ from ecmahost.connectors.exceptions import ConfigError, PermanentError, Transien
 from ecmahost.connectors.sql.connector import SqlSettings
 from pydantic import ValidationError
 
-from tests.connectors.postgres import PostgresServer
-from tests.connectors.sql_support import (  # noqa: F401 - fixtures
+from tests.connectors.sql.postgres import PostgresServer
+from tests.connectors.sql.sql_support import (  # noqa: F401 - fixtures
     Backend,
     Factory,
     add,

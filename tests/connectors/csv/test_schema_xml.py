@@ -9,7 +9,7 @@ from ecmahost.connectors.base import DataType
 from ecmahost.connectors.csv.schema_xml import parse_schema_xml
 from ecmahost.connectors.exceptions import ConfigError
 
-SAMPLE = Path(__file__).resolve().parents[2] / "config" / "Schema.xml"
+SAMPLE = Path(__file__).resolve().parents[3] / "config" / "Schema.xml"
 
 
 def _attribute(

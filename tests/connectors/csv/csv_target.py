@@ -12,7 +12,7 @@ from ecmahost.connectors.base import DataType, Record, Value
 
 from tests.connectors.conformance import DEMO_ATTRIBUTES, Objects
 
-DEMO_SCHEMA = Path(__file__).resolve().parents[2] / "config" / "Schema.xml"
+DEMO_SCHEMA = Path(__file__).resolve().parents[3] / "config" / "Schema.xml"
 FORMAT = {"delimiter": ";", "quoting": csv.QUOTE_ALL, "lineterminator": "\n"}
 
 

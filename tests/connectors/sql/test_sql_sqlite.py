@@ -14,7 +14,13 @@ from ecmahost.connectors.sql.connector import SqlConnector, SqlSettings
 from ecmahost.connectors.sql.upsert import NATIVE_UPSERT
 
 from tests.connectors.conformance import ConnectorConformance, Objects
-from tests.connectors.sql_support import SQL_ATTRIBUTES, insert_statement, row_of, typed, users_ddl
+from tests.connectors.sql.sql_support import (
+    SQL_ATTRIBUTES,
+    insert_statement,
+    row_of,
+    typed,
+    users_ddl,
+)
 
 
 class TestSqliteConformance(ConnectorConformance):

@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from tests.connectors.conformance import DEMO_ATTRIBUTES
-from tests.connectors.postgres import PostgresServer
+from tests.connectors.sql.postgres import PostgresServer
 
 __all__ = [
     "SQL_ATTRIBUTES",

@@ -14,8 +14,14 @@ from ecmahost.connectors.base import Record
 from ecmahost.connectors.sql.connector import SqlConnector, SqlSettings
 
 from tests.connectors.conformance import HOSTILE_VALUES, ConnectorConformance, Objects
-from tests.connectors.postgres import PostgresServer
-from tests.connectors.sql_support import SQL_ATTRIBUTES, insert_statement, row_of, typed, users_ddl
+from tests.connectors.sql.postgres import PostgresServer
+from tests.connectors.sql.sql_support import (
+    SQL_ATTRIBUTES,
+    insert_statement,
+    row_of,
+    typed,
+    users_ddl,
+)
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ import pytest
 from ecmahost.connectors.script.connector import ScriptConnector, ScriptSettings
 
 from tests.connectors.conformance import ConnectorConformance
-from tests.connectors.csv_target import DEMO_SCHEMA, CsvFileTarget, write_demo_csv
+from tests.connectors.csv.csv_target import DEMO_SCHEMA, CsvFileTarget, write_demo_csv
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "connectors" / "script" / "examples" / "csv-scripts"
 
 
