@@ -34,17 +34,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RETRY_AFTER_S: Final = 30
 """What a 503 for an export the target has not confirmed tells Entra to wait."""
 
-_DOMAIN_ERRORS: Final[tuple[tuple[type[DomainError], int, str | None], ...]] = (
-    (NotFoundError, 404, None),
-    (AnchorTakenError, 409, "uniqueness"),
-    (AnchorRequiredError, 400, "invalidValue"),
-    (AnchorImmutableError, 400, "mutability"),
-    (ExportUnconfirmedError, 503, None),
-    (TargetConflictError, 409, "uniqueness"),
-    (TargetRejectedError, 400, "invalidValue"),
+_DOMAIN_ERRORS: Final[tuple[tuple[type[DomainError], int, str | None, bool], ...]] = (
+    (NotFoundError, 404, None, False),
+    (AnchorTakenError, 409, "uniqueness", False),
+    (AnchorRequiredError, 400, "invalidValue", False),
+    (AnchorImmutableError, 400, "mutability", False),
+    (ExportUnconfirmedError, 503, None, True),
+    (TargetConflictError, 409, "uniqueness", False),
+    (TargetRejectedError, 400, "invalidValue", False),
 )
-"""Each domain error's SCIM status and scimType; the first entry it is an instance of
-wins. Its message is the detail."""
+"""Each domain error's SCIM status, scimType and whether the answer says when to try
+again; the first entry the error is an instance of wins. Its message is the detail."""
 
 
 def create_app(host: Host, *, open_host: bool = True) -> web.Application:
@@ -113,9 +113,9 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 def _domain_error_response(exc: DomainError, request: web.Request) -> web.Response:
-    for kind, status, scim_type in _DOMAIN_ERRORS:
+    for kind, status, scim_type, retry_later in _DOMAIN_ERRORS:
         if isinstance(exc, kind):
-            headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+            headers = {"Retry-After": str(RETRY_AFTER_S)} if retry_later else None
             return error_response(status, str(exc), scim_type, headers)
     return _internal_error_response(request)  # a domain error nobody mapped: a bug
 
