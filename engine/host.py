@@ -15,6 +15,9 @@ from ecmahost.connectors.exceptions import ConfigError, TransientError
 from ecmahost.connectors.secrets import redact
 from ecmahost.engine import queue
 from ecmahost.engine.config import ConnectorConfig, DisableAction, HostConfig
+from ecmahost.engine.provisioning import Rules
+from ecmahost.engine.queue import Outcome
+from ecmahost.engine.queue.notifier import Notifier
 from ecmahost.engine.registry import build_connector, report_broken_plugins
 from ecmahost.engine.scim.resource import ResourceMapper
 from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
@@ -42,6 +45,13 @@ class ConnectorRuntime:
     mapper: ResourceMapper
     exporter: Exporter
     importer: Importer
+    rules: Rules
+    outcomes: Notifier[int, Outcome]
+    """Export outcomes by event id: the exporter publishes, sync-mode writes await."""
+
+    def wake_exporter(self) -> None:
+        """New events are queued: export them now instead of at the next poll."""
+        self.exporter.wake()
 
 
 class Host:
@@ -97,14 +107,17 @@ class Host:
         schema = await connector.schema()
         _check_deprovision(config, schema)
         gate = RunGate()
+        outcomes: Notifier[int, Outcome] = Notifier()
         return ConnectorRuntime(
             config.name,
             config,
             connector,
             schema,
             ResourceMapper(schema, config.deprovision),
-            Exporter(config.name, connector, self.space, config, gate),
+            Exporter(config.name, connector, self.space, config, gate, outcomes),
             Importer(config.name, connector, self.space, gate),
+            Rules.of(config, schema, connector.capabilities),
+            outcomes,
         )
 
     async def _open_when_reachable(self, name: str, connector: Connector) -> None:

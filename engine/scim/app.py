@@ -6,9 +6,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final
 
 from aiohttp import web
-from ecmahost.engine.exceptions import AnchorTakenError, NotFoundError, ScimError
+from ecmahost.engine.exceptions import (
+    AnchorImmutableError,
+    AnchorRequiredError,
+    AnchorTakenError,
+    DomainError,
+    ExportUnconfirmedError,
+    NotFoundError,
+    ScimError,
+    TargetConflictError,
+    TargetRejectedError,
+)
 from ecmahost.engine.host import Host
 from ecmahost.engine.scim import discovery, users
 from ecmahost.engine.scim.admin import create_admin_app
@@ -19,6 +30,21 @@ __all__ = ["HOST_KEY", "create_app"]
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+RETRY_AFTER_S: Final = 30
+"""What a 503 for an export the target has not confirmed tells Entra to wait."""
+
+_DOMAIN_ERRORS: Final[tuple[tuple[type[DomainError], int, str | None, bool], ...]] = (
+    (NotFoundError, 404, None, False),
+    (AnchorTakenError, 409, "uniqueness", False),
+    (AnchorRequiredError, 400, "invalidValue", False),
+    (AnchorImmutableError, 400, "mutability", False),
+    (ExportUnconfirmedError, 503, None, True),
+    (TargetConflictError, 409, "uniqueness", False),
+    (TargetRejectedError, 400, "invalidValue", False),
+)
+"""Each domain error's SCIM status, scimType and whether the answer says when to try
+again; the first entry the error is an instance of wins. Its message is the detail."""
 
 
 def create_app(host: Host, *, open_host: bool = True) -> web.Application:
@@ -65,15 +91,12 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = await handler(request)
     except ScimError as exc:
         response = error_response(exc.status, exc.detail, exc.scim_type, exc.headers)
-    except NotFoundError as exc:
-        response = error_response(404, str(exc), None)
-    except AnchorTakenError as exc:
-        response = error_response(409, str(exc), "uniqueness")
+    except DomainError as exc:
+        response = _domain_error_response(exc, request)
     except web.HTTPException as exc:
         response = error_response(exc.status, exc.reason, None, _allow_header(exc))
     except Exception:
-        log.exception("request failed", extra={"action": "scim.error", "path": request.path})
-        response = error_response(500, "internal error; the host's log has the details")
+        response = _internal_error_response(request)
     log.info(
         "%s %s %d",
         request.method,
@@ -87,6 +110,20 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
         },
     )
     return response
+
+
+def _domain_error_response(exc: DomainError, request: web.Request) -> web.Response:
+    for kind, status, scim_type, retry_later in _DOMAIN_ERRORS:
+        if isinstance(exc, kind):
+            headers = {"Retry-After": str(RETRY_AFTER_S)} if retry_later else None
+            return error_response(status, str(exc), scim_type, headers)
+    return _internal_error_response(request)  # a domain error nobody mapped: a bug
+
+
+def _internal_error_response(request: web.Request) -> web.Response:
+    """Logs the exception being handled, traceback included."""
+    log.exception("request failed", extra={"action": "scim.error", "path": request.path})
+    return error_response(500, "internal error; the host's log has the details")
 
 
 def _allow_header(exc: web.HTTPException) -> dict[str, str] | None:

@@ -17,6 +17,7 @@ from typing import Any, Final
 from ecmahost.connectors.base import Attribute, DataType, Schema, Value
 from ecmahost.engine.config import Deprovision
 from ecmahost.engine.exceptions import ScimError
+from ecmahost.engine.provisioning import is_active
 from ecmahost.engine.space.stored import StoredObject
 
 __all__ = [
@@ -146,7 +147,7 @@ class ResourceMapper:
 
     def is_active(self, attributes: Mapping[str, Value]) -> bool:
         """False only when the disable attribute is present and false."""
-        return self.active is None or attributes.get(self.active.name, True) is not False
+        return is_active(attributes, self.active.name if self.active is not None else None)
 
     # -- rendering -------------------------------------------------------------
 

@@ -1,17 +1,19 @@
 """The ``/Users`` endpoints: reads from the connector space, writes staged with their
-export event and, in sync mode, answered once the target took them."""
+export event and, in sync mode, answered once the target took them.
+
+HTTP only: what a write stages and what its export's outcome means are the
+provisioning rules' (``ecmahost.engine.provisioning``)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
-from ecmahost.connectors.base import Capability
-from ecmahost.engine.config import DeleteAction, DisableAction, ExportMode
+from ecmahost.engine.config import ExportMode
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.host import ConnectorRuntime
+from ecmahost.engine.provisioning import confirm_export, stage_delete, stage_write
 from ecmahost.engine.scim import discovery
 from ecmahost.engine.scim.filter import parse_filter
 from ecmahost.engine.scim.http import (
@@ -33,10 +35,7 @@ from sqlalchemy import ColumnElement
 
 __all__ = ["routes"]
 
-log = logging.getLogger(__name__)
-
 DEFAULT_PAGE_SIZE: Final = 100
-RETRY_AFTER_S: Final = 30
 SEARCH_REQUEST: Final = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 
@@ -128,9 +127,10 @@ async def _create_user(request: web.Request) -> web.Response:
     runtime = runtime_for(request)
     working = runtime.mapper.attributes_from(await json_body(request))
     anchor = str(working[runtime.schema.anchor.name])
-    staging = _write_staging(runtime, None, working)
+    external_id = working.pop(EXTERNAL_ID, None)
+    staging = stage_write(runtime.rules, None, working, external_id)
     obj, event_id = await space_of(request).create(runtime.name, anchor, staging)
-    await _await_export(runtime, event_id)
+    await _await_export(request, runtime, event_id)
     return _user_response(request, runtime, obj, 201)
 
 
@@ -141,7 +141,7 @@ async def _patch_user(request: web.Request) -> web.Response:
     def decide(before: StoredObject) -> Staging:
         _check_if_match(request, before)
         after = apply_patch(runtime.mapper, runtime.mapper.working(before), body)
-        return _write_staging(runtime, before, after)
+        return _stage(runtime, before, after)
 
     return await _update(request, runtime, decide)
 
@@ -152,16 +152,21 @@ async def _put_user(request: web.Request) -> web.Response:
 
     def decide(before: StoredObject) -> Staging:
         _check_if_match(request, before)
-        return _write_staging(runtime, before, dict(working))
+        return _stage(runtime, before, dict(working))
 
     return await _update(request, runtime, decide)
+
+
+def _stage(runtime: ConnectorRuntime, before: StoredObject, working: dict[str, Any]) -> Staging:
+    external_id = working.pop(EXTERNAL_ID, None)
+    return stage_write(runtime.rules, before, working, external_id)
 
 
 async def _update(
     request: web.Request, runtime: ConnectorRuntime, decide: Callable[[StoredObject], Staging]
 ) -> web.Response:
     obj, event_id = await space_of(request).update(runtime.name, request.match_info["id"], decide)
-    await _await_export(runtime, event_id)
+    await _await_export(request, runtime, event_id)
     return _user_response(request, runtime, obj)
 
 
@@ -170,22 +175,10 @@ async def _delete_user(request: web.Request) -> web.Response:
 
     def decide(before: StoredObject) -> Staging:
         _check_if_match(request, before)
-        if runtime.config.deprovision.delete is DeleteAction.DISABLE and runtime.mapper.active:
-            disabled = {**runtime.mapper.working(before), runtime.mapper.active.name: False}
-            staging = _write_staging(runtime, before, disabled)
-            return Staging(
-                staging.attributes,
-                visible=False,
-                export=staging.export,
-                exported=staging.exported,
-                external_id=before.external_id,
-            )
-        return Staging(
-            before.attributes, visible=False, export="delete", external_id=before.external_id
-        )
+        return stage_delete(runtime.rules, before)
 
     _, event_id = await space_of(request).update(runtime.name, request.match_info["id"], decide)
-    await _await_export(runtime, event_id)
+    await _await_export(request, runtime, event_id)
     return web.Response(status=204)
 
 
@@ -202,83 +195,16 @@ def _check_if_match(request: web.Request, before: StoredObject) -> None:
         )
 
 
-def _write_staging(
-    runtime: ConnectorRuntime, before: StoredObject | None, working: dict[str, Any]
-) -> Staging:
-    """Store and export a write: renames need the capability, and a disable follows
-    the connector's deprovisioning choice."""
-    external_id = working.pop(EXTERNAL_ID, None)
-    anchor = _new_anchor(runtime, before, working)
-    mapper = runtime.mapper
-    was_active = before is None or mapper.is_active(before.attributes)
-    if before is None or not was_active or mapper.is_active(working):
-        return Staging(working, True, "upsert", anchor=anchor, external_id=external_id)
-    action = runtime.config.deprovision.disable
-    extra = {"connector": runtime.name, "action": f"deprovision.{action.value}"}
-    log.info("disable: %s", action.value, extra=extra)
-    if action is DisableAction.NONE:
-        assert mapper.active is not None  # a disable needs the disable attribute
-        staged = _store_only_disable(before, working, mapper.active.name)
-        return Staging(
-            working, True, staged.export, staged.exported, anchor=anchor, external_id=external_id
-        )
-    if action is DisableAction.DELETE:
-        return Staging(working, False, "delete", anchor=anchor, external_id=external_id)
-    return Staging(working, True, "upsert", anchor=anchor, external_id=external_id)
-
-
-def _store_only_disable(before: StoredObject, attributes: dict[str, Any], flag: str) -> Staging:
-    """Keep the disable in the connector space only; the request's other changes are
-    still exported, with the flag as the target had it."""
-    exported = {k: v for k, v in attributes.items() if k != flag}
-    if flag in before.attributes:
-        exported[flag] = before.attributes[flag]
-    if exported == dict(before.attributes):
-        return Staging(attributes, visible=True, export=None)
-    return Staging(attributes, visible=True, export="upsert", exported=exported)
-
-
-def _new_anchor(
-    runtime: ConnectorRuntime, before: StoredObject | None, after: dict[str, Any]
-) -> str | None:
-    """The new anchor of a write that renames, None for one that does not."""
-    name = runtime.schema.anchor.name
-    if not after.get(name) and before is not None:
-        raise ScimError(400, f"the anchor attribute {name} cannot be removed", "mutability")
-    if not after.get(name):
-        raise ScimError(400, f"the anchor attribute {name} is required", "invalidValue")
-    if before is None or after[name] == before.anchor:
-        return None
-    if Capability.RENAME not in runtime.connector.capabilities:
-        raise ScimError(400, f"the anchor attribute {name} cannot change", "mutability")
-    return str(after[name])
-
-
-# -- export outcome ---------------------------------------------------------------
-
-
-async def _await_export(runtime: ConnectorRuntime, event_id: int | None) -> None:
+async def _await_export(
+    request: web.Request, runtime: ConnectorRuntime, event_id: int | None
+) -> None:
     """In sync mode, answer only once the target took the change (ECMA2Host's
-    behaviour); raise the SCIM error Entra should log when it did not."""
+    behaviour); ``confirm_export`` raises the domain error Entra should see when
+    it did not."""
     if event_id is None:
         return
-    runtime.exporter.wake()
+    runtime.wake_exporter()
     if runtime.config.export_mode is ExportMode.QUEUED:
         return
-    outcome = await runtime.exporter.wait_for(event_id, runtime.config.export_wait_s)
-    retry = {"Retry-After": str(RETRY_AFTER_S)}
-    if outcome is None:
-        raise ScimError(
-            503,
-            f"the target did not confirm the change within {runtime.config.export_wait_s:g} s; "
-            "it stays queued and will be exported",
-            headers=retry,
-        )
-    if outcome.status == "done":
-        return
-    if outcome.error_kind == "transient":
-        queued = " it stays queued and will be retried" if outcome.status == "retrying" else ""
-        raise ScimError(503, f"the target is unavailable: {outcome.error};{queued}", headers=retry)
-    if outcome.error_kind == "conflict":
-        raise ScimError(409, outcome.error or "conflict in the target", "uniqueness")
-    raise ScimError(400, outcome.error or "the target rejected the change", "invalidValue")
+    space = space_of(request)
+    await confirm_export(runtime.outcomes, space.outcome, event_id, runtime.config.export_wait_s)

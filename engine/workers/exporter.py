@@ -15,6 +15,7 @@ from ecmahost.connectors.exceptions import ConflictError, PermanentError, Transi
 from ecmahost.engine import queue
 from ecmahost.engine.config import ConnectorConfig
 from ecmahost.engine.queue import Claim, Outcome
+from ecmahost.engine.queue.notifier import Notifier
 from ecmahost.engine.space.models import utcnow
 from ecmahost.engine.space.store import ConnectorSpace
 from ecmahost.engine.workers.gate import RunGate
@@ -39,6 +40,7 @@ class Exporter:
         space: ConnectorSpace,
         config: ConnectorConfig,
         gate: RunGate,
+        outcomes: Notifier[int, Outcome] | None = None,
     ) -> None:
         self.name = name
         self._connector = connector
@@ -51,7 +53,8 @@ class Exporter:
         self._lease_s = config.export_lease_s
         self._gate = gate
         self._wake = asyncio.Event()
-        self._waiters: dict[int, list[asyncio.Future[Outcome]]] = {}
+        # Each recorded outcome is published here under each of its event ids.
+        self._outcomes: Notifier[int, Outcome] = outcomes if outcomes is not None else Notifier()
         self._recording: set[asyncio.Future[None]] = set()
 
     def wake(self) -> None:
@@ -94,24 +97,6 @@ class Exporter:
     async def close(self) -> None:
         """After the workers were cancelled: let outcomes being recorded finish."""
         await asyncio.gather(*self._recording, return_exceptions=True)
-
-    async def wait_for(self, event_id: int, wait_s: float) -> Outcome | None:
-        """The event's outcome, or None if it has none within ``wait_s``."""
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(event_id, []).append(future)
-        try:
-            known = await self._space.outcome(event_id)
-            if known is not None:
-                return known
-            return await asyncio.wait_for(future, wait_s)
-        except TimeoutError:
-            return None
-        finally:
-            waiters = self._waiters.get(event_id, [])
-            if future in waiters:
-                waiters.remove(future)
-            if not waiters:
-                self._waiters.pop(event_id, None)
 
     async def _export(self, claims: Sequence[Claim]) -> Sequence[Result]:
         changes = [c.change for c in claims]
@@ -193,9 +178,7 @@ class Exporter:
 
     def _notify(self, item: Claim, outcome: Outcome) -> None:
         for event_id in item.event_ids:
-            for future in self._waiters.pop(event_id, []):
-                if not future.done():
-                    future.set_result(outcome)
+            self._outcomes.publish(event_id, outcome)
 
     async def _next_due_s(self) -> float:
         async with self._space.read() as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from ecmahost.connectors.base import Change, ChangeKind
 from ecmahost.connectors.exceptions import ConflictError, PermanentError, TransientError
 from ecmahost.engine import queue
+from ecmahost.engine.exceptions import DomainError
 from ecmahost.engine.queue import EventView
 from ecmahost.engine.scim.http import scim_response
 from ecmahost.engine.space.store import object_id_for
@@ -476,6 +478,87 @@ async def test_an_unavailable_target_is_503_and_the_worker_retries(make_scim: Ma
     assert scim.memory.objects[ADELE] == {"AzureObjectID": ADELE, "IsActive": True}
     [done] = await settled(scim, "done", 1)
     assert done.attempts >= 2
+
+
+async def test_each_refusal_has_its_exact_scim_error(make_scim: MakeScim) -> None:
+    """Domain errors become SCIM errors with Entra's status, scimType and detail; only
+    the ones worth retrying (the target did not take the change yet) say when."""
+    scim = await make_scim(seed=PEOPLE, export_wait_s=0.2, retry_base_s=60)
+    scim.memory.reject["n1"] = ConflictError("UserName is taken")
+    scim.memory.reject["n2"] = PermanentError("bad title")
+    a1 = f"{scim.base}/Users/{uid('a1')}"
+    remove_anchor = {"Operations": [{"op": "Remove", "path": f"{EXT}:AzureObjectID"}]}
+    requests: list[tuple[str, str, Any, tuple[int, str | None, str]]] = [
+        ("GET", f"{scim.base}/Users/nope", None, (404, None, "resource nope not found")),
+        (
+            "POST",
+            f"{scim.base}/Users",
+            user("a1"),
+            (409, "uniqueness", "an object with anchor 'a1' exists"),
+        ),
+        (
+            "PATCH",
+            a1,
+            remove_anchor,
+            (400, "mutability", "the anchor attribute AzureObjectID cannot be removed"),
+        ),
+        (
+            "PATCH",
+            a1,
+            replace("AzureObjectID", "x"),
+            (400, "mutability", "the anchor attribute AzureObjectID cannot change"),
+        ),
+        ("POST", f"{scim.base}/Users", user("n1"), (409, "uniqueness", "UserName is taken")),
+        ("POST", f"{scim.base}/Users", user("n2"), (400, "invalidValue", "bad title")),
+    ]
+    for method, path, body, (status, scim_type, detail) in requests:
+        got, headers, text = await send(scim, method, path, json=body)
+
+        error = assert_scim_error(got, headers, text, status)
+        assert (error.get("scimType"), error["detail"]) == (scim_type, detail), (method, path)
+        assert "Retry-After" not in headers
+
+    scim.memory.reject["b2"] = PermanentError("bad title")
+    assert (await scim.call("PATCH", f"/Users/{uid('b2')}", replace("Title", "x")))[0] == 400
+    scim.memory.fail_with = TransientError("down")
+    unconfirmed = [
+        # held back behind b2's failed event: no outcome within export_wait_s
+        (
+            f"/Users/{uid('b2')}",
+            "the target did not confirm the change within 0.2 s; "
+            "it stays queued and will be exported",
+        ),
+        (
+            f"/Users/{uid('a1')}",
+            "the target is unavailable: down; it stays queued and will be retried",
+        ),
+    ]
+    for path, detail in unconfirmed:
+        got, headers, text = await send(scim, "PATCH", scim.base + path, json=replace("Title", "y"))
+
+        error = assert_scim_error(got, headers, text, 503)
+        assert ("scimType" not in error, error["detail"]) == (True, detail)
+        assert headers["Retry-After"] == "30"
+
+
+async def test_a_domain_error_without_a_scim_mapping_is_an_internal_error(
+    make_scim: MakeScim, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    scim = await make_scim()
+
+    def unmapped(*_: Any) -> None:
+        raise DomainError("a rule nobody mapped")
+
+    monkeypatch.setattr("ecmahost.engine.scim.users.stage_write", unmapped)
+    with caplog.at_level(logging.ERROR, "ecmahost.engine.scim.app"):
+        got, headers, text = await send(scim, "POST", f"{scim.base}/Users", json=user("n1"))
+
+    error = assert_scim_error(got, headers, text, 500)
+    assert error["detail"] == "internal error; the host's log has the details"
+    assert "a rule nobody mapped" not in text
+    [record] = [r for r in caplog.records if r.getMessage() == "request failed"]
+    assert record.exc_info is not None and isinstance(record.exc_info[1], DomainError)
+    assert await events(scim) == []
 
 
 # -- queued mode ------------------------------------------------------------------------

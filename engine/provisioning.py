@@ -1,0 +1,201 @@
+"""The provisioning rules of one connector: how a write is staged in the connector
+space and what it exports (renames, disables, deletes, as ECMA2Host's deprovisioning
+choices say), and what a sync-mode write answers once the target took it, or not.
+
+Free of HTTP: the rules raise domain errors (``ecmahost.engine.exceptions``), which
+the SCIM front-end's error middleware turns into SCIM errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from ecmahost.connectors.base import Capability, Schema, Value
+from ecmahost.engine.config import ConnectorConfig, DeleteAction, DisableAction
+from ecmahost.engine.exceptions import (
+    AnchorImmutableError,
+    AnchorRequiredError,
+    TargetConflictError,
+    TargetRejectedError,
+    TargetTimeoutError,
+    TargetUnavailableError,
+)
+from ecmahost.engine.queue import Outcome
+from ecmahost.engine.queue.notifier import Notifier
+from ecmahost.engine.space.store import Staging
+from ecmahost.engine.space.stored import StoredObject
+
+__all__ = [
+    "Rules",
+    "check_outcome",
+    "confirm_export",
+    "is_active",
+    "stage_delete",
+    "stage_write",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What one connector's writes may do and how its deprovisioning goes."""
+
+    connector: str
+    anchor: str
+    """The anchor attribute's name."""
+    disable_attribute: str | None
+    """The Boolean attribute SCIM ``active`` maps to; None: disables are not seen."""
+    disable: DisableAction
+    delete: DeleteAction
+    can_rename: bool
+
+    @classmethod
+    def of(
+        cls, config: ConnectorConfig, schema: Schema, capabilities: Iterable[Capability]
+    ) -> Rules:
+        """The rules of a connector with this configuration, schema and capabilities."""
+        flag = schema.get(config.deprovision.disable_attribute or "")
+        return cls(
+            config.name,
+            schema.anchor.name,
+            flag.name if flag is not None else None,
+            config.deprovision.disable,
+            config.deprovision.delete,
+            Capability.RENAME in capabilities,
+        )
+
+    def is_active(self, attributes: Mapping[str, Value]) -> bool:
+        return is_active(attributes, self.disable_attribute)
+
+
+def is_active(attributes: Mapping[str, Value], disable_attribute: str | None) -> bool:
+    """False only when the disable attribute is present and false."""
+    return disable_attribute is None or attributes.get(disable_attribute, True) is not False
+
+
+# -- staging ----------------------------------------------------------------------
+
+
+def stage_write(
+    rules: Rules,
+    before: StoredObject | None,
+    attributes: dict[str, Value],
+    external_id: str | None = None,
+) -> Staging:
+    """Stage a create (``before`` None) or a replace of ``before`` with ``attributes``.
+
+    A rename needs the connector's capability; a write that turns an active object
+    inactive is a disable, exported as the connector's deprovisioning choice says.
+    AnchorRequiredError or AnchorImmutableError for a write the anchor rule refuses."""
+    anchor = _new_anchor(rules, before, attributes)
+    if before is None or not rules.is_active(before.attributes) or rules.is_active(attributes):
+        return Staging(attributes, True, "upsert", anchor=anchor, external_id=external_id)
+    return _stage_disable(rules, before, attributes, anchor, external_id)
+
+
+def stage_delete(rules: Rules, before: StoredObject) -> Staging:
+    """Stage a delete: hidden from SCIM at once, and exported as a delete or, when
+    the connector says so and has a disable attribute, as a disable."""
+    if rules.delete is DeleteAction.DISABLE and rules.disable_attribute is not None:
+        disabled = {**before.attributes, rules.disable_attribute: False}
+        staging = stage_write(rules, before, disabled, before.external_id)
+        return Staging(
+            staging.attributes,
+            visible=False,
+            export=staging.export,
+            exported=staging.exported,
+            external_id=before.external_id,
+        )
+    return Staging(
+        before.attributes, visible=False, export="delete", external_id=before.external_id
+    )
+
+
+def _stage_disable(
+    rules: Rules,
+    before: StoredObject,
+    attributes: dict[str, Value],
+    anchor: str | None,
+    external_id: str | None,
+) -> Staging:
+    action = rules.disable
+    extra = {"connector": rules.connector, "action": f"deprovision.{action.value}"}
+    log.info("disable: %s", action.value, extra=extra)
+    if action is DisableAction.NONE:
+        assert rules.disable_attribute is not None  # only its value makes a disable
+        staged = _store_only_disable(before, attributes, rules.disable_attribute)
+        return Staging(
+            attributes,
+            True,
+            staged.export,
+            staged.exported,
+            anchor=anchor,
+            external_id=external_id,
+        )
+    if action is DisableAction.DELETE:
+        return Staging(attributes, False, "delete", anchor=anchor, external_id=external_id)
+    return Staging(attributes, True, "upsert", anchor=anchor, external_id=external_id)
+
+
+def _store_only_disable(
+    before: StoredObject, attributes: Mapping[str, Value], flag: str
+) -> Staging:
+    """Keep the disable in the connector space only; the write's other changes are
+    still exported, with the flag as the target had it."""
+    exported = {k: v for k, v in attributes.items() if k != flag}
+    if flag in before.attributes:
+        exported[flag] = before.attributes[flag]
+    if exported == dict(before.attributes):
+        return Staging(attributes, visible=True, export=None)
+    return Staging(attributes, visible=True, export="upsert", exported=exported)
+
+
+def _new_anchor(
+    rules: Rules, before: StoredObject | None, after: Mapping[str, Value]
+) -> str | None:
+    """The new anchor of a write that renames, None for one that does not."""
+    name = rules.anchor
+    if not after.get(name) and before is not None:
+        raise AnchorImmutableError(name, removed=True)
+    if not after.get(name):
+        raise AnchorRequiredError(name)
+    if before is None or after[name] == before.anchor:
+        return None
+    if not rules.can_rename:
+        raise AnchorImmutableError(name, removed=False)
+    return str(after[name])
+
+
+# -- the export's outcome ---------------------------------------------------------
+
+
+async def confirm_export(
+    outcomes: Notifier[int, Outcome],
+    recorded: Callable[[int], Awaitable[Outcome | None]],
+    event_id: int,
+    wait_s: float,
+) -> None:
+    """Return once the target took the event's change (ECMA2Host's sync mode);
+    otherwise raise the domain error that says why not (see ``check_outcome``).
+
+    ``recorded`` reads an outcome already stored, which the export worker may
+    have published before this call subscribed."""
+    outcome = await outcomes.wait(event_id, wait_s, lambda: recorded(event_id))
+    check_outcome(outcome, wait_s)
+
+
+def check_outcome(outcome: Outcome | None, wait_s: float) -> None:
+    """Nothing for a done export. TargetTimeoutError without an outcome after
+    ``wait_s``, TargetUnavailableError for a transient failure (both: try later),
+    TargetConflictError or TargetRejectedError for a refusal (the request must change)."""
+    if outcome is None:
+        raise TargetTimeoutError(wait_s)
+    if outcome.status == "done":
+        return
+    if outcome.error_kind == "transient":
+        raise TargetUnavailableError(outcome.error, retrying=outcome.status == "retrying")
+    if outcome.error_kind == "conflict":
+        raise TargetConflictError(outcome.error)
+    raise TargetRejectedError(outcome.error)
