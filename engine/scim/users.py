@@ -12,6 +12,7 @@ from ecmahost.connectors.base import Capability
 from ecmahost.engine.config import DeleteAction, DisableAction, ExportMode
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.host import ConnectorRuntime
+from ecmahost.engine.queue import ErrorKind, OutcomeStatus
 from ecmahost.engine.scim import discovery
 from ecmahost.engine.scim.filter import parse_filter
 from ecmahost.engine.scim.http import (
@@ -27,6 +28,7 @@ from ecmahost.engine.scim.patch import apply_patch
 from ecmahost.engine.scim.projection import parse_attribute_list, project
 from ecmahost.engine.scim.resource import EXTERNAL_ID, etag
 from ecmahost.engine.space.search import eq_lookup, filter_clause
+from ecmahost.engine.space.states import Op
 from ecmahost.engine.space.store import Staging
 from ecmahost.engine.space.stored import StoredObject
 from sqlalchemy import ColumnElement
@@ -181,7 +183,7 @@ async def _delete_user(request: web.Request) -> web.Response:
                 external_id=before.external_id,
             )
         return Staging(
-            before.attributes, visible=False, export="delete", external_id=before.external_id
+            before.attributes, visible=False, export=Op.DELETE, external_id=before.external_id
         )
 
     _, event_id = await space_of(request).update(runtime.name, request.match_info["id"], decide)
@@ -212,7 +214,7 @@ def _write_staging(
     mapper = runtime.mapper
     was_active = before is None or mapper.is_active(before.attributes)
     if before is None or not was_active or mapper.is_active(working):
-        return Staging(working, True, "upsert", anchor=anchor, external_id=external_id)
+        return Staging(working, True, Op.UPSERT, anchor=anchor, external_id=external_id)
     action = runtime.config.deprovision.disable
     extra = {"connector": runtime.name, "action": f"deprovision.{action.value}"}
     log.info("disable: %s", action.value, extra=extra)
@@ -223,8 +225,8 @@ def _write_staging(
             working, True, staged.export, staged.exported, anchor=anchor, external_id=external_id
         )
     if action is DisableAction.DELETE:
-        return Staging(working, False, "delete", anchor=anchor, external_id=external_id)
-    return Staging(working, True, "upsert", anchor=anchor, external_id=external_id)
+        return Staging(working, False, Op.DELETE, anchor=anchor, external_id=external_id)
+    return Staging(working, True, Op.UPSERT, anchor=anchor, external_id=external_id)
 
 
 def _store_only_disable(before: StoredObject, attributes: dict[str, Any], flag: str) -> Staging:
@@ -235,7 +237,7 @@ def _store_only_disable(before: StoredObject, attributes: dict[str, Any], flag: 
         exported[flag] = before.attributes[flag]
     if exported == dict(before.attributes):
         return Staging(attributes, visible=True, export=None)
-    return Staging(attributes, visible=True, export="upsert", exported=exported)
+    return Staging(attributes, visible=True, export=Op.UPSERT, exported=exported)
 
 
 def _new_anchor(
@@ -274,11 +276,12 @@ async def _await_export(runtime: ConnectorRuntime, event_id: int | None) -> None
             "it stays queued and will be exported",
             headers=retry,
         )
-    if outcome.status == "done":
+    if outcome.status == OutcomeStatus.DONE:
         return
-    if outcome.error_kind == "transient":
-        queued = " it stays queued and will be retried" if outcome.status == "retrying" else ""
+    if outcome.error_kind == ErrorKind.TRANSIENT:
+        retrying = outcome.status == OutcomeStatus.RETRYING
+        queued = " it stays queued and will be retried" if retrying else ""
         raise ScimError(503, f"the target is unavailable: {outcome.error};{queued}", headers=retry)
-    if outcome.error_kind == "conflict":
+    if outcome.error_kind == ErrorKind.CONFLICT:
         raise ScimError(409, outcome.error or "conflict in the target", "uniqueness")
     raise ScimError(400, outcome.error or "the target rejected the change", "invalidValue")
