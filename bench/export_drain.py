@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from ecmahost.connectors.base import Change, ChangeKind
+from ecmahost.engine import queue
 from ecmahost.engine.config import load_config
 from ecmahost.engine.host import ConnectorRuntime, Host
 from ecmahost.engine.logs import configure_logging
-from ecmahost.engine.queue import OPEN_STATUSES
-from ecmahost.engine.space.models import ExportEvent
-from ecmahost.engine.space.store import ConnectorSpace, Staging, StoredObject, object_id_for
+from ecmahost.engine.space import ConnectorSpace, Staging, StoredObject, object_id_for
+from ecmahost.engine.space.states import OPEN_STATUSES, Op
 from ecmahost.engine.workers.exporter import Exporter
-from sqlalchemy import func, select
 
 from bench.report import Sizes, emit, figures_table, rate, ratio, timed_async
 from bench.target import (
@@ -91,18 +90,18 @@ def _jobs(space: ConnectorSpace, runtime: ConnectorRuntime, plan: Plan) -> list[
 
     def add(i: int) -> Job:
         attributes = runtime.mapper.attributes_from({EXT: user(i)})  # as a POST body maps
-        return lambda: space.create(CONNECTOR, anchor(i), Staging(attributes, True, "upsert"))
+        return lambda: space.create(CONNECTOR, anchor(i), Staging(attributes, True, Op.UPSERT))
 
     def replace(i: int) -> Job:
         def decide(before: StoredObject) -> Staging:  # a PATCH of Title
-            return Staging({**before.attributes, "Title": NEW_TITLE}, True, "upsert")
+            return Staging({**before.attributes, "Title": NEW_TITLE}, True, Op.UPSERT)
 
         return lambda: space.update(CONNECTOR, object_id_for(CONNECTOR, anchor(i)), decide)
 
     def delete(i: int) -> Job:
         def decide(before: StoredObject) -> Staging:  # as engine/users.py stages a DELETE
             return Staging(
-                before.attributes, visible=False, export="delete", external_id=before.external_id
+                before.attributes, visible=False, export=Op.DELETE, external_id=before.external_id
             )
 
         return lambda: space.update(CONNECTOR, object_id_for(CONNECTOR, anchor(i)), decide)
@@ -184,12 +183,10 @@ async def _check(space: ConnectorSpace, target: Path, plan: Plan, drain: Drain) 
         )
     if any(titles[anchor(i)] != NEW_TITLE for i in plan.replaces):
         raise SystemExit("a replaced user's new Title is not in the file")
-    async with space.read() as session:
-        still_open = await session.scalar(
-            select(func.count()).where(
-                ExportEvent.connector == CONNECTOR, ExportEvent.status.in_(OPEN_STATUSES)
-            )
-        )
+    still_open = 0
+    for status in OPEN_STATUSES:
+        listed = await queue.list_events(space, connector=CONNECTOR, status=status, limit=10)
+        still_open += len(listed)
     if still_open or drain.exported != plan.changes:
         raise SystemExit(f"{still_open} events still open; {drain.exported} objects exported")
 

@@ -20,14 +20,12 @@ from ecmahost.engine.queue import Outcome
 from ecmahost.engine.queue.notifier import Notifier
 from ecmahost.engine.registry import build_connector, report_broken_plugins
 from ecmahost.engine.scim.resource import ResourceMapper
-from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
-from ecmahost.engine.space.lookup import Lookup
-from ecmahost.engine.space.store import ConnectorSpace
+from ecmahost.engine.space import ConnectorSpace
+from ecmahost.engine.space.database import sqlite_url
 from ecmahost.engine.workers.exporter import Exporter
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.importer import Importer
 from ecmahost.engine.workers.scheduler import start_scheduler
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["ConnectorRuntime", "Host"]
 
@@ -58,11 +56,8 @@ class Host:
     """Open with ``await host.open()``; ``serve=True`` also recovers interrupted
     exports, runs the start-up imports and starts the workers and scheduler."""
 
-    def __init__(self, config: HostConfig, database_url: str | None = None) -> None:
+    def __init__(self, config: HostConfig) -> None:
         self.config = config
-        self._database_url = database_url
-        self.engine: AsyncEngine | None = None
-        self._write_engine: AsyncEngine | None = None
         self.space: ConnectorSpace | None = None
         self.runtimes: dict[str, ConnectorRuntime] = {}
         self._tasks: list[asyncio.Task[Any]] = []
@@ -71,20 +66,9 @@ class Host:
     async def open(self, *, connectors: bool = True, serve: bool = False) -> None:
         state_dir = self.config.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        url = self._database_url or sqlite_url(state_dir)
-        synchronous = self.config.host.synchronous
-        self.engine = open_engine(url, synchronous, reader=True)
-        self._write_engine = open_engine(url, synchronous, writer=True)
-        await migrate(self._write_engine)
-        self.space = ConnectorSpace(
-            sessionmaker_for(self.engine),
-            sessionmaker_for(self._write_engine),
-            Lookup.for_url(url),
-            synchronous,
-        )
+        self.space = await ConnectorSpace.open(sqlite_url(state_dir), self.config.host.synchronous)
         if serve:
-            async with self.space.write() as session:
-                recovered = await queue.recover(session)
+            recovered = await queue.recover(self.space)
             if recovered:
                 log.info(
                     "%d interrupted exports queued again",
@@ -178,9 +162,6 @@ class Host:
             await runtime.connector.close()
         if self.space is not None:
             await self.space.close()
-        for engine in (self.engine, self._write_engine):
-            if engine is not None:
-                await engine.dispose()
 
 
 def _check_deprovision(config: ConnectorConfig, schema: Schema) -> None:

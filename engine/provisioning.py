@@ -21,8 +21,9 @@ from ecmahost.engine.exceptions import (
     TargetTimeoutError,
     TargetUnavailableError,
 )
-from ecmahost.engine.queue import Outcome
+from ecmahost.engine.queue import ErrorKind, Outcome, OutcomeStatus
 from ecmahost.engine.queue.notifier import Notifier
+from ecmahost.engine.space.states import Op
 from ecmahost.engine.space.store import Staging
 from ecmahost.engine.space.stored import StoredObject
 
@@ -91,7 +92,7 @@ def stage_write(
     AnchorRequiredError or AnchorImmutableError for a write the anchor rule refuses."""
     anchor = _new_anchor(rules, before, attributes)
     if before is None or not rules.is_active(before.attributes) or rules.is_active(attributes):
-        return Staging(attributes, True, "upsert", anchor=anchor, external_id=external_id)
+        return Staging(attributes, True, Op.UPSERT, anchor=anchor, external_id=external_id)
     return _stage_disable(rules, before, attributes, anchor, external_id)
 
 
@@ -109,7 +110,7 @@ def stage_delete(rules: Rules, before: StoredObject) -> Staging:
             external_id=before.external_id,
         )
     return Staging(
-        before.attributes, visible=False, export="delete", external_id=before.external_id
+        before.attributes, visible=False, export=Op.DELETE, external_id=before.external_id
     )
 
 
@@ -135,8 +136,8 @@ def _stage_disable(
             external_id=external_id,
         )
     if action is DisableAction.DELETE:
-        return Staging(attributes, False, "delete", anchor=anchor, external_id=external_id)
-    return Staging(attributes, True, "upsert", anchor=anchor, external_id=external_id)
+        return Staging(attributes, False, Op.DELETE, anchor=anchor, external_id=external_id)
+    return Staging(attributes, True, Op.UPSERT, anchor=anchor, external_id=external_id)
 
 
 def _store_only_disable(
@@ -149,7 +150,7 @@ def _store_only_disable(
         exported[flag] = before.attributes[flag]
     if exported == dict(before.attributes):
         return Staging(attributes, visible=True, export=None)
-    return Staging(attributes, visible=True, export="upsert", exported=exported)
+    return Staging(attributes, visible=True, export=Op.UPSERT, exported=exported)
 
 
 def _new_anchor(
@@ -192,10 +193,12 @@ def check_outcome(outcome: Outcome | None, wait_s: float) -> None:
     TargetConflictError or TargetRejectedError for a refusal (the request must change)."""
     if outcome is None:
         raise TargetTimeoutError(wait_s)
-    if outcome.status == "done":
+    if outcome.status == OutcomeStatus.DONE:
         return
-    if outcome.error_kind == "transient":
-        raise TargetUnavailableError(outcome.error, retrying=outcome.status == "retrying")
-    if outcome.error_kind == "conflict":
+    if outcome.error_kind == ErrorKind.TRANSIENT:
+        raise TargetUnavailableError(
+            outcome.error, retrying=outcome.status == OutcomeStatus.RETRYING
+        )
+    if outcome.error_kind == ErrorKind.CONFLICT:
         raise TargetConflictError(outcome.error)
     raise TargetRejectedError(outcome.error)

@@ -10,10 +10,10 @@ import signal
 import ssl
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 from ecmahost.connectors.exceptions import ConfigError, EcmahostError
@@ -24,6 +24,8 @@ from ecmahost.engine.host import Host
 from ecmahost.engine.logs import configure_logging
 from ecmahost.engine.scim.admin import event_json
 from ecmahost.engine.scim.app import create_app
+from ecmahost.engine.space import ConnectorSpace
+from ecmahost.engine.space.states import EventStatus
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -31,6 +33,8 @@ from rich.table import Table
 __all__ = ["main"]
 
 _err = Console(stderr=True)
+
+T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -232,23 +236,22 @@ async def _cache(config: HostConfig, name: str) -> int:
 # -- exports ----------------------------------------------------------------------------
 
 
-async def _with_session(config: HostConfig, work: Any) -> Any:
+async def _with_space(config: HostConfig, work: Callable[[ConnectorSpace], Awaitable[T]]) -> T:
     host = Host(config)
     await host.open(connectors=False)
     assert host.space is not None
     try:
-        async with host.space.write() as session:
-            return await work(session)
+        return await work(host.space)
     finally:
         await host.close()
 
 
 def _cmd_exports_list(args: argparse.Namespace) -> int:
     events = asyncio.run(
-        _with_session(
+        _with_space(
             _load(args),
             lambda s: queue.list_events(
-                s, status="failed" if args.failed else None, connector=args.connector
+                s, status=EventStatus.FAILED if args.failed else None, connector=args.connector
             ),
         )
     )
@@ -266,13 +269,13 @@ def _cmd_exports_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_exports_show(args: argparse.Namespace) -> int:
-    async def show(session: Any) -> dict[str, Any] | None:
-        events = await queue.list_events(session, ids=[args.id])
+    async def show(space: ConnectorSpace) -> dict[str, Any] | None:
+        events = await queue.list_events(space, ids=[args.id])
         if not events:
             return None
-        return {**event_json(events[0]), "history": await queue.history(session, args.id)}
+        return {**event_json(events[0]), "history": await queue.history(space, args.id)}
 
-    shown = asyncio.run(_with_session(_load(args), show))
+    shown = asyncio.run(_with_space(_load(args), show))
     if shown is None:
         print(f"ecmahost: error: no export event {args.id}", file=sys.stderr)
         return 1
@@ -285,13 +288,13 @@ def _cmd_exports_replay(args: argparse.Namespace) -> int:
         print("ecmahost: error: name event ids or --all", file=sys.stderr)
         return 2
     ids = None if args.all else args.ids
-    moved = asyncio.run(_with_session(_load(args), lambda s: queue.replay(s, ids)))
+    moved = asyncio.run(_with_space(_load(args), lambda s: queue.replay(s, ids)))
     print(f"queued again: {len(moved)} event(s) {' '.join(map(str, moved))}".rstrip())
     return 0
 
 
 def _cmd_exports_discard(args: argparse.Namespace) -> int:
-    moved = asyncio.run(_with_session(_load(args), lambda s: queue.discard(s, args.ids)))
+    moved = asyncio.run(_with_space(_load(args), lambda s: queue.discard(s, args.ids)))
     print(f"discarded: {len(moved)} event(s) {' '.join(map(str, moved))}".rstrip())
     return 0
 

@@ -11,6 +11,7 @@ from aiohttp import web
 from ecmahost.engine import queue
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.host import Host
+from ecmahost.engine.space import ConnectorSpace
 
 __all__ = ["create_admin_app", "event_json"]
 
@@ -69,19 +70,19 @@ def _host(request: web.Request) -> Host:
 
 
 async def _list(request: web.Request) -> web.Response:
-    status = request.query.get("status") or None
+    status = _status(request.query.get("status") or None)
     connector = request.query.get("connector") or None
     limit = _int(request.query.get("limit", "1000"), "limit")
-    async with _space(request).read() as session:
-        events = await queue.list_events(session, status=status, connector=connector, limit=limit)
+    events = await queue.list_events(
+        _space(request), status=status, connector=connector, limit=limit
+    )
     return web.json_response({"exports": [event_json(e) for e in events]})
 
 
 async def _show(request: web.Request) -> web.Response:
     event_id = int(request.match_info["id"])
-    async with _space(request).read() as session:
-        events = await queue.list_events(session, ids=[event_id])
-        log = await queue.history(session, event_id)
+    events = await queue.list_events(_space(request), ids=[event_id])
+    log = await queue.history(_space(request), event_id)
     if not events:
         raise ScimError(404, f"no export event {event_id}")
     return web.json_response({**event_json(events[0]), "history": log})
@@ -90,8 +91,7 @@ async def _show(request: web.Request) -> web.Response:
 async def _replay(request: web.Request) -> web.Response:
     body = await _json(request)
     ids = None if body.get("all") is True else _ids(body)
-    async with _space(request).write() as session:
-        moved = await queue.replay(session, ids)
+    moved = await queue.replay(_space(request), ids)
     for runtime in _host(request).runtimes.values():
         runtime.exporter.wake()
     return web.json_response({"replayed": moved})
@@ -99,8 +99,7 @@ async def _replay(request: web.Request) -> web.Response:
 
 async def _discard(request: web.Request) -> web.Response:
     ids = _ids(await _json(request))
-    async with _space(request).write() as session:
-        moved = await queue.discard(session, ids)
+    moved = await queue.discard(_space(request), ids)
     return web.json_response({"discarded": moved})
 
 
@@ -113,7 +112,7 @@ async def _import(request: web.Request) -> web.Response:
     return web.json_response({"requested": name}, status=202)
 
 
-def _space(request: web.Request) -> Any:
+def _space(request: web.Request) -> ConnectorSpace:
     space = _host(request).space
     assert space is not None, "the host is open while the app serves"
     return space
@@ -134,6 +133,16 @@ def _ids(body: dict[str, Any]) -> list[int]:
     if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
         raise ScimError(400, 'give "ids": [event ids] (or "all": true to replay)', "invalidValue")
     return ids
+
+
+def _status(text: str | None) -> queue.EventStatus | None:
+    if text is None:
+        return None
+    try:
+        return queue.EventStatus(text)
+    except ValueError:
+        known = ", ".join(queue.EventStatus)
+        raise ScimError(400, f"status must be one of {known}", "invalidValue") from None
 
 
 def _int(text: str, name: str) -> int:

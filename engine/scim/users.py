@@ -6,10 +6,12 @@ provisioning rules' (``ecmahost.engine.provisioning``)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
+from ecmahost.engine import queue
 from ecmahost.engine.config import ExportMode
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.host import ConnectorRuntime
@@ -127,8 +129,7 @@ async def _create_user(request: web.Request) -> web.Response:
     runtime = runtime_for(request)
     working = runtime.mapper.attributes_from(await json_body(request))
     anchor = str(working[runtime.schema.anchor.name])
-    external_id = working.pop(EXTERNAL_ID, None)
-    staging = stage_write(runtime.rules, None, working, external_id)
+    staging = _stage(runtime, None, working)
     obj, event_id = await space_of(request).create(runtime.name, anchor, staging)
     await _await_export(request, runtime, event_id)
     return _user_response(request, runtime, obj, 201)
@@ -157,7 +158,9 @@ async def _put_user(request: web.Request) -> web.Response:
     return await _update(request, runtime, decide)
 
 
-def _stage(runtime: ConnectorRuntime, before: StoredObject, working: dict[str, Any]) -> Staging:
+def _stage(
+    runtime: ConnectorRuntime, before: StoredObject | None, working: dict[str, Any]
+) -> Staging:
     external_id = working.pop(EXTERNAL_ID, None)
     return stage_write(runtime.rules, before, working, external_id)
 
@@ -207,4 +210,5 @@ async def _await_export(
     if runtime.config.export_mode is ExportMode.QUEUED:
         return
     space = space_of(request)
-    await confirm_export(runtime.outcomes, space.outcome, event_id, runtime.config.export_wait_s)
+    recorded = functools.partial(queue.outcome, space)
+    await confirm_export(runtime.outcomes, recorded, event_id, runtime.config.export_wait_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,13 +17,15 @@ from datetime import datetime
 from typing import Any
 
 from ecmahost.connectors.base import Record
-from ecmahost.engine.queue import OPEN_STATUSES
 from ecmahost.engine.space.index import index_rows
-from ecmahost.engine.space.models import ObjectRow, ObjectValue, utcnow
+from ecmahost.engine.space.models import ExportEvent, ObjectRow, ObjectValue, utcnow
+from ecmahost.engine.space.states import OPEN_STATUSES, ObjectState
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["upsert_batch"]
+
+_PRESENT = ObjectState.PRESENT.value
 
 
 @dataclass
@@ -77,7 +80,7 @@ def _add(plan: _Plan, connector: str, run_id: int, object_id: str, record: Recor
         "anchor": record.anchor,
         "attributes": attributes,
         "confirmed": attributes,
-        "state": "present",
+        "state": _PRESENT,
         "version": 1,
         "created_at": plan.now,
         "updated_at": plan.now,
@@ -96,7 +99,7 @@ def _refresh(plan: _Plan, run_id: int, row: dict[str, Any], record: Record, busy
     same_target = (
         _holds(row["confirmed"], attributes, text) and row["target_anchor"] == record.anchor
     )
-    if busy or (_holds(row["attributes"], attributes, text) and row["state"] == "present"):
+    if busy or (_holds(row["attributes"], attributes, text) and row["state"] == _PRESENT):
         plan.counts["pending" if busy else "unchanged"] += 1
         if same_target:
             plan.seen_only.append(row["id"])
@@ -116,7 +119,7 @@ def _refresh(plan: _Plan, run_id: int, row: dict[str, Any], record: Record, busy
         "attributes": attributes,
         "confirmed": attributes,
         "target_anchor": record.anchor,
-        "state": "present",
+        "state": _PRESENT,
         "version": row["version"] + 1,
         "updated_at": plan.now,
         "seen_run": run_id,
@@ -142,7 +145,7 @@ async def _write(session: AsyncSession, plan: _Plan, run_id: int) -> None:
             delete(ObjectValue).where(ObjectValue.object_id.in_(plan.stale_index))
         )
     values = [
-        (v["object_id"], v["attr"], v["connector"], v["value"])
+        _value_params(v)
         for row in plan.reindexed
         for v in index_rows(row["id"], row["connector"], row["attributes"])
     ]
@@ -152,25 +155,19 @@ async def _write(session: AsyncSession, plan: _Plan, run_id: int) -> None:
 
 # New objects and index rows go to the driver as plain tuples: SQLAlchemy's per-row
 # parameter processing cost more than SQLite's own work on a large import.
-_OBJECT_COLUMNS = (
-    "id",
-    "connector",
-    "anchor",
-    "attributes",
-    "confirmed",
-    "state",
-    "version",
-    "created_at",
-    "updated_at",
-    "seen_run",
-    "target_anchor",
-    "external_id",
-)
+_OBJECTS = ObjectRow.__tablename__
+_VALUES = ObjectValue.__tablename__
+_OBJECT_COLUMNS = tuple(c.name for c in ObjectRow.__table__.columns)
+_VALUE_COLUMNS = tuple(c.name for c in ObjectValue.__table__.columns)
 _INSERT_OBJECTS = (
-    f"INSERT INTO objects ({', '.join(_OBJECT_COLUMNS)}) "
+    f"INSERT INTO {_OBJECTS} ({', '.join(_OBJECT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_OBJECT_COLUMNS))})"
 )
-_INSERT_VALUES = "INSERT INTO object_values (object_id, attr, connector, value) VALUES (?, ?, ?, ?)"
+_INSERT_VALUES = (
+    f"INSERT INTO {_VALUES} ({', '.join(_VALUE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_VALUE_COLUMNS))})"
+)
+_value_params = operator.itemgetter(*_VALUE_COLUMNS)
 
 
 def _object_params(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -196,16 +193,28 @@ def _sqlite_time(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+_KNOWN = (
+    ObjectRow.id,
+    ObjectRow.connector,
+    ObjectRow.anchor,
+    ObjectRow.target_anchor,
+    ObjectRow.attributes,
+    ObjectRow.confirmed,
+    ObjectRow.state,
+    ObjectRow.version,
+)
+"""What ``_refresh`` compares a known object's record with."""
 _ROWS_FOR_ANCHORS = (
-    "SELECT id, connector, anchor, target_anchor, attributes, confirmed, state, version "
-    "FROM objects WHERE connector = ? AND (anchor IN (SELECT value FROM json_each(?)) "
+    f"SELECT {', '.join(c.key for c in _KNOWN)} "
+    f"FROM {_OBJECTS} WHERE connector = ? AND (anchor IN (SELECT value FROM json_each(?)) "
     "OR target_anchor IN (SELECT value FROM json_each(?)))"
 )
 _OPEN_EVENTS = (
-    "SELECT object_id FROM export_events WHERE object_id IN (SELECT value FROM json_each(?)) "
+    f"SELECT object_id FROM {ExportEvent.__tablename__} "
+    "WHERE object_id IN (SELECT value FROM json_each(?)) "
     "AND status IN (SELECT value FROM json_each(?))"
 )
-_TAKEN_IDS = "SELECT id FROM objects WHERE id IN (SELECT value FROM json_each(?))"
+_TAKEN_IDS = f"SELECT id FROM {_OBJECTS} WHERE id IN (SELECT value FROM json_each(?))"
 
 
 async def _rows_for_anchors(

@@ -8,6 +8,7 @@ from typing import Any
 
 from ecmahost.connectors.base import Value
 from ecmahost.engine.space.models import ObjectRow, ObjectValue
+from ecmahost.engine.space.states import ObjectState
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,7 @@ def reindex(session: Session, row: ObjectRow) -> None:
     (Synchronous: the group writer's jobs run on its thread; an async session runs
     it through ``run_sync``.)"""
     session.execute(delete(ObjectValue).where(ObjectValue.object_id == row.id))
-    if row.state != "present":
+    if row.state != ObjectState.PRESENT:
         return
     values = index_rows(row.id, row.connector, row.attributes)
     if values:

@@ -14,17 +14,21 @@ import asyncio
 from dataclasses import dataclass
 
 from ecmahost.engine.space.lookup import Lookup, connect_read_only
+from ecmahost.engine.space.models import ObjectRow
+from ecmahost.engine.space.states import ObjectState
 from ecmahost.engine.space.stored import StoredObject
 
 __all__ = ["Listing"]
 
 STRIDE = 100
 
+_OBJECTS = ObjectRow.__tablename__
 _MARKS = (
     "SELECT anchor FROM (SELECT anchor, row_number() OVER (ORDER BY anchor) - 1 AS n "
-    "FROM objects WHERE connector = ? AND state = 'present') WHERE n % ? = 0 ORDER BY anchor"
+    f"FROM {_OBJECTS} WHERE connector = ? AND state = ?) WHERE n % ? = 0 ORDER BY anchor"
 )
-_TOTAL = "SELECT count(*) FROM objects WHERE connector = ? AND state = 'present'"
+_TOTAL = f"SELECT count(*) FROM {_OBJECTS} WHERE connector = ? AND state = ?"
+_PRESENT = ObjectState.PRESENT.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +74,8 @@ class Listing:
         db = connect_read_only(self._lookup.path)
         try:
             db.execute("BEGIN")  # one read transaction: the marks and the total agree
-            anchors = tuple(a for (a,) in db.execute(_MARKS, (connector, STRIDE)))
-            total = int(db.execute(_TOTAL, (connector,)).fetchone()[0])
+            anchors = tuple(a for (a,) in db.execute(_MARKS, (connector, _PRESENT, STRIDE)))
+            total = int(db.execute(_TOTAL, (connector, _PRESENT)).fetchone()[0])
             db.execute("COMMIT")
         finally:
             db.close()

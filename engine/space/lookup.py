@@ -16,7 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 import orjson
-from ecmahost.engine.space.stored import StoredObject
+from ecmahost.engine.space.models import ExportEvent, ObjectRow, ObjectValue
+from ecmahost.engine.space.states import ObjectState
+from ecmahost.engine.space.stored import READ_COLUMNS, StoredObject
 from sqlalchemy.engine import make_url
 
 __all__ = ["Lookup", "connect_read_only"]
@@ -24,23 +26,24 @@ __all__ = ["Lookup", "connect_read_only"]
 MAX_MATCHES = 100
 """More matches than this, and an ``eq`` filter is left to the async path."""
 
-_COLUMNS = (
-    "o.id, o.connector, o.anchor, o.attributes, o.version, o.created_at, o.updated_at, "
-    "o.external_id"
-)
-_BY_ID = (
-    f"SELECT {_COLUMNS} FROM objects o WHERE o.id = ? AND o.connector = ? AND o.state = 'present'"
-)
+_OBJECTS = ObjectRow.__tablename__
+_VALUES = ObjectValue.__tablename__
+_COLUMNS = ", ".join(f"o.{c.name}" for c in READ_COLUMNS)
+_BY_ID = f"SELECT {_COLUMNS} FROM {_OBJECTS} o WHERE o.id = ? AND o.connector = ? AND o.state = ?"
 _BY_VALUE = (
-    f"SELECT {_COLUMNS} FROM objects o WHERE o.id IN ("
-    "SELECT v.object_id FROM object_values v WHERE v.connector = ? AND v.attr = ? AND v.value = ? "
-    f"LIMIT {MAX_MATCHES + 1}) AND o.connector = ? AND o.state = 'present' ORDER BY o.anchor"
+    f"SELECT {_COLUMNS} FROM {_OBJECTS} o WHERE o.id IN ("
+    f"SELECT v.object_id FROM {_VALUES} v WHERE v.connector = ? AND v.attr = ? AND v.value = ? "
+    f"LIMIT {MAX_MATCHES + 1}) AND o.connector = ? AND o.state = ? ORDER BY o.anchor"
 )
-
 _PAGE_FROM = (
-    f"SELECT {_COLUMNS} FROM objects o WHERE o.connector = ? AND o.state = 'present' "
+    f"SELECT {_COLUMNS} FROM {_OBJECTS} o WHERE o.connector = ? AND o.state = ? "
     "AND o.anchor >= ? ORDER BY o.anchor LIMIT ? OFFSET ?"
 )
+_EVENT_STATE = (
+    f"SELECT {ExportEvent.status.key}, {ExportEvent.last_error.key}, {ExportEvent.error_kind.key} "
+    f"FROM {ExportEvent.__tablename__} WHERE id = ?"
+)
+_PRESENT = ObjectState.PRESENT.value
 
 
 def connect_read_only(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
@@ -52,9 +55,6 @@ def connect_read_only(path: Path, *, check_same_thread: bool = True) -> sqlite3.
         check_same_thread=check_same_thread,
         isolation_level=None,
     )
-
-
-_EVENT_STATE = "SELECT status, last_error, error_kind FROM export_events WHERE id = ?"
 
 
 class Lookup:
@@ -80,7 +80,7 @@ class Lookup:
 
     def get(self, connector: str, object_id: str) -> StoredObject | None:
         """The visible object with this id, or None."""
-        row = self._db.execute(_BY_ID, (object_id, connector)).fetchone()
+        row = self._db.execute(_BY_ID, (object_id, connector, _PRESENT)).fetchone()
         return None if row is None else _stored(row)
 
     def event_state(self, event_id: int) -> tuple[str, str | None, str | None] | None:
@@ -95,7 +95,7 @@ class Lookup:
     def page_from(self, connector: str, anchor: str, skip: int, count: int) -> list[StoredObject]:
         """``count`` visible objects in anchor order, from the ``skip``-th one at or
         after ``anchor`` (the listing keeps ``skip`` small)."""
-        rows = self._db.execute(_PAGE_FROM, (connector, anchor, count, skip)).fetchall()
+        rows = self._db.execute(_PAGE_FROM, (connector, _PRESENT, anchor, count, skip)).fetchall()
         return [_stored(r) for r in rows]
 
     def by_value(self, connector: str, attr: str, text: str) -> list[StoredObject] | None:
@@ -103,7 +103,7 @@ class Lookup:
         ``text``, in anchor order; None when there are more than ``MAX_MATCHES``.
         (Only visible objects have index rows, so the state test drops none of the
         subquery's ids and the count is exact.)"""
-        rows = self._db.execute(_BY_VALUE, (connector, attr, text, connector)).fetchall()
+        rows = self._db.execute(_BY_VALUE, (connector, attr, text, connector, _PRESENT)).fetchall()
         if len(rows) > MAX_MATCHES:
             return None
         return [_stored(r) for r in rows]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ecmahost.engine.space.states import ObjectState
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -70,7 +71,7 @@ class ObjectRow(Base):
             anchor=anchor,
             attributes={},
             confirmed=None,
-            state="deleted",
+            state=ObjectState.DELETED,
             version=0,
             created_at=now,
             updated_at=now,

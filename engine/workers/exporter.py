@@ -8,18 +8,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
 
 from ecmahost.connectors.base import Connector, Result
 from ecmahost.connectors.exceptions import ConflictError, PermanentError, TransientError
 from ecmahost.engine import queue
 from ecmahost.engine.config import ConnectorConfig
-from ecmahost.engine.queue import Claim, Outcome
+from ecmahost.engine.queue import Claim, ErrorKind, Outcome, OutcomeStatus, RetryPolicy
 from ecmahost.engine.queue.notifier import Notifier
 from ecmahost.engine.space.models import utcnow
 from ecmahost.engine.space.store import ConnectorSpace
 from ecmahost.engine.workers.gate import RunGate
-from ecmahost.engine.workers.retry import RetryPolicy
 
 __all__ = ["Exporter"]
 
@@ -83,8 +81,7 @@ class Exporter:
     async def drain_once(self) -> int:
         """Export one batch of due objects; returns how many objects it exported."""
         async with self._gate.export():
-            async with self._space.write() as session:
-                claims = await queue.claim(session, self.name, self._batch_size, self._lease_s)
+            claims = await queue.claim(self._space, self.name, self._batch_size, self._lease_s)
             if not claims:
                 return 0
             results = await self._export(claims)
@@ -115,7 +112,7 @@ class Exporter:
 
     async def _record(self, claims: Sequence[Claim], results: Sequence[Result]) -> None:
         done: list[Claim] = []
-        failed: list[tuple[Claim, str, str]] = []
+        failed: list[tuple[Claim, str, ErrorKind]] = []
         retries: list[tuple[Claim, str, float]] = []
         for item, result in zip(claims, results, strict=True):
             if result.error is None:
@@ -123,7 +120,8 @@ class Exporter:
                 continue
             message = str(result.error) or type(result.error).__name__
             if isinstance(result.error, PermanentError):
-                kind = "conflict" if isinstance(result.error, ConflictError) else "permanent"
+                conflict = isinstance(result.error, ConflictError)
+                kind = ErrorKind.CONFLICT if conflict else ErrorKind.PERMANENT
                 failed.append((item, message, kind))
                 continue
             decision = self._policy.decide(item.attempts + 1)
@@ -131,25 +129,23 @@ class Exporter:
                 retries.append((item, message, decision.delay_s))
             else:
                 failed.append(
-                    (item, f"{message} (gave up after {item.attempts + 1} attempts)", "transient")
+                    (
+                        item,
+                        f"{message} (gave up after {item.attempts + 1} attempts)",
+                        ErrorKind.TRANSIENT,
+                    )
                 )
-        async with self._space.write() as session:
-            await queue.mark_done(session, done)
-            await queue.mark_failed(session, failed)
-            for item, message, delay_s in retries:
-                await queue.mark_retry(
-                    session, item, message, utcnow() + timedelta(seconds=delay_s)
-                )
+        await queue.record(self._space, done, failed, retries)
         self._log_and_notify(done, failed, retries)
 
     def _log_and_notify(
         self,
         done: list[Claim],
-        failed: list[tuple[Claim, str, str]],
+        failed: list[tuple[Claim, str, ErrorKind]],
         retries: list[tuple[Claim, str, float]],
     ) -> None:
         for item in done:
-            self._notify(item, Outcome("done"))
+            self._notify(item, Outcome(OutcomeStatus.DONE))
         for item, message, kind in failed:
             log.warning(
                 "export failed: %s %s: %s",
@@ -158,7 +154,7 @@ class Exporter:
                 message,
                 extra={"action": "export.failed", "connector": self.name},
             )
-            self._notify(item, Outcome("failed", message, kind))
+            self._notify(item, Outcome(OutcomeStatus.FAILED, message, kind))
         for item, message, delay_s in retries:
             log.info(
                 "export will retry in %.1fs: %s: %s",
@@ -167,7 +163,7 @@ class Exporter:
                 message,
                 extra={"action": "export.retry", "connector": self.name},
             )
-            self._notify(item, Outcome("retrying", message, "transient"))
+            self._notify(item, Outcome(OutcomeStatus.RETRYING, message, ErrorKind.TRANSIENT))
         log.info(
             "exported %d, failed %d, retrying %d",
             len(done),
@@ -181,8 +177,7 @@ class Exporter:
             self._outcomes.publish(event_id, outcome)
 
     async def _next_due_s(self) -> float:
-        async with self._space.read() as session:
-            due = await queue.next_due(session, self.name)
+        due = await queue.next_due(self._space, self.name)
         if due is None:
             return IDLE_POLL_S
         return min(IDLE_POLL_S, max(0.01, (due - utcnow()).total_seconds()))

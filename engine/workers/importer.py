@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ecmahost.connectors.base import Connector, Record
 from ecmahost.connectors.exceptions import PermanentError, TransientError
+from ecmahost.engine.space.states import RunKind, RunStatus
 from ecmahost.engine.space.store import ConnectorSpace
 from ecmahost.engine.workers.gate import RunGate
 
@@ -64,7 +65,7 @@ class Importer:
     async def full_import(self, progress: Callable[[int], None] | None = None) -> ImportReport:
         """One full import; ``progress`` is called with the number of records seen so far."""
         async with self._gate.full_import():
-            run_id = await self._space.begin_run(self.name, "import")
+            run_id = await self._space.begin_run(self.name, RunKind.IMPORT)
             log.info(
                 "full import started", extra={"action": "import.start", "connector": self.name}
             )
@@ -103,7 +104,7 @@ class Importer:
     ) -> ImportReport:
         report = ImportReport(run_id, error is None, seen, dict(counts), error)
         await self._space.finish_run(
-            run_id, "ok" if report.ok else "failed", {"seen": seen, **counts}, error
+            run_id, RunStatus.OK if report.ok else RunStatus.FAILED, {"seen": seen, **counts}, error
         )
         extra = {"action": "import.finished", "connector": self.name, "run_id": run_id}
         if report.ok:

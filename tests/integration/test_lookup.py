@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from ecmahost.connectors.base import Record
+from ecmahost.engine.space import ConnectorSpace, Staging, object_id_for
 from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
 from ecmahost.engine.space.listing import STRIDE
 from ecmahost.engine.space.lookup import MAX_MATCHES, Lookup
 from ecmahost.engine.space.models import ObjectRow
-from ecmahost.engine.space.store import ConnectorSpace, Staging, object_id_for
+from ecmahost.engine.space.states import Op
 
 NAME = "Mem"
 
@@ -94,7 +95,7 @@ async def test_get_sees_a_write_at_once_and_not_a_hidden_object(
     assert await fast.get(NAME, created.id) == await slow.get(NAME, created.id) == created
     assert await fast.get("Other", created.id) is None
 
-    await fast.update(NAME, created.id, lambda before: Staging(before.attributes, False, "delete"))
+    await fast.update(NAME, created.id, lambda before: Staging(before.attributes, False, Op.DELETE))
 
     assert await fast.get(NAME, created.id) is None
     assert await fast.query(NAME, None, 1, 10, ("azureobjectid", "new")) == (0, [])

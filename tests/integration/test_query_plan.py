@@ -11,9 +11,8 @@ from ecmahost.engine.config import Deprovision
 from ecmahost.engine.scim.filter import parse_filter
 from ecmahost.engine.scim.resource import EXTENSION, ResourceMapper
 from ecmahost.engine.space.database import migrate, open_engine, sqlite_url
-from ecmahost.engine.space.models import ObjectRow
+from ecmahost.engine.space.objects import page_statements, visible
 from ecmahost.engine.space.search import filter_clause
-from sqlalchemy import func, select
 from sqlalchemy.dialects import sqlite
 
 NAME = "CSV"
@@ -65,10 +64,7 @@ async def test_eq_on_a_non_anchor_attribute_is_an_index_lookup(tmp_path: Path) -
     _fill(db_file)
     mapper = await _schema_mapper()
     where = filter_clause(mapper, NAME, parse_filter(f'{EXTENSION}:UserName eq "UserName-77"'))
-    condition = (ObjectRow.connector == NAME) & (ObjectRow.state == "present") & where
-
-    page = select(ObjectRow).where(condition).order_by(ObjectRow.anchor).limit(100)
-    count = select(func.count()).where(condition)
+    count, page = page_statements(visible(NAME) & where, 1, 100)  # what a query runs
 
     for statement in (page, count):
         plan = _plan(db_file, statement)

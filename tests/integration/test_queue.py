@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 from ecmahost.engine import queue
 from ecmahost.engine.exceptions import AnchorTakenError
-from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
+from ecmahost.engine.queue import ErrorKind, Outcome, OutcomeStatus
+from ecmahost.engine.space import ConnectorSpace, Staging
+from ecmahost.engine.space.database import sqlite_url
+from ecmahost.engine.space.events import due_objects
 from ecmahost.engine.space.models import ObjectRow
-from ecmahost.engine.space.store import ConnectorSpace, Staging
+from ecmahost.engine.space.states import EventStatus, Op
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import event, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -23,22 +26,17 @@ NAME = "Mem"
 @pytest.fixture
 async def spaces(tmp_path: Path) -> AsyncIterator[tuple[ConnectorSpace, list[int]]]:
     """A space whose group writer counts its commits."""
-    url = sqlite_url(tmp_path)
-    reader, writer = open_engine(url), open_engine(url, writer=True)
-    await migrate(writer)
+    space = await ConnectorSpace.open(sqlite_url(tmp_path))
     commits: list[int] = []
-    space = ConnectorSpace(sessionmaker_for(reader), sessionmaker_for(writer))
     event.listen(space.group_engine, "commit", lambda _conn: commits.append(1))
     try:
         yield space, commits
     finally:
         await space.close()
-        await reader.dispose()
-        await writer.dispose()
 
 
 def staging(anchor: str) -> Staging:
-    return Staging({"AzureObjectID": anchor, "Title": "t"}, visible=True, export="upsert")
+    return Staging({"AzureObjectID": anchor, "Title": "t"}, visible=True, export=Op.UPSERT)
 
 
 async def test_concurrent_writes_share_commits_and_fail_alone(
@@ -56,9 +54,8 @@ async def test_concurrent_writes_share_commits_and_fail_alone(
     total, objects = await space.query(NAME, None, 1, 100)
     assert total == 60 and {o.anchor for o in objects} == set(anchors)
     assert 1 <= len(commits) < 60 / 4, f"{len(commits)} commits for 61 writes: no grouping"
-    async with space.read() as session:
-        events = await queue.list_events(session, connector=NAME)
-    assert len(events) == 60 and all(e.status == "pending" for e in events)
+    events = await queue.list_events(space, connector=NAME)
+    assert len(events) == 60 and all(e.status == EventStatus.PENDING for e in events)
 
 
 async def test_a_dead_workers_claim_is_reclaimed_after_its_lease(
@@ -67,17 +64,13 @@ async def test_a_dead_workers_claim_is_reclaimed_after_its_lease(
     space, _ = spaces
     _, event_id = await space.create(NAME, "a", staging("a"))
 
-    async with space.write() as session:
-        [first] = await queue.claim(session, NAME, 10, lease_s=0.2)
-    async with space.write() as session:
-        assert await queue.claim(session, NAME, 10) == []  # the lease holds it
+    [first] = await queue.claim(space, NAME, 10, lease_s=0.2)
+    assert await queue.claim(space, NAME, 10) == []  # the lease holds it
     await asyncio.sleep(0.3)  # the worker "died": its lease runs out
-    async with space.write() as session:
-        [again] = await queue.claim(session, NAME, 10)
+    [again] = await queue.claim(space, NAME, 10)
 
     assert again.event_ids == first.event_ids == (event_id,)
-    async with space.read() as session:
-        statuses = [h["status"] for h in await queue.history(session, event_id)]
+    statuses = [h["status"] for h in await queue.history(space, event_id)]
     assert statuses == ["pending", "reclaimed"]
 
 
@@ -86,20 +79,17 @@ async def test_later_events_coalesce_and_never_overtake_a_failed_one(
 ) -> None:
     space, _ = spaces
     obj, first = await space.create(NAME, "a", staging("a"))
-    async with space.write() as session:
-        [claim] = await queue.claim(session, NAME, 10)
-        await queue.mark_failed(session, [(claim, "rejected", "permanent")])
+    [claim] = await queue.claim(space, NAME, 10)
+    await queue.record(space, failed=[(claim, "rejected", ErrorKind.PERMANENT)])
     # The failed create left nothing visible, so Entra creates again, then patches.
-    await space.create(NAME, "a", Staging({"AzureObjectID": "a", "Title": "t1"}, True, "upsert"))
+    await space.create(NAME, "a", Staging({"AzureObjectID": "a", "Title": "t1"}, True, Op.UPSERT))
     await space.update(
-        NAME, obj.id, lambda o: Staging({**o.attributes, "Title": "t2"}, True, "upsert")
+        NAME, obj.id, lambda o: Staging({**o.attributes, "Title": "t2"}, True, Op.UPSERT)
     )
 
-    async with space.write() as session:
-        assert await queue.claim(session, NAME, 10) == []  # held behind the failed create
-        assert await queue.replay(session, [first]) == [first]
-    async with space.write() as session:
-        [claim] = await queue.claim(session, NAME, 10)
+    assert await queue.claim(space, NAME, 10) == []  # held behind the failed create
+    assert await queue.replay(space, [first]) == [first]
+    [claim] = await queue.claim(space, NAME, 10)
 
     assert claim.object_id == obj.id and len(claim.event_ids) == 3
     assert claim.event_ids[0] == first  # in order, the replayed one first
@@ -113,28 +103,24 @@ async def test_a_batch_is_marked_done_at_once_even_if_an_object_went_away(
     await space.create(NAME, "kept", staging("kept"))
     gone, _ = await space.create(NAME, "gone", staging("gone"))
     deleted, _ = await space.create(NAME, "deleted", staging("deleted"))
-    async with space.write() as session:
-        first = await queue.claim(session, NAME, 10)
-    async with space.write() as session:
-        await queue.mark_done(session, first)
-    await space.update(NAME, deleted.id, lambda b: Staging(b.attributes, False, "delete"))
-    async with space.write() as session:
-        claims = await queue.claim(session, NAME, 10)
-        assert [c.change.kind.value for c in claims] == ["delete"]
+    first = await queue.claim(space, NAME, 10)
+    await queue.record(space, done=first)
+    await space.update(NAME, deleted.id, lambda b: Staging(b.attributes, False, Op.DELETE))
+    claims = await queue.claim(space, NAME, 10)
+    assert [c.change.kind.value for c in claims] == ["delete"]
+    async with space.write() as session:  # the object goes away while exported
         await session.execute(sa_delete(ObjectRow).where(ObjectRow.id == gone.id))
 
-    async with space.write() as session:
-        await queue.mark_done(session, [*claims, *first])  # "gone" is no error
+    await queue.record(space, done=[*claims, *first])  # "gone" is no error
 
     async with space.read() as session:
         rows = {r.anchor: r for r in (await session.scalars(select(ObjectRow))).all()}
-        events = await queue.list_events(session, connector=NAME)
+    events = await queue.list_events(space, connector=NAME)
     assert set(rows) == {"kept"}  # the deleted object, once exported, is forgotten
     assert rows["kept"].confirmed == {"AzureObjectID": "kept", "Title": "t"}
     assert rows["kept"].target_anchor == "kept"
-    assert {e.status for e in events} == {"done"}
-    async with space.read() as session:
-        statuses = [h["status"] for h in await queue.history(session, claims[0].event_ids[0])]
+    assert {e.status for e in events} == {EventStatus.DONE}
+    statuses = [h["status"] for h in await queue.history(space, claims[0].event_ids[0])]
     assert statuses == ["pending", "done"]
 
 
@@ -144,8 +130,7 @@ async def test_claims_look_pending_events_up_after_an_import_analyzed_the_space(
     space, _ = spaces
     for i in range(40):  # a history of done events: all of them one status
         await space.create(NAME, f"u{i}", staging(f"u{i}"))
-    async with space.write() as session:
-        await queue.mark_done(session, await queue.claim(session, NAME, 100))
+    await queue.record(space, done=await queue.claim(space, NAME, 100))
     db_file = tmp_path / "ecmahost.db"
     with sqlite3.connect(db_file) as db:
         db.execute("ANALYZE")  # what an earlier version left: statistics of every table
@@ -154,10 +139,67 @@ async def test_claims_look_pending_events_up_after_an_import_analyzed_the_space(
 
     with sqlite3.connect(db_file) as db:
         analyzed = {t for (t,) in db.execute("SELECT DISTINCT tbl FROM sqlite_stat1")}
-        due = queue.due_objects(NAME, 10).compile(
+        due = due_objects(NAME, 10).compile(
             dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True}
         )
         plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {due}"))
     assert {"objects", "object_values"} <= analyzed
     assert analyzed.isdisjoint({"export_events", "event_log", "runs"})
     assert "SEARCH export_events USING INDEX ix_export_events_due" in plan, plan
+
+
+async def test_a_retry_waits_and_giving_up_is_logged_as_failed(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, _ = spaces
+    _, event_id = await space.create(NAME, "a", staging("a"))
+    [claim] = await queue.claim(space, NAME, 10)
+
+    await queue.record(space, retries=[(claim, "target down", 60.0)])
+
+    assert await queue.claim(space, NAME, 10) == []  # it waits for its retry time
+    assert await queue.outcome(space, event_id) == Outcome(
+        OutcomeStatus.RETRYING, "target down", ErrorKind.TRANSIENT
+    )
+    [retried] = await queue.list_events(space, ids=[event_id])
+    assert (retried.status, retried.attempts) == (EventStatus.PENDING, 1)
+
+    await queue.record(space, failed=[(claim, "gave up", ErrorKind.TRANSIENT)])
+
+    assert await queue.outcome(space, event_id) == Outcome(
+        OutcomeStatus.FAILED, "gave up", ErrorKind.TRANSIENT
+    )
+    statuses = [h["status"] for h in await queue.history(space, event_id)]
+    assert statuses == ["pending", "retrying", "failed"]
+
+
+async def test_an_unknown_event_has_failed_and_discard_releases_the_object(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, _ = spaces
+    assert await queue.outcome(space, 999) == Outcome(
+        OutcomeStatus.FAILED, "export event 999 not found"
+    )
+    obj, _ = await space.create(NAME, "a", staging("a"))
+    [claim] = await queue.claim(space, NAME, 10)
+    await queue.record(space, done=[claim])
+    await space.update(
+        NAME, obj.id, lambda o: Staging({**o.attributes, "Title": "x"}, True, Op.UPSERT)
+    )
+    [claim] = await queue.claim(space, NAME, 10)
+    await queue.record(space, failed=[(claim, "rejected", ErrorKind.PERMANENT)])
+    assert (await space.get(NAME, obj.id)).attributes["Title"] == "t"  # what the target holds
+    _, later = await space.update(
+        NAME, obj.id, lambda o: Staging({**o.attributes, "Title": "y"}, True, Op.UPSERT)
+    )
+    assert await queue.claim(space, NAME, 10) == []  # held behind the failed one
+
+    assert await queue.discard(space, claim.event_ids) == list(claim.event_ids)
+
+    [claim] = await queue.claim(space, NAME, 10)
+    assert claim.event_ids == (later,) and claim.change.attributes["Title"] == "y"
+    assert [e.status for e in await queue.list_events(space, connector=NAME)] == [
+        EventStatus.DONE,
+        EventStatus.DISCARDED,
+        EventStatus.RUNNING,
+    ]

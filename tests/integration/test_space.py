@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from ecmahost.connectors.memory.connector import MemoryConnector, MemorySettings
 from ecmahost.engine import queue
+from ecmahost.engine.space import ConnectorSpace, Staging, StoredObject, object_id_for
 from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
 from ecmahost.engine.space.models import ObjectRow, ObjectValue
-from ecmahost.engine.space.store import ConnectorSpace, Staging, StoredObject, object_id_for
+from ecmahost.engine.space.states import EventStatus, Op
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.importer import Importer
 from sqlalchemy import select, text
@@ -117,10 +118,10 @@ async def test_an_import_keeps_the_staged_state_of_an_object_with_a_pending_expo
     staged = person("a", Title="Staged")
 
     def decide(obj: StoredObject) -> Staging:
-        return Staging(staged, visible=True, export="upsert")
+        return Staging(staged, visible=True, export=Op.UPSERT)
 
     await space.space.update(NAME, object_id_for(NAME, "a"), decide)
-    await space.space.create(NAME, "new", Staging(person("new"), visible=True, export="upsert"))
+    await space.space.create(NAME, "new", Staging(person("new"), visible=True, export=Op.UPSERT))
     space.target.objects["a"] = person("a", Title="Target moved on")
 
     report = await space.importer.full_import()
@@ -134,7 +135,7 @@ async def test_an_import_keeps_the_staged_state_of_an_object_with_a_pending_expo
         row = await session.get(ObjectRow, object_id_for(NAME, "a"))
         assert row is not None
         assert row.confirmed == person("a", Title="Target moved on")
-        assert [e.status for e in await queue.list_events(session)] == ["pending", "pending"]
+    assert [e.status for e in await queue.list_events(space.space)] == [EventStatus.PENDING] * 2
 
 
 async def test_the_database_is_in_wal_mode(space: Space) -> None:

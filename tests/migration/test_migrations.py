@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,17 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from ecmahost.engine.space.database import migrate, open_engine, sqlite_url
-from ecmahost.engine.space.models import Base
-from sqlalchemy import Connection, inspect
+from ecmahost.engine.space.models import Base, EventLog, ExportEvent, ObjectRow, Run
+from ecmahost.engine.space.states import (
+    ErrorKind,
+    EventStatus,
+    LogStatus,
+    ObjectState,
+    Op,
+    RunKind,
+    RunStatus,
+)
+from sqlalchemy import Connection, String, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -66,3 +76,21 @@ async def test_migrating_again_changes_nothing(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         assert await conn.run_sync(_tables) == before
         assert await conn.run_sync(_differences) == []
+
+
+@pytest.mark.parametrize(
+    ("words", "column"),
+    [
+        (ObjectState, ObjectRow.state),
+        (Op, ExportEvent.op),
+        (EventStatus, ExportEvent.status),
+        (ErrorKind, ExportEvent.error_kind),
+        (LogStatus, EventLog.status),
+        (RunKind, Run.kind),
+        (RunStatus, Run.status),
+    ],
+)
+def test_the_state_enums_fit_their_string_columns(words: type[StrEnum], column: Any) -> None:
+    """The enums are the columns' strings as they were: no migration, every word fits."""
+    assert isinstance(column.type, String) and column.type.length is not None
+    assert all(len(word) <= column.type.length for word in words)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from ecmahost.engine.workers.retry import Decision, RetryPolicy
+from ecmahost.engine.queue.retry import Decision, RetryPolicy
 
 EXACT = RetryPolicy(base_s=2.0, cap_s=30.0, max_attempts=7, jitter=False)
 

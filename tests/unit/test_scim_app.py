@@ -50,8 +50,8 @@ def uid(anchor: str) -> str:
 
 async def events(scim: Scim, status: str | None = None) -> list[EventView]:
     assert scim.host.space is not None
-    async with scim.host.space.read() as session:
-        return await queue.list_events(session, connector=scim.name, status=status)
+    chosen = None if status is None else queue.EventStatus(status)
+    return await queue.list_events(scim.host.space, connector=scim.name, status=chosen)
 
 
 async def find(scim: Scim, filter_text: str) -> dict[str, Any]:
@@ -736,8 +736,7 @@ async def test_a_failed_event_holds_back_later_changes_until_replayed(
     assert waiting.payload["Title"] == "Second"
 
     assert scim.host.space is not None
-    async with scim.host.space.write() as session:
-        assert await queue.replay(session, None) == [failed.id]
+    assert await queue.replay(scim.host.space, None) == [failed.id]
     exporter.wake()
 
     await eventually(lambda: scim.memory.objects["a1"]["Title"] == "Second")

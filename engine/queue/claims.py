@@ -1,0 +1,56 @@
+"""Claiming exports: an object's due events, coalesced into the one change that
+takes the target from what it holds to the object's newest staged state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ecmahost.connectors.base import Change, ChangeKind
+from ecmahost.engine.space.contract import Store
+from ecmahost.engine.space.records import DueObject
+from ecmahost.engine.space.states import Op
+
+__all__ = ["Claim", "claim", "coalesce", "next_due", "recover"]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One object's claimed events, coalesced into the change to export."""
+
+    connector: str
+    object_id: str
+    event_ids: tuple[int, ...]
+    change: Change
+    attempts: int
+
+
+async def claim(space: Store, connector: str, limit: int, lease_s: float = 300.0) -> list[Claim]:
+    """Claim the due events of up to ``limit`` objects for ``lease_s`` seconds, one
+    coalesced change per object (see ``EventStore.claim``)."""
+    return [coalesce(due) for due in await space.events.claim(connector, limit, lease_s)]
+
+
+def coalesce(due: DueObject) -> Claim:
+    """The one change that takes the target from what it holds (under ``held_as``,
+    None if nothing) to the newest staged state."""
+    last, held_as = due.events[-1], due.held_as
+    if last.op == Op.DELETE:
+        change = Change(ChangeKind.DELETE, held_as or last.anchor)
+    elif held_as is None:
+        change = Change(ChangeKind.ADD, last.anchor, dict(last.payload))
+    else:
+        renamed_from = held_as if held_as != last.anchor else None
+        change = Change(ChangeKind.REPLACE, last.anchor, dict(last.payload), renamed_from)
+    attempts = max(e.attempts for e in due.events)
+    return Claim(last.connector, due.object_id, tuple(e.id for e in due.events), change, attempts)
+
+
+async def next_due(space: Store, connector: str) -> datetime | None:
+    """When the earliest claimable event of ``connector`` becomes due (may be past)."""
+    return await space.events.next_due(connector)
+
+
+async def recover(space: Store) -> int:
+    """At start-up: events an interrupted process was exporting are queued again."""
+    return await space.events.recover()

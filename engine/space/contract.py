@@ -1,0 +1,216 @@
+"""The store's contract: what every implementation of the connector space promises.
+
+``ConnectorSpace`` (SQLite, with its fast paths) is today's implementation; one on
+PostgreSQL (several hosts, ``FOR UPDATE SKIP LOCKED`` claims) is to pass the same
+tests. The rest of the engine reaches the database only through these methods: it
+never builds SQL nor opens a session.
+
+Common promises:
+
+* **Visibility.** A method that returned has committed: every later read, from any
+  caller of this process, sees its effect. Reads of objects see only *visible* ones
+  (``state`` present); hidden objects (deleted, their export perhaps pending) exist
+  for the queue alone.
+* **Atomicity.** Each writing method is one transaction: it happens whole or not at
+  all. In particular a SCIM write stages the object and appends its export event in
+  the same transaction, so an acknowledged write is never lost.
+* **Errors.** Domain errors are ``ecmahost.engine.exceptions`` (``NotFoundError``,
+  ``AnchorTakenError``); anything else is a fault of the database and propagates.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import datetime
+
+from ecmahost.connectors.base import Record
+from ecmahost.engine.space.records import (
+    Delivered,
+    DueObject,
+    EventState,
+    EventView,
+    Failure,
+    LogEntry,
+    Retry,
+    Staging,
+)
+from ecmahost.engine.space.states import EventStatus, RunKind, RunStatus
+from ecmahost.engine.space.stored import StoredObject
+from sqlalchemy import ColumnElement
+
+__all__ = ["EventStore", "Store", "Where"]
+
+Where = ColumnElement[bool] | Callable[[], ColumnElement[bool] | None] | None
+"""A filter's WHERE clause on objects (``space.search.filter_clause``), or a function
+building it on demand; None selects every object."""
+
+
+class EventStore(ABC):
+    """The export queue's table: per object, events are exported in id order, and an
+    object whose event failed or is running holds its later events back."""
+
+    @abstractmethod
+    async def claim(self, connector: str, limit: int, lease_s: float) -> list[DueObject]:
+        """Take the due pending events of up to ``limit`` objects, oldest object first
+        (no object starves), and mark them running for ``lease_s`` seconds.
+
+        Each object comes with all its pending events in id order. Objects held
+        behind a failed or running event are not taken. First, running events whose
+        lease ran out (their worker died) go back to pending, logged ``reclaimed``.
+        Two claims never take the same event while its lease holds."""
+
+    @abstractmethod
+    async def next_due(self, connector: str) -> datetime | None:
+        """When the earliest event a claim could take becomes due (may be past);
+        None when there is none."""
+
+    @abstractmethod
+    async def record(
+        self, done: Sequence[Delivered], failed: Sequence[Failure], retried: Sequence[Retry]
+    ) -> None:
+        """Record a batch's outcomes in one transaction, each event's step logged.
+
+        * ``done``: the events are done (one more attempt counted); the object's
+          ``confirmed`` state and target anchor become what the target now holds.
+          A hidden object the target no longer holds, with no other change waiting,
+          is forgotten. An object gone meanwhile is no error.
+        * ``failed``: the events fail with the error and its kind. Unless another
+          change of the object waits, the object shows again what the target holds
+          (a failed create is forgotten, a failed rename gets its anchor back when
+          no other object took it), so Entra sees the change as not done.
+        * ``retried``: the events are pending again with the error (kind transient),
+          and every pending event of the object waits until the retry time."""
+
+    @abstractmethod
+    async def recover(self) -> int:
+        """At start-up: running events (of a process that died) go back to pending;
+        returns how many."""
+
+    @abstractmethod
+    async def state(self, event_id: int) -> EventState | None:
+        """The event's status, last error and error kind; None if there is none.
+        Cheap: asked once per sync-mode SCIM write."""
+
+    @abstractmethod
+    async def find(
+        self,
+        *,
+        status: EventStatus | None = None,
+        connector: str | None = None,
+        ids: Sequence[int] | None = None,
+        limit: int = 1000,
+    ) -> list[EventView]:
+        """Up to ``limit`` events in id order, of this status, connector and ids when
+        given."""
+
+    @abstractmethod
+    async def history(self, event_id: int) -> list[LogEntry]:
+        """The event's logged steps, oldest first (empty for an unknown event)."""
+
+    @abstractmethod
+    async def replay(self, ids: Sequence[int] | None) -> list[int]:
+        """Failed events (of ``ids``, or all when None) go back to pending, due now,
+        their attempts reset, logged ``replayed``; returns their ids in id order.
+        An object whose newest event is replayed shows that event's state again
+        (brought back if a failure dropped it; a replayed rename takes its anchor
+        back when no other object holds it). Ids of events not failed are ignored."""
+
+    @abstractmethod
+    async def discard(self, ids: Sequence[int]) -> list[int]:
+        """Failed events of ``ids`` are given up on, kept as ``discarded``, so they
+        hold their object back no more; returns their ids in id order."""
+
+
+class Store(ABC):
+    """The connector space: objects as SCIM shows them, full imports, and the export
+    queue (``events``)."""
+
+    events: EventStore
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Finish writes under way, then release every connection."""
+
+    # -- reads -------------------------------------------------------------------
+
+    @abstractmethod
+    async def get(self, connector: str, object_id: str) -> StoredObject | None:
+        """The visible object of ``connector`` with this SCIM id, or None."""
+
+    @abstractmethod
+    async def query(
+        self,
+        connector: str,
+        where: Where,
+        start_index: int,
+        count: int,
+        eq: tuple[str, str] | None = None,
+    ) -> tuple[int, list[StoredObject]]:
+        """The number of visible objects ``where`` selects, and the page of ``count``
+        of them from the 1-based ``start_index``, in anchor order. ``eq`` is the
+        (lower-cased attribute, index text) pair ``where`` amounts to when it is one
+        ``eq`` comparison: an implementation may answer from it without building
+        ``where``."""
+
+    @abstractmethod
+    def iter_objects(self, connector: str) -> AsyncIterator[StoredObject]:
+        """Every visible object of ``connector`` in anchor order, streamed (memory
+        does not grow with their number)."""
+
+    # -- SCIM writes --------------------------------------------------------------
+
+    @abstractmethod
+    async def create(
+        self, connector: str, anchor: str, staging: Staging
+    ) -> tuple[StoredObject, int | None]:
+        """Stage a new object under ``anchor`` and, if ``staging.export``, append its
+        export event; returns the object and the event's id (None without export).
+        The id is ``object_id_for(connector, anchor)`` unless another object still
+        holds that id. AnchorTakenError if a visible object has the anchor; a hidden
+        one holding it is taken over."""
+
+    @abstractmethod
+    async def update(
+        self, connector: str, object_id: str, decide: Callable[[StoredObject], Staging]
+    ) -> tuple[StoredObject, int | None]:
+        """Stage what ``decide`` computes from the current object, atomically (no
+        other write comes in between), and append its export event if any.
+        ``staging.anchor`` renames: AnchorTakenError if a visible object holds it. A
+        hidden object without export is forgotten. NotFoundError if no visible
+        object of ``connector`` has the id; an error ``decide`` raises propagates and
+        nothing is written. A new event never becomes due before the object's
+        earlier pending ones (it inherits their back-off)."""
+
+    # -- full imports -------------------------------------------------------------
+
+    @abstractmethod
+    async def begin_run(self, connector: str, kind: RunKind) -> int:
+        """Record a run as running from now; returns its id."""
+
+    @abstractmethod
+    async def finish_run(
+        self, run_id: int, status: RunStatus, counts: Mapping[str, int], error: str | None = None
+    ) -> None:
+        """Record a run's end, its counts and error."""
+
+    @abstractmethod
+    async def import_records(
+        self, connector: str, run_id: int, records: Sequence[Record]
+    ) -> Mapping[str, int]:
+        """Upsert one batch of a full import by anchor (the target's anchor of an
+        object whose rename waits), marking each seen by ``run_id``, in one
+        transaction. An object with an open export event keeps its staged state:
+        only what the target holds (``confirmed``) is refreshed. Returns the counts
+        ``added``, ``updated``, ``unchanged`` and ``pending``."""
+
+    @abstractmethod
+    async def remove_unseen(self, connector: str, run_id: int) -> int:
+        """End a full import: forget the objects ``run_id`` did not see, unless an
+        export of theirs is open or changed since the run began (the import may have
+        read the target before that export reached it); returns how many."""
+
+    @abstractmethod
+    async def analyze(self) -> None:
+        """After many objects changed: refresh whatever keeps filtered reads index
+        lookups (a no-op where nothing needs it)."""

@@ -1,0 +1,391 @@
+"""The export queue's statements: a status column on ``export_events`` plus the
+append-only ``event_log``; ``Events`` is the store's ``EventStore``.
+
+Per object, events are claimed in id order; an object whose event failed or is
+running holds its later events back. Retry back-off is per object.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from ecmahost.engine.space import objects
+from ecmahost.engine.space.contract import EventStore
+from ecmahost.engine.space.lookup import Lookup
+from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
+from ecmahost.engine.space.objects import among
+from ecmahost.engine.space.records import (
+    Delivered,
+    DueObject,
+    EventState,
+    EventView,
+    Failure,
+    LogEntry,
+    QueuedEvent,
+    Retry,
+)
+from ecmahost.engine.space.sessions import Sessions
+from ecmahost.engine.space.states import (
+    BLOCKING_STATUSES,
+    WAITING_STATUSES,
+    ErrorKind,
+    EventStatus,
+    LogStatus,
+    Op,
+)
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Row,
+    Select,
+    Text,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, aliased
+
+__all__ = ["Events", "append_event", "due_objects"]
+
+_PENDING = EventStatus.PENDING
+
+
+def append_event(session: Session, row: ObjectRow, op: Op, payload: Mapping[str, Any]) -> int:
+    """Queue the object's staged state (a group-writer job's step). A new event
+    inherits the back-off of the object's pending ones, so it can never become due
+    before them."""
+    now = utcnow()
+    due = session.scalar(
+        select(ExportEvent.next_attempt_at)
+        .where(ExportEvent.object_id == row.id, ExportEvent.status == _PENDING)
+        .order_by(ExportEvent.next_attempt_at.desc())
+        .limit(1)
+    )
+    event = ExportEvent(
+        connector=row.connector,
+        object_id=row.id,
+        anchor=row.anchor,
+        op=op,
+        payload=dict(payload) if op == Op.UPSERT else {},
+        status=_PENDING,
+        attempts=0,
+        next_attempt_at=max(now, due) if due else now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(event)
+    session.flush()
+    _log(session, event, LogStatus.PENDING, None)
+    return event.id
+
+
+def due_objects(connector: str, limit: int) -> Select[str]:
+    """The objects with a due pending event, oldest first (no object starves), except
+    those held behind a failed or running event."""
+    return (
+        select(ExportEvent.object_id)
+        .where(
+            ExportEvent.connector == connector,
+            ExportEvent.status == _PENDING,
+            ExportEvent.next_attempt_at <= utcnow(),
+            ~_blocked(),
+        )
+        .group_by(ExportEvent.object_id)
+        .order_by(func.min(ExportEvent.id))
+        .limit(limit)
+    )
+
+
+class Events(EventStore):
+    """The queue on the space's sessions; an event's state is read by the lookup when
+    there is one."""
+
+    def __init__(self, db: Sessions, lookup: Lookup | None = None) -> None:
+        self._db = db
+        self._lookup = lookup
+
+    async def claim(self, connector: str, limit: int, lease_s: float) -> list[DueObject]:
+        async with self._db.write() as session:
+            await _reclaim_expired(session, connector)
+            object_ids = list((await session.scalars(due_objects(connector, limit))).all())
+            if not object_ids:
+                return []
+            # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
+            rows = (
+                await session.execute(
+                    select(*_CLAIMED)
+                    .where(
+                        ExportEvent.object_id.in_(among(object_ids)), ExportEvent.status == _PENDING
+                    )
+                    .order_by(ExportEvent.id)
+                )
+            ).all()
+            await session.execute(
+                update(ExportEvent)
+                .where(ExportEvent.id.in_(among([r.id for r in rows])))
+                .values(
+                    status=EventStatus.RUNNING, lease_until=utcnow() + timedelta(seconds=lease_s)
+                )
+            )
+            held = await _target_anchors(session, object_ids)
+        by_object: dict[str, list[QueuedEvent]] = {}
+        for r in rows:
+            by_object.setdefault(r.object_id, []).append(_queued(r))
+        return [DueObject(oid, tuple(evs), held.get(oid)) for oid, evs in by_object.items()]
+
+    async def next_due(self, connector: str) -> datetime | None:
+        async with self._db.read() as session:
+            return await session.scalar(
+                select(func.min(ExportEvent.next_attempt_at)).where(
+                    ExportEvent.connector == connector, ExportEvent.status == _PENDING, ~_blocked()
+                )
+            )
+
+    async def record(
+        self, done: Sequence[Delivered], failed: Sequence[Failure], retried: Sequence[Retry]
+    ) -> None:
+        # Set-based where it counts: a backlog drains in batches of thousands, and
+        # per-event statements would take longer than the export itself.
+        async with self._db.write() as session:
+            if done:
+                ids = [i for d in done for i in d.event_ids]
+                await _set_status(session, ids, EventStatus.DONE, None, None)
+                await objects.confirm(session, done)
+            for failure in failed:
+                await _set_status(
+                    session, failure.event_ids, EventStatus.FAILED, failure.error, failure.kind
+                )
+                if not await _has_waiting(session, failure.object_id):
+                    await objects.settle_failed(session, failure.object_id)
+            for retry in retried:
+                await _set_status(
+                    session, retry.event_ids, _PENDING, retry.error, ErrorKind.TRANSIENT
+                )
+                await session.execute(
+                    update(ExportEvent)
+                    .where(ExportEvent.object_id == retry.object_id, ExportEvent.status == _PENDING)
+                    .values(next_attempt_at=retry.at)
+                )
+
+    async def recover(self) -> int:
+        async with self._db.write() as session:
+            result = await session.execute(
+                update(ExportEvent)
+                .where(ExportEvent.status == EventStatus.RUNNING)
+                .values(status=_PENDING)
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def state(self, event_id: int) -> EventState | None:
+        # Read by the lookup: sixteen sync-mode writers' reads through the async driver
+        # kept as many worker threads fighting over the interpreter.
+        if self._lookup is not None:
+            try:
+                found = self._lookup.event_state(event_id)
+            except sqlite3.OperationalError:  # busy: the async path waits for it
+                pass
+            else:
+                return None if found is None else _state(*found)
+        async with self._db.read() as session:
+            event = await session.get(ExportEvent, event_id)
+        return None if event is None else _state(event.status, event.last_error, event.error_kind)
+
+    async def find(
+        self,
+        *,
+        status: EventStatus | None = None,
+        connector: str | None = None,
+        ids: Sequence[int] | None = None,
+        limit: int = 1000,
+    ) -> list[EventView]:
+        chosen = select(ExportEvent).order_by(ExportEvent.id).limit(limit)
+        if status:
+            chosen = chosen.where(ExportEvent.status == status)
+        if connector:
+            chosen = chosen.where(ExportEvent.connector == connector)
+        if ids is not None:
+            chosen = chosen.where(ExportEvent.id.in_(ids))
+        async with self._db.read() as session:
+            return [_view(e) for e in (await session.scalars(chosen)).all()]
+
+    async def history(self, event_id: int) -> list[LogEntry]:
+        async with self._db.read() as session:
+            rows = await session.scalars(
+                select(EventLog).where(EventLog.event_id == event_id).order_by(EventLog.id)
+            )
+            return [LogEntry(LogStatus(r.status), r.detail, r.at) for r in rows]
+
+    async def replay(self, ids: Sequence[int] | None) -> list[int]:
+        async with self._db.write() as session:
+            moved = await _move_failed(session, ids, _PENDING)
+            for event in moved:
+                if not await _has_newer(session, event):
+                    await objects.restage(
+                        session,
+                        event.object_id,
+                        event.connector,
+                        event.anchor,
+                        Op(event.op),
+                        event.payload,
+                    )
+        return [e.id for e in moved]
+
+    async def discard(self, ids: Sequence[int]) -> list[int]:
+        async with self._db.write() as session:
+            moved = await _move_failed(session, ids, EventStatus.DISCARDED)
+        return [e.id for e in moved]
+
+
+_CLAIMED = (
+    ExportEvent.id,
+    ExportEvent.connector,
+    ExportEvent.object_id,
+    ExportEvent.anchor,
+    ExportEvent.op,
+    ExportEvent.payload,
+    ExportEvent.attempts,
+)
+
+
+def _queued(row: Row[Any]) -> QueuedEvent:
+    return QueuedEvent(
+        row.id, row.connector, row.object_id, row.anchor, Op(row.op), row.payload, row.attempts
+    )
+
+
+def _state(status: str, last_error: str | None, error_kind: str | None) -> EventState:
+    return EventState(
+        EventStatus(status), last_error, ErrorKind(error_kind) if error_kind else None
+    )
+
+
+def _view(row: ExportEvent) -> EventView:
+    return EventView(
+        row.id,
+        row.connector,
+        row.object_id,
+        row.anchor,
+        Op(row.op),
+        EventStatus(row.status),
+        row.attempts,
+        row.last_error,
+        row.created_at,
+        row.updated_at,
+        dict(row.payload),
+    )
+
+
+def _blocked() -> ColumnElement[bool]:
+    """The event's object waits behind a failed or running event."""
+    blocker = aliased(ExportEvent)
+    return exists().where(
+        blocker.object_id == ExportEvent.object_id, blocker.status.in_(BLOCKING_STATUSES)
+    )
+
+
+def _log(
+    session: Session | AsyncSession, event: ExportEvent, status: LogStatus, detail: str | None
+) -> None:
+    session.add(
+        EventLog(
+            event_id=event.id, connector=event.connector, status=status, detail=detail, at=utcnow()
+        )
+    )
+
+
+async def _reclaim_expired(session: AsyncSession, connector: str) -> None:
+    expired = (
+        await session.scalars(
+            select(ExportEvent).where(
+                ExportEvent.connector == connector,
+                ExportEvent.status == EventStatus.RUNNING,
+                ExportEvent.lease_until < utcnow(),
+            )
+        )
+    ).all()
+    for event in expired:
+        event.status = _PENDING
+        _log(session, event, LogStatus.RECLAIMED, "the worker's lease ran out")
+
+
+async def _target_anchors(session: AsyncSession, object_ids: list[str]) -> dict[str, str]:
+    """The anchor the target holds each object under, for those it holds."""
+    rows = await session.execute(
+        select(ObjectRow.id, ObjectRow.target_anchor).where(
+            ObjectRow.id.in_(among(object_ids)), ObjectRow.target_anchor.is_not(None)
+        )
+    )
+    return {object_id: str(anchor) for object_id, anchor in rows}
+
+
+async def _set_status(
+    session: AsyncSession,
+    event_ids: Sequence[int],
+    status: EventStatus,
+    error: str | None,
+    error_kind: ErrorKind | None,
+) -> None:
+    """Move the events to ``status``, counting the attempt that got them there, and
+    log the step: a pending one with an error is a retry."""
+    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+    if error is not None:
+        values |= {"last_error": error, "error_kind": error_kind}
+        values["attempts"] = ExportEvent.attempts + 1
+    elif status == EventStatus.DONE:
+        values["attempts"] = ExportEvent.attempts + 1
+    chosen = ExportEvent.id.in_(among(event_ids))
+    await session.execute(update(ExportEvent).where(chosen).values(values))
+    logged = LogStatus.RETRYING if status == _PENDING else LogStatus(status)
+    await session.execute(
+        insert(EventLog).from_select(
+            ["event_id", "connector", "status", "detail", "at"],
+            select(
+                ExportEvent.id,
+                ExportEvent.connector,
+                literal(logged.value, Text),
+                literal(error, Text),
+                literal(values["updated_at"], DateTime),
+            ).where(chosen),
+        )
+    )
+
+
+async def _has_waiting(session: AsyncSession, object_id: str) -> bool:
+    """Whether a change of the object will still be exported (pending or running)."""
+    chosen = select(ExportEvent.id).where(
+        ExportEvent.object_id == object_id, ExportEvent.status.in_(WAITING_STATUSES)
+    )
+    return (await session.scalar(chosen.limit(1))) is not None
+
+
+async def _has_newer(session: AsyncSession, event: ExportEvent) -> bool:
+    newer = await session.scalar(
+        select(ExportEvent.id)
+        .where(ExportEvent.object_id == event.object_id, ExportEvent.id > event.id)
+        .limit(1)
+    )
+    return newer is not None
+
+
+async def _move_failed(
+    session: AsyncSession, ids: Sequence[int] | None, status: EventStatus
+) -> list[ExportEvent]:
+    """Failed events (of ``ids``, all when None) to ``status``, logged, in id order."""
+    chosen = select(ExportEvent).where(ExportEvent.status == EventStatus.FAILED)
+    if ids is not None:
+        chosen = chosen.where(ExportEvent.id.in_(ids))
+    events = list((await session.scalars(chosen.order_by(ExportEvent.id))).all())
+    now = utcnow()
+    for event in events:
+        event.status, event.updated_at = status, now
+        if status == _PENDING:
+            event.attempts, event.next_attempt_at = 0, now
+        _log(session, event, LogStatus.REPLAYED if status == _PENDING else LogStatus(status), None)
+    return events

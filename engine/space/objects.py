@@ -1,0 +1,254 @@
+"""Statements on the objects (and their value index): reads, the rows SCIM writes
+stage, and the rewrites the queue's outcomes make.
+
+SCIM writes run as group-writer jobs on a synchronous session; reads and the queue's
+bookkeeping use async sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, cast
+
+from ecmahost.engine.exceptions import AnchorTakenError
+from ecmahost.engine.space.index import reindex
+from ecmahost.engine.space.models import ExportEvent, ObjectRow, utcnow
+from ecmahost.engine.space.records import Delivered, Staging, object_id_for
+from ecmahost.engine.space.states import WAITING_STATUSES, ObjectState, Op
+from ecmahost.engine.space.stored import StoredObject
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+__all__ = [
+    "among",
+    "by_anchor",
+    "confirm",
+    "forget",
+    "free_id",
+    "get",
+    "page",
+    "page_statements",
+    "restage",
+    "settle_failed",
+    "stage",
+    "stream",
+    "visible",
+]
+
+_PRESENT = ObjectState.PRESENT
+
+
+def among(values: Iterable[Any]) -> Select[tuple[Any]]:
+    """``values`` as a subquery for ``IN``: one JSON parameter instead of one bound
+    parameter per value, which SQLAlchemy would coerce one by one (thousands for a
+    batch) and compile anew for every length. (SQLite's ``json_each``; PostgreSQL
+    would take an array parameter.)"""
+    each = func.json_each(json.dumps(list(values))).table_valued("value")
+    return select(each.c.value)
+
+
+# -- reads --------------------------------------------------------------------------
+
+
+def visible(connector: str) -> ColumnElement[bool]:
+    """The objects of ``connector`` that SCIM shows."""
+    return (ObjectRow.connector == connector) & (ObjectRow.state == _PRESENT)
+
+
+async def get(session: AsyncSession, connector: str, object_id: str) -> StoredObject | None:
+    row = await session.get(ObjectRow, object_id)
+    if row is None or row.connector != connector or row.state != _PRESENT:
+        return None
+    return StoredObject.from_row(row)
+
+
+def page_statements(
+    condition: ColumnElement[bool], start_index: int, count: int
+) -> tuple[Select[int], Select[ObjectRow]]:
+    """The statements ``page`` runs: the count, and the page."""
+    total = select(func.count()).where(condition)
+    chosen = (
+        select(ObjectRow)
+        .where(condition)
+        .order_by(ObjectRow.anchor)
+        .offset(start_index - 1)
+        .limit(count)
+    )
+    return total, chosen
+
+
+async def page(
+    session: AsyncSession, condition: ColumnElement[bool], start_index: int, count: int
+) -> tuple[int, list[StoredObject]]:
+    """The number of objects ``condition`` selects and one page of them by anchor."""
+    total, chosen = page_statements(condition, start_index, count)
+    found = await session.scalar(total)
+    rows = list((await session.scalars(chosen)).all()) if count > 0 else []
+    return int(found or 0), [StoredObject.from_row(r) for r in rows]
+
+
+async def stream(session: AsyncSession, connector: str) -> AsyncIterator[StoredObject]:
+    chosen = (
+        select(ObjectRow)
+        .where(visible(connector))
+        .order_by(ObjectRow.anchor)
+        .execution_options(yield_per=500)
+    )
+    async for row in await session.stream_scalars(chosen):
+        yield StoredObject.from_row(row)
+
+
+# -- SCIM writes (group-writer jobs) --------------------------------------------------
+
+
+def by_anchor(session: Session, connector: str, anchor: str) -> ObjectRow | None:
+    return session.scalar(
+        select(ObjectRow).where(ObjectRow.connector == connector, ObjectRow.anchor == anchor)
+    )
+
+
+def free_id(session: Session, connector: str, anchor: str) -> str:
+    """The anchor's derived id, unless an object renamed away from it still has it."""
+    derived = object_id_for(connector, anchor)
+    return derived if session.get(ObjectRow, derived) is None else str(uuid.uuid4())
+
+
+def stage(session: Session, row: ObjectRow, staging: Staging) -> None:
+    """Make ``row`` show what ``staging`` decided (its export is the caller's)."""
+    if staging.anchor is not None and staging.anchor != row.anchor:
+        _take_anchor(session, row, staging.anchor)
+    row.external_id = staging.external_id
+    row.attributes = dict(staging.attributes)
+    row.state = ObjectState.PRESENT if staging.visible else ObjectState.DELETED
+    row.version += 1
+    row.updated_at = utcnow()
+    reindex(session, row)
+
+
+def forget(session: Session, row: ObjectRow) -> None:
+    session.delete(row)
+
+
+def _take_anchor(session: Session, row: ObjectRow, anchor: str) -> None:
+    """Rename ``row``; AnchorTakenError if a visible object has the anchor. A hidden one
+    (deleted, its export perhaps pending) lets go of it: its events carry their own
+    anchor."""
+    holder = by_anchor(session, row.connector, anchor)
+    if holder is not None and holder.state == _PRESENT:
+        raise AnchorTakenError(anchor)
+    if holder is not None:
+        session.delete(holder)
+        session.flush()
+    row.anchor = anchor
+
+
+# -- what the queue's outcomes rewrite ------------------------------------------------
+
+
+async def confirm(session: AsyncSession, delivered: Iterable[Delivered]) -> None:
+    """The target holds what was delivered: record it as the objects' confirmed state.
+    A hidden object the target no longer holds is forgotten, unless another change of
+    it waits (its row carries what that change staged). Objects gone are no error."""
+    delivered = list(delivered)
+    held = [
+        {"row": d.object_id, "held": dict(d.attributes), "under": d.anchor}
+        for d in delivered
+        if d.attributes is not None
+    ]
+    if held:  # Core, not the ORM's bulk update: a row deleted meanwhile is no error
+        objects = cast(Table, ObjectRow.__table__)
+        await session.execute(
+            update(objects)
+            .where(objects.c.id == bindparam("row"))
+            .values(confirmed=bindparam("held"), target_anchor=bindparam("under")),
+            held,
+        )
+    gone = [d.object_id for d in delivered if d.attributes is None]
+    if gone:
+        await session.execute(
+            update(ObjectRow)
+            .where(ObjectRow.id.in_(among(gone)))
+            .values(confirmed=None, target_anchor=None)
+        )
+        waiting = exists().where(
+            ExportEvent.object_id == ObjectRow.id, ExportEvent.status.in_(WAITING_STATUSES)
+        )
+        await session.execute(
+            delete(ObjectRow).where(
+                ObjectRow.id.in_(among(gone)), ObjectRow.state != _PRESENT, ~waiting
+            )
+        )
+
+
+async def settle_failed(session: AsyncSession, object_id: str) -> None:
+    """The object's change failed for good: show what the target still holds. A
+    failed create is forgotten; a failed rename gets the target's anchor back if no
+    other object took it meanwhile."""
+    row = await session.get(ObjectRow, object_id)
+    if row is None:
+        return
+    if row.confirmed is None or row.target_anchor is None:
+        await session.delete(row)
+    elif await _anchor_free(session, row, row.target_anchor):
+        row.anchor = row.target_anchor
+        await _settle(session, row, row.confirmed)
+
+
+async def restage(
+    session: AsyncSession,
+    object_id: str,
+    connector: str,
+    anchor: str,
+    op: Op,
+    payload: Mapping[str, Any],
+) -> None:
+    """A replayed event is the object's newest: show its state again (bringing back
+    an object a failed create dropped; a replayed rename takes its anchor back if no
+    other object holds it)."""
+    row = await session.get(ObjectRow, object_id)
+    if row is None:
+        row = ObjectRow.empty(object_id, connector, anchor)
+        session.add(row)
+        await session.flush()
+    if op == Op.DELETE:
+        await _settle(session, row, row.attributes, ObjectState.DELETED)
+        return
+    if row.anchor != anchor and await _anchor_free(session, row, anchor):
+        row.anchor = anchor
+    await _settle(session, row, dict(payload), ObjectState.PRESENT)
+
+
+async def _anchor_free(session: AsyncSession, row: ObjectRow, anchor: str) -> bool:
+    other = await session.scalar(
+        select(ObjectRow.id).where(
+            ObjectRow.connector == row.connector, ObjectRow.anchor == anchor, ObjectRow.id != row.id
+        )
+    )
+    return other is None
+
+
+async def _settle(
+    session: AsyncSession,
+    row: ObjectRow,
+    attributes: dict[str, Any],
+    state: ObjectState = ObjectState.PRESENT,
+) -> None:
+    """Make the SCIM view of ``row`` these attributes and state."""
+    if row.attributes != attributes or row.state != state:
+        row.attributes, row.state = dict(attributes), state
+        row.version += 1
+        row.updated_at = utcnow()
+        await session.run_sync(reindex, row)
