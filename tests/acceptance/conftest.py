@@ -153,10 +153,12 @@ class Server:
             headers["Authorization"] = f"Bearer {token}"
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         target = url.path + (f"?{url.query}" if url.query else "")
-        connection.request(method, target, body=data, headers=headers)
-        response = connection.getresponse()
-        payload = response.read()
-        connection.close()
+        try:  # closed on errors too: a host killed mid-request must not leak the socket
+            connection.request(method, target, body=data, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+        finally:
+            connection.close()
         parsed = json.loads(payload) if payload else None
         return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, parsed)
 
