@@ -88,12 +88,15 @@ class Table:
         log: logging.Logger | None = None,
     ) -> None:
         self._lines = _Lines(stream)
-        self._format = {**csv_format, "strict": True} if log else csv_format
-        self._reader = csv.reader(self._lines, **self._format)
+        self._format = csv_format
+        self._reader = csv.reader(self._lines, **csv_format)
         self._path = path
         self._log: logging.Logger | None = None  # the header's quoting is never forgiven
         first = next(self.rows(), None)
-        self._log = log
+        if log is not None:  # the reader has read the header's lines and no more
+            self._format = {**csv_format, "strict": True}
+            self._reader = csv.reader(self._lines, **self._format)
+            self._log = log
         file_header = first[1] if first else []
         self.layout = Layout.of(file_header, schema)
         if file_header and self.layout.anchor_column >= len(file_header):
