@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ecmahost.connectors.exceptions import TransientError
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Record",
     "Result",
     "Schema",
+    "TargetMissingError",
     "Value",
 ]
 
@@ -95,6 +97,10 @@ class Record:
 
     anchor: str
     attributes: Mapping[str, Value]
+    source: str | None = field(default=None, compare=False)
+    """Where the record was read (``people.csv line 7``), for warnings; optional.
+    A second record with an anchor already seen in the same import is skipped with
+    a warning naming both: the first one is kept."""
 
 
 class ChangeKind(enum.Enum):
@@ -129,6 +135,13 @@ class Result:
         return self.error is None
 
 
+class TargetMissingError(TransientError):
+    """The target itself is gone (a deleted file, a dropped table), not merely empty.
+
+    ``full_import`` raises it, rather than yield nothing, when ``first_start`` is
+    False: the engine then refuses the import and keeps the view it has."""
+
+
 class ConnectorSettings(BaseModel):
     """Base of each connector type's own settings (the ``settings`` table in TOML).
 
@@ -155,6 +168,12 @@ class Connector(abc.ABC):
     export_batch_size: ClassVar[int] = 500
     """Changes per ``export`` call unless the configuration says otherwise. A target
     whose every batch costs a full pass over it (a file rewrite) wants large ones."""
+
+    first_start: bool = True
+    """Set by the engine before ``open``: True only when the connector space has never
+    held this connector (no successful import, no object). A connector that creates
+    or seeds a missing target does so only then; later, a missing target is a
+    ``TargetMissingError`` of ``full_import``, never silently re-created."""
 
     def __init__(self, name: str, settings: Any, base_dir: Path) -> None:
         self.name = name

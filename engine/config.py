@@ -145,6 +145,7 @@ class ConnectorConfig(_Strict):
     retry_cap_s: float = Field(300.0, gt=0)
     retry_max_attempts: int = Field(8, ge=1)
     deprovision: Deprovision = Deprovision()
+    import_max_removals: int | None = None  # None: 10 % of the objects, at least 10
     settings: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("token")
@@ -152,6 +153,17 @@ class ConnectorConfig(_Strict):
     def _token_length(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < MIN_TOKEN_CHARS:
             raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters")
+        return value
+
+    @field_validator("import_max_removals", mode="before")
+    @classmethod
+    def _removal_count(cls, value: Any) -> Any:
+        # A count of objects, nothing else: "10%" or 2.5 would read as a share to some.
+        if value is not None and (type(value) is not int or value < 0):
+            raise ValueError(
+                f"must be a whole number of objects, 0 or more, got {value!r}; "
+                "leave it out for 10 % of the objects, at least 10"
+            )
         return value
 
 

@@ -87,6 +87,7 @@ class Host:
         assert self.space is not None
         redact(config.token.get_secret_value())
         connector = build_connector(config, self.config.base_dir)
+        connector.first_start = not await self.space.has_history(config.name)
         await self._open_when_reachable(config.name, connector)
         schema = await connector.schema()
         _check_deprovision(config, schema)
@@ -99,7 +100,7 @@ class Host:
             schema,
             ResourceMapper(schema, config.deprovision),
             Exporter(config.name, connector, self.space, config, gate, outcomes),
-            Importer(config.name, connector, self.space, gate),
+            Importer(config.name, connector, self.space, gate, config.import_max_removals),
             Rules.of(config, schema, connector.capabilities),
             outcomes,
         )

@@ -38,6 +38,7 @@ from ecmahost.connectors.base import (
     Record,
     Result,
     Schema,
+    TargetMissingError,
 )
 from ecmahost.connectors.csv import atomic_file
 from ecmahost.connectors.csv.delimited import KEEP_BYTES, Cursor, Layout, Table, read_back, to_text
@@ -93,13 +94,26 @@ class CsvConnector(Connector):
         return self.settings.resolve(self.settings.path, self.base_dir)
 
     async def open(self) -> None:
-        """Parse the schema and make sure the file exists (from ``seed`` or a header)."""
+        """Parse the schema and, on the connector's first start only, create a missing
+        file (from ``seed`` or a header). Later a missing file is left missing: an
+        import refuses it, where a re-seeded file would replace every user."""
         self._schema = await asyncio.to_thread(self._parse_schema)
-        await asyncio.to_thread(self._create, self._schema)
+        if self.first_start:
+            await asyncio.to_thread(self._create, self._schema)
+        elif not self._path.exists():
+            log.error(
+                "%s: the file is missing; imports are refused until it is back",
+                self._path,
+                extra={"action": "csv.target_missing", "connector": self.name},
+            )
 
     async def validate(self) -> None:
-        """Check that the file can be read and its header has the anchor's column."""
-        cursor = await asyncio.to_thread(self._open_import, await self.schema())
+        """Check that the file can be read and its header has the anchor's column.
+        A missing file (after the first start) is left to the import to report."""
+        try:
+            cursor = await asyncio.to_thread(self._open_import, await self.schema())
+        except TargetMissingError:
+            return
         cursor.close()
 
     async def schema(self) -> Schema:
@@ -169,16 +183,33 @@ class CsvConnector(Connector):
     def _open_import(self, schema: Schema) -> Cursor:
         path = self._path
         with ExitStack() as stack, _boundary(path, "read"):
-            raw = stack.enter_context(open(path, "rb", buffering=0))
+            try:
+                raw = stack.enter_context(open(path, "rb", buffering=0))
+            except FileNotFoundError:
+                raise TargetMissingError(f"{path}: file not found") from None
             with self._file_lock:
                 size = os.fstat(raw.fileno()).st_size
+            encoding = self._encoding_of(raw.read(len(codecs.BOM_UTF8)))
+            raw.seek(0)
             buffered = io.BufferedReader(atomic_file.Prefix(raw, size))
             stream = stack.enter_context(
-                io.TextIOWrapper(buffered, self.settings.encoding, KEEP_BYTES, newline="")
+                io.TextIOWrapper(buffered, encoding, KEEP_BYTES, newline="")
             )
-            cursor = Cursor(stream, Table(stream, schema, self._format, path), path, log)
+            table = Table(stream, schema, self._format, path, log)
+            cursor = Cursor(stream, table, path, log)
             stack.pop_all()  # the cursor closes the file from now on
             return cursor
+
+    def _encoding_of(self, head: bytes) -> str:
+        """The file's encoding: UTF-8 when it starts with UTF-8's byte-order mark
+        (as Excel writes it), whatever ``encoding`` says, else ``encoding``. Read as
+        ``utf-8-sig``, the mark is not part of the first column's name, and a
+        rewrite writes it back."""
+        return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else self.settings.encoding
+
+    def _file_encoding(self, path: Path) -> str:
+        with open(path, "rb") as file:
+            return self._encoding_of(file.read(len(codecs.BOM_UTF8)))
 
     def _next_chunk(self, cursor: Cursor) -> list[Record]:
         with _boundary(self._path, "read"):
@@ -248,9 +279,10 @@ class CsvConnector(Connector):
 
     def _read_contents(self, schema: Schema) -> _Contents:
         """What the file holds, read again only when it changed since last time."""
-        path, encoding = self._path, self.settings.encoding
+        path = self._path
         if self._contents is not None and self._contents.identity == _identity(path):
             return self._contents
+        encoding = self._file_encoding(path)
         with open(path, encoding=encoding, errors=KEEP_BYTES, newline="") as source:
             identity = _identity(source.fileno())
             table = Table(source, schema, self._format, path)
@@ -265,7 +297,8 @@ class CsvConnector(Connector):
         text = io.StringIO()
         writer = csv.writer(text, **self._format)
         writer.writerows(layout.fill(row.values or {}) for row in rows)
-        data = _mid_stream_encoder(self.settings.encoding).encode(text.getvalue(), True)
+        encoding = self._file_encoding(self._path)
+        data = _mid_stream_encoder(encoding).encode(text.getvalue(), True)
         contents, self._contents = self._contents, None  # unknown should the append fail
         atomic_file.append(self._path, data)
         if contents is not None:
@@ -273,7 +306,8 @@ class CsvConnector(Connector):
             self._contents = dataclasses.replace(contents, identity=_identity(self._path))
 
     def _rewrite(self, rows: Mapping[str, _Row], schema: Schema) -> None:
-        path, encoding = self._path, self.settings.encoding
+        path = self._path
+        encoding = self._file_encoding(path)
         with atomic_file.replacing(path, encoding, KEEP_BYTES) as target:
             # The source closes before the rename: Windows cannot replace an open file.
             with open(path, encoding=encoding, errors=KEEP_BYTES, newline="") as source:

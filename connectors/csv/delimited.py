@@ -72,33 +72,112 @@ class Layout:
 
 
 class Table:
-    """A CSV file being read: the layout its header gives, then its data rows."""
+    """A CSV file being read: the layout its header gives, then its data rows.
+
+    Given a ``log`` (a full import), data rows are read strictly and a row whose
+    quoting is broken (a quote left open runs into the next rows) costs only its
+    first line, with a warning naming it; without one (a rewrite), it is an error.
+    """
 
     def __init__(
-        self, stream: IO[str], schema: Schema, csv_format: Mapping[str, Any], path: Path
+        self,
+        stream: IO[str],
+        schema: Schema,
+        csv_format: Mapping[str, Any],
+        path: Path,
+        log: logging.Logger | None = None,
     ) -> None:
-        self._reader = csv.reader(stream, **csv_format)
+        self._lines = _Lines(stream)
+        self._format = csv_format
+        self._reader = csv.reader(self._lines, **csv_format)
         self._path = path
+        self._log: logging.Logger | None = None  # the header's quoting is never forgiven
         first = next(self.rows(), None)
+        if log is not None:  # the reader has read the header's lines and no more
+            self._format = {**csv_format, "strict": True}
+            self._reader = csv.reader(self._lines, **self._format)
+            self._log = log
         file_header = first[1] if first else []
         self.layout = Layout.of(file_header, schema)
         if file_header and self.layout.anchor_column >= len(file_header):
             raise PermanentError(
-                f"{path}: the header row has no column for the anchor {schema.anchor.name!r}"
+                f"{path}: the header row has no column for the anchor {schema.anchor.name!r} "
+                f"({_delimiter_hint(file_header, csv_format['delimiter'])})"
             )
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """The remaining non-blank rows, each with the line it starts on."""
         while True:
-            line = self._reader.line_num + 1
+            line = self._lines.start_row()
             try:
                 cells = next(self._reader, None)
             except csv.Error as exc:
-                raise PermanentError(f"{self._path} line {line}: {exc}") from exc
+                if self._log is None:
+                    raise PermanentError(f"{self._path} line {line}: {exc}") from exc
+                self._skip_first_line(line, exc)
+                continue
             if cells is None:
                 return
             if cells:
                 yield line, cells
+
+    def _skip_first_line(self, line: int, exc: csv.Error) -> None:
+        """Give back all but the row's first line and read on from the next one."""
+        assert self._log is not None
+        self._lines.give_back_all_but_first()
+        self._reader = csv.reader(self._lines, **self._format)
+        self._log.warning(
+            "%s line %d: unterminated or misplaced quote (%s); line %d skipped",
+            self._path,
+            line,
+            exc,
+            line,
+            extra={"action": "csv.import.bad_quote", "line": line},
+        )
+
+
+class _Lines:
+    """The stream's lines as the csv reader takes them, counted, with the lines of
+    the row being read kept so a broken row can be read again from its second line.
+    They are few: the csv module refuses a field longer than its field size limit."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = iter(stream)
+        self._given_back: list[str] = []
+        self._row: list[str] = []
+        self.number = 0
+        """Lines handed out so far."""
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._given_back.pop() if self._given_back else next(self._stream)
+        self.number += 1
+        self._row.append(line)
+        return line
+
+    def start_row(self) -> int:
+        """Begin a row; the number of the line it starts on."""
+        self._row.clear()
+        return self.number + 1
+
+    def give_back_all_but_first(self) -> None:
+        rest = self._row[1:]
+        self._given_back.extend(reversed(rest))
+        self.number -= len(rest)
+        self._row.clear()
+
+
+def _delimiter_hint(header: Sequence[str], delimiter: str) -> str:
+    """What a header without the anchor was split on, and what it seems to use."""
+    looked = f"looked for columns separated by {delimiter!r}"
+    text = delimiter.join(header)
+    counts = {d: text.count(d) for d in ",;\t|" if d != delimiter}
+    seems = max(counts, key=lambda d: counts[d])
+    if counts[seems] == 0:
+        return looked
+    return f"{looked}; the header seems to use {seems!r}"
 
 
 class Cursor:
@@ -142,7 +221,9 @@ class Cursor:
             value = self._value(line, attribute, text) if text else None
             if value is not None:
                 attributes[attribute.name] = value
-        return Record(anchor, attributes)
+        # The engine finds a repeated anchor (it already holds every anchor) and names
+        # the line from here, so the stream keeps no set of anchors of its own.
+        return Record(anchor, attributes, f"{self._path} line {line}")
 
     def _value(self, line: int, attribute: Attribute, text: str) -> Value | None:
         if _UNDECODABLE.search(text):

@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="run a full import of a connector now")
     imp.add_argument("connector")
+    imp.add_argument(
+        "--allow-removals",
+        action="store_true",
+        help="remove what the target lacks even when the import would otherwise be refused",
+    )
     imp.set_defaults(func=_cmd_import)
 
     exports = sub.add_parser("exports", help="inspect and replay queued exports")
@@ -183,10 +188,10 @@ async def _until_signalled() -> None:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    return asyncio.run(_import(_load(args), args.connector))
+    return asyncio.run(_import(_load(args), args.connector, args.allow_removals))
 
 
-async def _import(config: HostConfig, name: str) -> int:
+async def _import(config: HostConfig, name: str, allow_removals: bool = False) -> int:
     config.connector(name)
     host = Host(config.model_copy(update={"connectors": {name: config.connector(name)}}))
     await host.open()
@@ -201,11 +206,18 @@ async def _import(config: HostConfig, name: str) -> int:
         ) as progress:
             task = progress.add_task(f"importing {name}", total=None)
             report = await host.runtime(name).importer.full_import(
-                lambda seen: progress.update(task, completed=seen)
+                lambda seen: progress.update(task, completed=seen), allow_removals=allow_removals
             )
     finally:
         await host.close()
     counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
+    if report.refused is not None:
+        print(
+            f"import of {name} refused, nothing removed: {report.refused}\n"
+            f"if this is intended: ecmahost import {name} --allow-removals",
+            file=sys.stderr,
+        )
+        return 1
     if not report.ok:
         print(
             f"import of {name} failed after {report.seen} records: {report.error}", file=sys.stderr

@@ -108,8 +108,10 @@ async def _import(request: web.Request) -> web.Response:
     runtime = _host(request).runtimes.get(name)
     if runtime is None:
         raise ScimError(404, f"no connector named {name!r} on this host")
-    runtime.importer.request()
-    return web.json_response({"requested": name}, status=202)
+    allow = request.query.get("allow_removals", "") in ("1", "true")
+    runtime.importer.request(allow_removals=allow)
+    body = {"requested": name, **({"allow_removals": True} if allow else {})}
+    return web.json_response(body, status=202)
 
 
 def _space(request: web.Request) -> ConnectorSpace:

@@ -205,6 +205,16 @@ class Store(ABC):
         ``added``, ``updated``, ``unchanged`` and ``pending``."""
 
     @abstractmethod
+    async def count_unseen(self, connector: str, run_id: int) -> tuple[int, int]:
+        """What ``remove_unseen`` would forget now, and how many objects ``connector``
+        has: ``(removals, total)``. Changes nothing."""
+
+    @abstractmethod
+    async def has_history(self, connector: str) -> bool:
+        """Whether the space ever held ``connector``: a successful full import or any
+        object. False only on a connector's very first start."""
+
+    @abstractmethod
     async def remove_unseen(self, connector: str, run_id: int) -> int:
         """End a full import: forget the objects ``run_id`` did not see, unless an
         export of theirs is open or changed since the run began (the import may have

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import operator
 import uuid
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,8 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["upsert_batch"]
+
+log = logging.getLogger(__name__)
 
 _PRESENT = ObjectState.PRESENT.value
 
@@ -48,9 +51,22 @@ async def upsert_batch(
 ) -> Mapping[str, int]:
     """Upsert ``records`` by anchor. Objects with an open export keep their staged
     state; only what the target holds (``confirmed``) is refreshed. ``new_id(anchor)``
-    gives the id of an object seen for the first time."""
-    by_anchor = {r.anchor: r for r in records}
+    gives the id of an object seen for the first time.
+
+    An anchor met twice in one run (in this batch or an earlier one) keeps its first
+    record; each later one is counted as ``duplicate`` and listed in ``duplicates``."""
+    by_anchor: dict[str, Record] = {}
+    duplicates: list[tuple[Record, Record | None]] = []
+    for record in records:
+        if record.anchor in by_anchor:
+            duplicates.append((record, by_anchor[record.anchor]))
+        else:
+            by_anchor[record.anchor] = record
     existing = await _rows_for_anchors(session, connector, list(by_anchor))
+    for anchor, row in list(existing.items()):
+        if row["seen_run"] == run_id:  # read earlier in this run: the first one stays
+            duplicates.append((by_anchor.pop(anchor), None))
+            del existing[anchor]
     busy = await _ids_with_open_events(session, [row["id"] for row in existing.values()])
     derived = {a: new_id(a) for a in by_anchor if a not in existing}
     taken = await _taken_ids(session, list(derived.values()))
@@ -69,7 +85,23 @@ async def upsert_batch(
         else:
             _refresh(plan, run_id, row, record, row["id"] in busy)
     await _write(session, plan, run_id)
+    if duplicates:
+        plan.counts["duplicate"] = len(duplicates)
+        for later, first in duplicates:
+            _warn_duplicate(connector, later, first)
     return plan.counts
+
+
+def _warn_duplicate(connector: str, later: Record, first: Record | None) -> None:
+    where = f" at {later.source}" if later.source else ""
+    before = f" ({first.source})" if first is not None and first.source else ""
+    log.warning(
+        "anchor %r%s was already read earlier in this import%s; the first one is kept",
+        later.anchor,
+        where,
+        before,
+        extra={"action": "import.duplicate_anchor", "connector": connector},
+    )
 
 
 def _add(plan: _Plan, connector: str, run_id: int, object_id: str, record: Record) -> None:
@@ -202,6 +234,7 @@ _KNOWN = (
     ObjectRow.confirmed,
     ObjectRow.state,
     ObjectRow.version,
+    ObjectRow.seen_run,
 )
 """What ``_refresh`` compares a known object's record with."""
 _ROWS_FOR_ANCHORS = (

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, ObjectValue, Run, utcnow
 from ecmahost.engine.space.states import OPEN_STATUSES, RunKind, RunStatus
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import ColumnElement, delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["analyze", "begin_run", "finish_run", "remove_unseen"]
+__all__ = ["analyze", "begin_run", "count_unseen", "finish_run", "has_history", "remove_unseen"]
 
 _ANALYZED = (ObjectRow.__tablename__, ObjectValue.__tablename__)
 _UNANALYZED = (ExportEvent.__tablename__, EventLog.__tablename__, Run.__tablename__)
@@ -40,22 +40,47 @@ async def finish_run(
     )
 
 
+async def count_unseen(session: AsyncSession, connector: str, run_id: int) -> tuple[int, int]:
+    """How many objects ``remove_unseen`` would forget, and how many the connector has:
+    a full import weighs its removals before making any."""
+    unseen = await session.scalar(
+        select(func.count()).select_from(ObjectRow).where(await _unseen(session, connector, run_id))
+    )
+    total = await session.scalar(
+        select(func.count()).select_from(ObjectRow).where(ObjectRow.connector == connector)
+    )
+    return int(unseen or 0), int(total or 0)
+
+
 async def remove_unseen(session: AsyncSession, connector: str, run_id: int) -> int:
     """Forget the objects ``run_id`` did not see, unless an export of theirs is open
     or changed since the run began."""
+    result = await session.execute(
+        delete(ObjectRow).where(await _unseen(session, connector, run_id))
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def _unseen(session: AsyncSession, connector: str, run_id: int) -> ColumnElement[bool]:
     started_at = await session.scalar(select(Run.started_at).where(Run.id == run_id))
     recent = select(ExportEvent.object_id).where(
         ExportEvent.connector == connector,
         ExportEvent.status.in_(OPEN_STATUSES) | (ExportEvent.updated_at >= started_at),
     )
-    result = await session.execute(
-        delete(ObjectRow).where(
-            ObjectRow.connector == connector,
-            ObjectRow.seen_run.is_(None) | (ObjectRow.seen_run != run_id),
-            ObjectRow.id.not_in(recent),
-        )
+    return (
+        (ObjectRow.connector == connector)
+        & (ObjectRow.seen_run.is_(None) | (ObjectRow.seen_run != run_id))
+        & ObjectRow.id.not_in(recent)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def has_history(session: AsyncSession, connector: str) -> bool:
+    """Whether the space ever held ``connector``: a finished import, or any object."""
+    imported = exists().where(
+        Run.connector == connector, Run.kind == RunKind.IMPORT, Run.status == RunStatus.OK
+    )
+    held = exists().where(ObjectRow.connector == connector)
+    return bool(await session.scalar(select(imported | held)))
 
 
 async def analyze(session: AsyncSession) -> None:

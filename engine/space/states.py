@@ -79,6 +79,7 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     OK = "ok"
     FAILED = "failed"
+    REFUSED = "refused"  # a full import that would have wiped the view; nothing removed
 
 
 OPEN_STATUSES = (EventStatus.PENDING, EventStatus.RUNNING, EventStatus.FAILED)

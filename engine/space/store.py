@@ -190,6 +190,14 @@ class ConnectorSpace(Store):
                 session, connector, run_id, records, lambda a: object_id_for(connector, a)
             )
 
+    async def count_unseen(self, connector: str, run_id: int) -> tuple[int, int]:
+        async with self._db.read() as session:
+            return await runs.count_unseen(session, connector, run_id)
+
+    async def has_history(self, connector: str) -> bool:
+        async with self._db.read() as session:
+            return await runs.has_history(session, connector)
+
     async def remove_unseen(self, connector: str, run_id: int) -> int:
         async with self._db.write() as session:
             return await runs.remove_unseen(session, connector, run_id)

@@ -1,4 +1,13 @@
-"""The full import of one connector: stream the target into the connector space."""
+"""The full import of one connector: stream the target into the connector space.
+
+An import never wipes the view by mistake: before removing the objects it did not
+see, it weighs them (``removals.refusal``). A target found missing or empty while
+the space holds objects, or removals beyond ``import_max_removals``, refuse the
+import: nothing is removed, the run is recorded as ``refused`` with the reason, and
+``on_refused`` is told. The records already read were written (each batch commits
+as it streams): they are what the target holds, so they are kept; an empty or
+missing target wrote none, and the view stays exactly as it was.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +17,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ecmahost.connectors.base import Connector, Record
+from ecmahost.connectors.base import Connector, Record, TargetMissingError
 from ecmahost.connectors.exceptions import PermanentError, TransientError
 from ecmahost.engine.space.states import RunKind, RunStatus
 from ecmahost.engine.space.store import ConnectorSpace
 from ecmahost.engine.workers.gate import RunGate
+from ecmahost.engine.workers.removals import refusal
 
 __all__ = ["ImportReport", "Importer"]
 
@@ -27,27 +37,44 @@ than 1,000."""
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
+    """One run's outcome. ``refused`` gives the reason when removals were refused
+    (``ok`` is then False and ``error`` the same reason)."""
+
     run_id: int
     ok: bool
     seen: int
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    refused: str | None = None
 
 
 class Importer:
-    """Runs full imports of one connector, one at a time, never during an export batch."""
+    """Runs full imports of one connector, one at a time, never during an export batch.
+
+    ``on_refused(reason)`` is called after each refused import (the place to mark
+    the connector degraded)."""
 
     def __init__(
-        self, name: str, connector: Connector, space: ConnectorSpace, gate: RunGate
+        self,
+        name: str,
+        connector: Connector,
+        space: ConnectorSpace,
+        gate: RunGate,
+        max_removals: int | None = None,
     ) -> None:
         self.name = name
         self._connector = connector
         self._space = space
         self._gate = gate
+        self._max_removals = max_removals
         self._requested = asyncio.Event()
+        self._allow_removals = False
+        self.on_refused: Callable[[str], None] | None = None
 
-    def request(self) -> None:
-        """Ask for an import soon; asking again before it starts changes nothing."""
+    def request(self, *, allow_removals: bool = False) -> None:
+        """Ask for an import soon; asking again before it starts changes nothing,
+        except that one asking with ``allow_removals`` makes it allow them."""
+        self._allow_removals = self._allow_removals or allow_removals
         self._requested.set()
 
     async def run(self) -> None:
@@ -55,15 +82,20 @@ class Importer:
         while True:
             await self._requested.wait()
             self._requested.clear()
+            allow, self._allow_removals = self._allow_removals, False
             try:
-                await self.full_import()
+                await self.full_import(allow_removals=allow)
             except Exception:  # a bug in one run must not end scheduled imports
                 log.exception(
                     "full import crashed", extra={"action": "import.crash", "connector": self.name}
                 )
 
-    async def full_import(self, progress: Callable[[int], None] | None = None) -> ImportReport:
-        """One full import; ``progress`` is called with the number of records seen so far."""
+    async def full_import(
+        self, progress: Callable[[int], None] | None = None, *, allow_removals: bool = False
+    ) -> ImportReport:
+        """One full import; ``progress`` is called with the number of records seen so
+        far. ``allow_removals`` removes what the target lacks even when that is more
+        than the limit, or everything (an empty or missing target)."""
         async with self._gate.full_import():
             run_id = await self._space.begin_run(self.name, RunKind.IMPORT)
             log.info(
@@ -72,7 +104,15 @@ class Importer:
             counts: Counter[str] = Counter()
             seen = 0
             try:
-                seen = await self._stream(run_id, counts, progress)
+                try:
+                    seen = await self._stream(run_id, counts, progress)
+                except TargetMissingError as exc:
+                    if not allow_removals:
+                        return await self._refuse(run_id, seen, counts, f"target missing: {exc}")
+                removals, total = await self._space.count_unseen(self.name, run_id)
+                reason = refusal(seen, removals, total, self._max_removals)
+                if reason is not None and not allow_removals:
+                    return await self._refuse(run_id, seen, counts, reason)
                 counts["removed"] = await self._space.remove_unseen(self.name, run_id)
                 await self._space.analyze()
             except (TransientError, PermanentError) as exc:
@@ -98,6 +138,24 @@ class Importer:
         if progress:
             progress(seen)
         return seen
+
+    async def _refuse(
+        self, run_id: int, seen: int, counts: Counter[str], reason: str
+    ) -> ImportReport:
+        message = f"import refused, the view is kept: {reason}"
+        report = ImportReport(run_id, False, seen, dict(counts), message, reason)
+        await self._space.finish_run(run_id, RunStatus.REFUSED, {"seen": seen, **counts}, message)
+        log.error(
+            "full import of %s refused, nothing removed: %s; "
+            "run `ecmahost import %s --allow-removals` if this is intended",
+            self.name,
+            reason,
+            self.name,
+            extra={"action": "import.refused", "connector": self.name, "run_id": run_id},
+        )
+        if self.on_refused is not None:
+            self.on_refused(reason)
+        return report
 
     async def _finish(
         self, run_id: int, seen: int, counts: Counter[str], error: str | None
