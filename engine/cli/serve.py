@@ -116,7 +116,9 @@ async def _serve(
         _announce(config, listen, sockets, ssl_context)
         await stop.wait()
     finally:
-        await _stop(host, runner)
+        # Only a requested stop is worth the log lines: after a start-up error they
+        # would bury the one line that says what is wrong.
+        await _stop(host, runner, tell=stop.is_set())
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -151,11 +153,16 @@ async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
     return False
 
 
-async def _stop(host: Host, runner: web.AppRunner | None) -> None:
+async def _stop(host: Host, runner: web.AppRunner | None, *, tell: bool) -> None:
     """Close in the order that keeps every acknowledged write: stop taking requests
     and let those in flight answer, then let the export workers record what they
     exported, then close the space (its pending commits finish first)."""
     extra = {"action": "host.stop"}
+    if not tell:
+        if runner is not None:
+            await runner.cleanup()
+        await host.close()
+        return
     if runner is not None:
         server = runner.server
         open_connections = len(server.connections) if server is not None else 0
