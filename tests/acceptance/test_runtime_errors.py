@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.conftest import Server, ecmahost
+from tests.conftest import EXT
 
 QUICK_S = 15.0
 """A refusal happens before any import; this bounds a loaded machine's start."""
@@ -157,3 +158,24 @@ def test_sigterm_during_the_start_up_import_stops_cleanly(
     assert '"import.finished"' not in rest  # it was stopped, not waited for
     # The space is intact: the next host starts and finds what it needs.
     assert ecmahost(csv_config, "cache", "CSV").returncode == 0
+
+
+def test_a_graceful_stop_says_what_it_waits_for_and_keeps_what_was_acknowledged(
+    csv_config: Path, server_factory: Callable[..., Server]
+) -> None:
+    server = server_factory(csv_config)
+    anchor = str(uuid.uuid4())
+    values = {"AzureObjectID": anchor, "UserName": "stop@x.example", "Title": "kept"}
+    created = server.request("POST", "/Users", {EXT: values})
+    assert created.status == 201
+    assert server.process is not None
+    process = server.process
+    server.stop(signal.SIGTERM)
+    assert process.returncode == 0
+    logged = "".join(server.stderr_lines)
+    assert "Traceback" not in logged
+    assert "waiting up to" in logged
+    assert "export workers of CSV" in logged
+    assert '"msg": "stopped"' in logged
+    again = server.start()
+    assert again.request("GET", f"/Users/{created.body['id']}").status == 200
