@@ -9,6 +9,7 @@ it is a bug and the traceback is what a report needs.
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 from ecmahost.connectors.exceptions import EcmahostError
@@ -48,6 +49,15 @@ def explain(exc: BaseException, state_dir: Path | None = None) -> EcmahostError 
     """The one-line error for ``exc``, or None when it is not one we know."""
     if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
         return RuntimeProblem(f"cannot listen: address already in use ({exc.strerror})")
-    if isinstance(exc, OSError) and exc.filename and state_dir is not None:
+    if isinstance(exc, OSError) and state_dir is not None and _touches(exc.filename, state_dir):
         return state_dir_error(state_dir, exc)
     return None
+
+
+def _touches(filename: object, state_dir: Path) -> bool:
+    """Whether the failing path is the state folder, in it, or on the way to it; an
+    error elsewhere is not the state folder's and keeps its traceback."""
+    if not isinstance(filename, str | os.PathLike):
+        return False
+    failed, folder = Path(filename).absolute(), state_dir.absolute()
+    return failed.is_relative_to(folder) or folder.is_relative_to(failed)

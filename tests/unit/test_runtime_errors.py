@@ -86,3 +86,10 @@ def test_main_prints_an_os_error_of_the_state_folder_in_one_line(
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1
     assert "blocker" in err
+
+
+def test_an_os_error_elsewhere_keeps_its_traceback(tmp_path: Path) -> None:
+    elsewhere = FileNotFoundError(errno.ENOENT, "No such file", "/etc/nothing-here")
+    assert errors.explain(elsewhere, tmp_path / "state") is None
+    inside = FileNotFoundError(errno.ENOENT, "No such file", str(tmp_path / "state" / "x"))
+    assert errors.explain(inside, tmp_path / "state") is not None
