@@ -102,7 +102,7 @@ async def _serve(
     runner: web.AppRunner | None = None
     try:
         if not await _unless_stopped(host.open(serve=True), stop):
-            log.info("stopped during start-up", extra={"action": "host.stop"})
+            log.info("start-up cancelled", extra={"action": "host.stop"})
             return
         runner = web.AppRunner(
             create_app(host, open_host=False),

@@ -154,7 +154,7 @@ def test_sigterm_during_the_start_up_import_stops_cleanly(
         raise
     assert process.returncode == 0, rest
     assert "Traceback" not in rest
-    assert "stopped during start-up" in rest
+    assert "start-up cancelled" in rest
     assert '"import.finished"' not in rest  # it was stopped, not waited for
     # The space is intact: the next host starts and finds what it needs.
     assert ecmahost(csv_config, "cache", "CSV").returncode == 0
