@@ -5,25 +5,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import secrets
-import signal
 import ssl
 import sys
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 from ecmahost.connectors.exceptions import ConfigError, EcmahostError
 from ecmahost.engine import queue, tls
-from ecmahost.engine.cli import ecma_xml
+from ecmahost.engine.cli import ecma_xml, errors, serve
 from ecmahost.engine.config import HostConfig, Listen, config_path, load_config
 from ecmahost.engine.host import Host
 from ecmahost.engine.logs import configure_logging
 from ecmahost.engine.scim.admin import event_json
-from ecmahost.engine.scim.app import create_app
 from ecmahost.engine.space import ConnectorSpace
 from ecmahost.engine.space.states import EventStatus
 from rich.console import Console
@@ -38,14 +38,27 @@ T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; an error the operator can fix is one line on stderr and exit
+    code 2 (with ``-v`` or ``log_level = "debug"`` its traceback comes first)."""
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except EcmahostError as exc:
-        print(f"ecmahost: error: {exc}", file=sys.stderr)
-        return 2
+        return _one_line(exc, args.verbose)
+    except OSError as exc:
+        known = errors.explain(exc, getattr(args, "state_dir", None))
+        if known is None:
+            raise
+        return _one_line(known, args.verbose)
     except KeyboardInterrupt:
         return 130
+
+
+def _one_line(exc: EcmahostError, verbose: bool) -> int:
+    if verbose or logging.getLogger().isEnabledFor(logging.DEBUG):
+        traceback.print_exc()
+    print(f"ecmahost: error: {exc}", file=sys.stderr)
+    return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="ecmahost", description="Connector host for Microsoft Entra on-premises provisioning"
     )
     parser.add_argument("--version", action="version", version=f"ecmahost {version('ecmahost')}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the traceback behind an error"
+    )
     parser.add_argument(
         "--config", help="configuration file (default: $ECMAHOST_CONFIG, then config/ecmahost.toml)"
     )
@@ -122,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace) -> HostConfig:
     config = load_config(config_path(args.config))
     configure_logging(config.host.log_level)
+    args.state_dir = config.state_dir  # for the one-line error of a state folder problem
     return config
 
 
@@ -132,8 +149,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args)
     listen = Listen.parse(args.listen) if args.listen else config.host.listen_at
     mode = args.tls or config.host.tls
-    ssl_context = _server_tls(config, mode)
-    asyncio.run(_serve(config, listen, ssl_context))
+    serve.serve(config, listen, lambda: _server_tls(config, mode))
     return 0
 
 
@@ -150,38 +166,8 @@ def _server_tls(config: HostConfig, mode: str) -> ssl.SSLContext | None:
     return tls.server_context(cert, key)
 
 
-async def _serve(config: HostConfig, listen: Listen, ssl_context: ssl.SSLContext | None) -> None:
-    runner = web.AppRunner(create_app(Host(config)), access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, listen.host, listen.port, ssl_context=ssl_context)
-        await site.start()
-        port = _bound_port(site, listen.port)
-        scheme = "https" if ssl_context else "http"
-        for name in config.connectors:
-            url = f"{scheme}://{_url_host(listen.host)}:{port}/ecma2host_{name}/scim"
-            print(f"ecmahost: serving connector {name} at {url}", flush=True)
-        await _until_signalled()
-    finally:
-        await runner.cleanup()
-
-
-def _bound_port(site: web.TCPSite, configured: int) -> int:
-    server = site._server  # aiohttp keeps the asyncio server here; needed for port 0
-    sockets = getattr(server, "sockets", None) or []
-    return int(sockets[0].getsockname()[1]) if sockets else configured
-
-
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-async def _until_signalled() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 # -- import, cache --------------------------------------------------------------------

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+import sqlite3
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from ecmahost import migrations
+from ecmahost.connectors.exceptions import EcmahostError
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-__all__ = ["migrate", "open_engine", "open_group_engine", "sessionmaker_for", "sqlite_url"]
+__all__ = [
+    "DatabaseUnusableError",
+    "current_user",
+    "migrate",
+    "open_engine",
+    "open_group_engine",
+    "sessionmaker_for",
+    "sqlite_url",
+]
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -91,14 +107,69 @@ def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[Any]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+class DatabaseUnusableError(EcmahostError):
+    """The database cannot be opened as it is: written by a newer ecmahost, corrupt,
+    or not writable. The message names the file and what to do."""
+
+
+def current_user() -> str:
+    """Who this process runs as, for messages about permissions."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary uid in a container
+        name = "?"
+    return f"{name} (uid {os.getuid()})"
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Create or upgrade the schema to the newest migration."""
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+    """Create or upgrade the schema to the newest migration.
+
+    Raises ``DatabaseUnusableError`` for a database this version cannot use."""
+    path = engine.url.database or str(engine.url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade, path)
+    except DBAPIError as exc:
+        problem = _unusable(path, exc.orig)
+        if problem is None:
+            raise
+        raise problem from exc
 
 
-def _upgrade(connection: Connection) -> None:
+def _upgrade(connection: Connection, path: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
+    _refuse_unknown_revision(connection, ScriptDirectory.from_config(config), path)
     command.upgrade(config, "head")
+
+
+def _refuse_unknown_revision(connection: Connection, script: ScriptDirectory, path: str) -> None:
+    """A revision we have no migration for was written by a newer ecmahost: upgrading
+    from it is impossible and running on its schema would corrupt data."""
+    ours = {rev.revision for rev in script.walk_revisions()}
+    for revision in MigrationContext.configure(connection).get_current_heads():
+        if revision not in ours:
+            raise DatabaseUnusableError(
+                f"database {path} was written by a newer ecmahost (schema revision"
+                f" {revision}); this is ecmahost {version('ecmahost')}, whose newest"
+                f" schema revision is {script.get_current_head()}: upgrade ecmahost"
+            )
+
+
+def _unusable(path: str, error: BaseException | None) -> DatabaseUnusableError | None:
+    """The one-line error for what SQLite said about the file, if it is one we know."""
+    if not isinstance(error, sqlite3.Error):
+        return None
+    code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF  # the primary result code
+    if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+        return DatabaseUnusableError(
+            f"database {path} is corrupt ({error}): restore the file from a backup,"
+            " or move it away to start empty (a full import then reloads the targets)"
+        )
+    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
+        return DatabaseUnusableError(
+            f"database {path} cannot be written by user {current_user()} ({error}):"
+            " the file and its folder must be writable by that user"
+        )
+    return None
