@@ -1,8 +1,11 @@
 """The export queue's statements: a status column on ``export_events`` plus the
 append-only ``event_log``; ``Events`` is the store's ``EventStore``.
 
-Per object, events are claimed in id order; an object whose event failed or is
-running holds its later events back. Retry back-off is per object.
+Per object, events are claimed in id order; an object whose event is running holds
+its later events back. A failed event is superseded by the object's next change (in
+the transaction that queues it, or when the failure is recorded if one already
+waits): that change exports the object's newest state, so nothing waits for the
+failed one. Retry back-off is per object.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from ecmahost.engine.space.states import (
 from sqlalchemy import (
     ColumnElement,
     DateTime,
+    Executable,
     Row,
     Select,
     Text,
@@ -60,7 +64,8 @@ _PENDING = EventStatus.PENDING
 def append_event(session: Session, row: ObjectRow, op: Op, payload: Mapping[str, Any]) -> int:
     """Queue the object's staged state (a group-writer job's step). A new event
     inherits the back-off of the object's pending ones, so it can never become due
-    before them."""
+    before them, and supersedes the object's failed events: it carries the object's
+    whole newest state, so they no longer hold it back."""
     now = utcnow()
     due = session.scalar(
         select(ExportEvent.next_attempt_at)
@@ -83,12 +88,15 @@ def append_event(session: Session, row: ObjectRow, op: Op, payload: Mapping[str,
     session.add(event)
     session.flush()
     _log(session, event, LogStatus.PENDING, None)
+    for statement in _supersede(row.id, event.id):
+        session.execute(statement)
     return event.id
 
 
 def due_objects(connector: str, limit: int) -> Select[str]:
     """The objects with a due pending event, oldest first (no object starves), except
-    those held behind a failed or running event."""
+    those held behind a running event (or a failed one a newer change has not yet
+    superseded: only a database from before superseding holds such a pair)."""
     return (
         select(ExportEvent.object_id)
         .where(
@@ -162,8 +170,12 @@ class Events(EventStore):
                 await _set_status(
                     session, failure.event_ids, EventStatus.FAILED, failure.error, failure.kind
                 )
-                if not await _has_waiting(session, failure.object_id):
+                newer = await _first_waiting(session, failure.object_id)
+                if newer is None:
                     await objects.settle_failed(session, failure.object_id)
+                else:  # a change came while this one was exported: it goes next
+                    for statement in _supersede(failure.object_id, newer):
+                        await session.execute(statement)
             for retry in retried:
                 await _set_status(
                     session, retry.event_ids, _PENDING, retry.error, ErrorKind.TRANSIENT
@@ -357,12 +369,38 @@ async def _set_status(
     )
 
 
-async def _has_waiting(session: AsyncSession, object_id: str) -> bool:
-    """Whether a change of the object will still be exported (pending or running)."""
-    chosen = select(ExportEvent.id).where(
+async def _first_waiting(session: AsyncSession, object_id: str) -> int | None:
+    """The oldest change of the object that will still be exported (pending or
+    running), if any."""
+    chosen = select(func.min(ExportEvent.id)).where(
         ExportEvent.object_id == object_id, ExportEvent.status.in_(WAITING_STATUSES)
     )
-    return (await session.scalar(chosen.limit(1))) is not None
+    return await session.scalar(chosen)
+
+
+def _supersede(object_id: str, by_event: int) -> tuple[Executable, Executable]:
+    """The statements that mark the object's failed events superseded by event
+    ``by_event``, logging the step; run in order (the log selects them while they
+    are still failed). Their error stays: it tells why they failed."""
+    chosen = (ExportEvent.object_id == object_id) & (ExportEvent.status == EventStatus.FAILED)
+    now = utcnow()
+    logged = insert(EventLog).from_select(
+        ["event_id", "connector", "status", "detail", "at"],
+        select(
+            ExportEvent.id,
+            ExportEvent.connector,
+            literal(LogStatus.SUPERSEDED.value, Text),
+            literal(f"superseded by event {by_event}", Text),
+            literal(now, DateTime),
+        ).where(chosen),
+    )
+    moved = (
+        update(ExportEvent)
+        .where(chosen)
+        .values(status=EventStatus.SUPERSEDED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return logged, moved
 
 
 async def _has_newer(session: AsyncSession, event: ExportEvent) -> bool:

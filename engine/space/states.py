@@ -44,6 +44,9 @@ class EventStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     DISCARDED = "discarded"
+    SUPERSEDED = "superseded"
+    """It failed, and a newer change of its object came: that change's export carries
+    the object's newest state, so this one is never exported (kept for its history)."""
 
 
 class ErrorKind(StrEnum):
@@ -64,6 +67,7 @@ class LogStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     DISCARDED = "discarded"
+    SUPERSEDED = "superseded"
 
 
 class RunKind(StrEnum):
