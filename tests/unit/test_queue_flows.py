@@ -208,11 +208,16 @@ async def test_discarded_events_are_kept_and_release_the_object(make_scim: Any) 
     scim.memory.reject_values = {"poison"}
     await scim.call("PATCH", f"/Users/{ids['u000']}", retitle("poison"))
     [failed] = await eventually(lambda: _events(scim, "failed"))
+    exporter = scim.host.runtime("Mem").exporter
+    wakes: list[None] = []
+    woken = exporter.wake
+    exporter.wake = lambda: (wakes.append(None), woken())[1]  # type: ignore[method-assign]
 
     assert await admin(scim, "POST", "/exports/discard", {"ids": [failed.id]}) == (
         200,
         {"discarded": [failed.id]},
     )
+    assert wakes  # the exporter looks at the queue at once, not at its idle poll
     await scim.call("PATCH", f"/Users/{ids['u000']}", retitle("t3"))
     await eventually(lambda: scim.memory.objects["u000"]["Title"] == "t3")
     [discarded] = await _events(scim, "discarded")
