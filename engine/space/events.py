@@ -17,6 +17,7 @@ from typing import Any
 
 from ecmahost.engine.space import objects
 from ecmahost.engine.space.contract import EventStore
+from ecmahost.engine.space.event_rows import CLAIMED, queued, state_of, view_of
 from ecmahost.engine.space.lookup import Lookup
 from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
 from ecmahost.engine.space.objects import among
@@ -43,7 +44,6 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Executable,
-    Row,
     Select,
     Text,
     exists,
@@ -128,7 +128,7 @@ class Events(EventStore):
             # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
             rows = (
                 await session.execute(
-                    select(*_CLAIMED)
+                    select(*CLAIMED)
                     .where(
                         ExportEvent.object_id.in_(among(object_ids)), ExportEvent.status == _PENDING
                     )
@@ -145,7 +145,7 @@ class Events(EventStore):
             held = await _target_anchors(session, object_ids)
         by_object: dict[str, list[QueuedEvent]] = {}
         for r in rows:
-            by_object.setdefault(r.object_id, []).append(_queued(r))
+            by_object.setdefault(r.object_id, []).append(queued(r))
         return [DueObject(oid, tuple(evs), held.get(oid)) for oid, evs in by_object.items()]
 
     async def next_due(self, connector: str) -> datetime | None:
@@ -204,10 +204,10 @@ class Events(EventStore):
             except sqlite3.OperationalError:  # busy: the async path waits for it
                 pass
             else:
-                return None if found is None else _state(*found)
+                return None if found is None else state_of(*found)
         async with self._db.read() as session:
             event = await session.get(ExportEvent, event_id)
-        return None if event is None else _state(event.status, event.last_error, event.error_kind)
+        return None if event is None else state_of(event.status, event.last_error, event.error_kind)
 
     async def find(
         self,
@@ -225,7 +225,7 @@ class Events(EventStore):
         if ids is not None:
             chosen = chosen.where(ExportEvent.id.in_(ids))
         async with self._db.read() as session:
-            return [_view(e) for e in (await session.scalars(chosen)).all()]
+            return [view_of(e) for e in (await session.scalars(chosen)).all()]
 
     async def history(self, event_id: int) -> list[LogEntry]:
         async with self._db.read() as session:
@@ -255,47 +255,9 @@ class Events(EventStore):
         return [e.id for e in moved]
 
 
-_CLAIMED = (
-    ExportEvent.id,
-    ExportEvent.connector,
-    ExportEvent.object_id,
-    ExportEvent.anchor,
-    ExportEvent.op,
-    ExportEvent.payload,
-    ExportEvent.attempts,
-)
-
-
-def _queued(row: Row[Any]) -> QueuedEvent:
-    return QueuedEvent(
-        row.id, row.connector, row.object_id, row.anchor, Op(row.op), row.payload, row.attempts
-    )
-
-
-def _state(status: str, last_error: str | None, error_kind: str | None) -> EventState:
-    return EventState(
-        EventStatus(status), last_error, ErrorKind(error_kind) if error_kind else None
-    )
-
-
-def _view(row: ExportEvent) -> EventView:
-    return EventView(
-        row.id,
-        row.connector,
-        row.object_id,
-        row.anchor,
-        Op(row.op),
-        EventStatus(row.status),
-        row.attempts,
-        row.last_error,
-        row.created_at,
-        row.updated_at,
-        dict(row.payload),
-    )
-
-
 def _blocked() -> ColumnElement[bool]:
-    """The event's object waits behind a failed or running event."""
+    """The event's object waits behind a running event, or a failed one that no
+    newer event superseded (held until replayed or discarded)."""
     blocker = aliased(ExportEvent)
     return exists().where(
         blocker.object_id == ExportEvent.object_id, blocker.status.in_(BLOCKING_STATUSES)
@@ -309,6 +271,22 @@ def _log(
         EventLog(
             event_id=event.id, connector=event.connector, status=status, detail=detail, at=utcnow()
         )
+    )
+
+
+def _log_each(
+    chosen: ColumnElement[bool], status: LogStatus, detail: str | None, at: datetime
+) -> Executable:
+    """One log entry for each event ``chosen`` selects, in one statement."""
+    return insert(EventLog).from_select(
+        ["event_id", "connector", "status", "detail", "at"],
+        select(
+            ExportEvent.id,
+            ExportEvent.connector,
+            literal(status.value, Text),
+            literal(detail, Text),
+            literal(at, DateTime),
+        ).where(chosen),
     )
 
 
@@ -355,18 +333,7 @@ async def _set_status(
     chosen = ExportEvent.id.in_(among(event_ids))
     await session.execute(update(ExportEvent).where(chosen).values(values))
     logged = LogStatus.RETRYING if status == _PENDING else LogStatus(status)
-    await session.execute(
-        insert(EventLog).from_select(
-            ["event_id", "connector", "status", "detail", "at"],
-            select(
-                ExportEvent.id,
-                ExportEvent.connector,
-                literal(logged.value, Text),
-                literal(error, Text),
-                literal(values["updated_at"], DateTime),
-            ).where(chosen),
-        )
-    )
+    await session.execute(_log_each(chosen, logged, error, values["updated_at"]))
 
 
 async def _first_waiting(session: AsyncSession, object_id: str) -> int | None:
@@ -384,16 +351,7 @@ def _supersede(object_id: str, by_event: int) -> tuple[Executable, Executable]:
     are still failed). Their error stays: it tells why they failed."""
     chosen = (ExportEvent.object_id == object_id) & (ExportEvent.status == EventStatus.FAILED)
     now = utcnow()
-    logged = insert(EventLog).from_select(
-        ["event_id", "connector", "status", "detail", "at"],
-        select(
-            ExportEvent.id,
-            ExportEvent.connector,
-            literal(LogStatus.SUPERSEDED.value, Text),
-            literal(f"superseded by event {by_event}", Text),
-            literal(now, DateTime),
-        ).where(chosen),
-    )
+    logged = _log_each(chosen, LogStatus.SUPERSEDED, f"superseded by event {by_event}", now)
     moved = (
         update(ExportEvent)
         .where(chosen)

@@ -92,4 +92,7 @@ WAITING_STATUSES = (EventStatus.PENDING, EventStatus.RUNNING)
 """Statuses of an event that will still be exported without anyone's help."""
 
 BLOCKING_STATUSES = (EventStatus.FAILED, EventStatus.RUNNING)
-"""Statuses of an event that holds back its object's later events."""
+"""Statuses of an event that holds back its object's later events. A failed one does
+only until the object's next event supersedes it, which queueing that event does at
+once; so only a database from before superseding holds a failed event before a pending
+one."""
