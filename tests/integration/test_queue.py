@@ -132,6 +132,22 @@ async def test_a_failure_with_a_newer_change_waiting_is_superseded_at_once(
     assert claim.change.attributes["Title"] == "good"
 
 
+async def test_a_change_queued_while_a_create_failed_is_exported_as_an_add(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, _ = spaces
+    obj, _ = await space.create(NAME, "a", staging("a"))
+    [claim] = await queue.claim(space, NAME, 10)
+    _, later = await space.update(NAME, obj.id, retitle("t2"))  # while the create runs
+    await queue.record(space, failed=[(claim, "rejected", ErrorKind.PERMANENT)])
+
+    assert (await space.get(NAME, obj.id)).attributes["Title"] == "t2"  # still shown
+    [claim] = await queue.claim(space, NAME, 10)
+    assert claim.event_ids == (later,)
+    assert claim.change.kind is ChangeKind.ADD  # the target never took the create
+    assert claim.change.attributes == {"AzureObjectID": "a", "Title": "t2"}
+
+
 async def test_a_batch_is_marked_done_at_once_even_if_an_object_went_away(
     spaces: tuple[ConnectorSpace, list[int]],
 ) -> None:
