@@ -99,7 +99,7 @@ async def _replay(request: web.Request) -> web.Response:
 async def _discard(request: web.Request) -> web.Response:
     ids = _ids(await _json(request))
     moved = await queue.discard(_space(request), ids)
-    _host(request).wake()  # a discarded event may have held later ones back
+    _host(request).wake()  # a failed event older than superseding may hold later ones
     return web.json_response({"discarded": moved})
 
 

@@ -59,9 +59,9 @@ class EventStore(ABC):
 
         Each object comes with all its pending events in id order. Objects held
         behind a running event (or a failed one no newer event superseded) are not
-        taken. First, running events whose
-        lease ran out (their worker died) go back to pending, logged ``reclaimed``.
-        Two claims never take the same event while its lease holds."""
+        taken. First, running events whose lease ran out (their worker died) go back
+        to pending, logged ``reclaimed``. Two claims never take the same event while
+        its lease holds."""
 
     @abstractmethod
     async def next_due(self, connector: str) -> datetime | None:
