@@ -16,7 +16,7 @@ from ecmahost.connectors.secrets import redact
 from ecmahost.engine import queue
 from ecmahost.engine.config import ConnectorConfig, DisableAction, HostConfig
 from ecmahost.engine.provisioning import Rules
-from ecmahost.engine.queue import Outcome
+from ecmahost.engine.queue import Outcome, wakeup
 from ecmahost.engine.queue.notifier import Notifier
 from ecmahost.engine.registry import build_connector, report_broken_plugins
 from ecmahost.engine.scim.resource import ResourceMapper
@@ -137,11 +137,18 @@ class Host:
                 self._tasks.append(asyncio.create_task(runtime.importer.run()))
             if Capability.EXPORT in runtime.connector.capabilities:
                 self._tasks.append(asyncio.create_task(runtime.exporter.run()))
+        # The command line's replays and discards wake the exporters (queue.wakeup).
+        self._tasks.append(asyncio.create_task(wakeup.listen(self.config.state_dir, self.wake)))
         self._scheduler = start_scheduler(
             (rt.importer, rt.config.autosync_minutes)
             for rt in self.runtimes.values()
             if Capability.IMPORT in rt.connector.capabilities
         )
+
+    def wake(self) -> None:
+        """Queued events changed outside a SCIM write: every exporter looks now."""
+        for runtime in self.runtimes.values():
+            runtime.wake_exporter()
 
     def runtime(self, name: str) -> ConnectorRuntime:
         try:

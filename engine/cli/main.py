@@ -23,6 +23,7 @@ from ecmahost.engine.cli import ecma_xml, errors, serve
 from ecmahost.engine.config import HostConfig, Listen, config_path, load_config
 from ecmahost.engine.host import Host
 from ecmahost.engine.logs import configure_logging
+from ecmahost.engine.queue import wakeup
 from ecmahost.engine.scim.admin import event_json
 from ecmahost.engine.space import ConnectorSpace
 from ecmahost.engine.space.states import EventStatus
@@ -286,13 +287,17 @@ def _cmd_exports_replay(args: argparse.Namespace) -> int:
         print("ecmahost: error: name event ids or --all", file=sys.stderr)
         return 2
     ids = None if args.all else args.ids
-    moved = asyncio.run(_with_space(_load(args), lambda s: queue.replay(s, ids)))
+    config = _load(args)
+    moved = asyncio.run(_with_space(config, lambda s: queue.replay(s, ids)))
+    wakeup.poke(config.state_dir)  # the serving host exports them now, not at its poll
     print(f"queued again: {len(moved)} event(s) {' '.join(map(str, moved))}".rstrip())
     return 0
 
 
 def _cmd_exports_discard(args: argparse.Namespace) -> int:
-    moved = asyncio.run(_with_space(_load(args), lambda s: queue.discard(s, args.ids)))
+    config = _load(args)
+    moved = asyncio.run(_with_space(config, lambda s: queue.discard(s, args.ids)))
+    wakeup.poke(config.state_dir)
     print(f"discarded: {len(moved)} event(s) {' '.join(map(str, moved))}".rstrip())
     return 0
 

@@ -3,9 +3,10 @@ write's transaction), claimed per object and coalesced, its outcomes recorded,
 inspected, replayed and discarded.
 
 Per object, events are exported in id order and coalesced: a claim takes all of an
-object's pending events and exports only the newest state. An object whose earlier
-event failed is held back until that event is replayed or discarded, so a later
-change never overtakes an earlier one. Retry back-off is per object.
+object's pending events and exports only the newest state. A failed event does not
+hold its object: the object's next change supersedes it (it stays listed as
+``superseded``) and exports the object's newest state, after the failed attempt, so a
+later change never overtakes an earlier one. Retry back-off is per object.
 
 The queue's logic lives here; its statements are the store's (``space.events``).
 """

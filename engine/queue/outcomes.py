@@ -38,6 +38,8 @@ _FINAL = {
     EventStatus.DONE: OutcomeStatus.DONE,
     EventStatus.FAILED: OutcomeStatus.FAILED,
     EventStatus.DISCARDED: OutcomeStatus.DISCARDED,
+    # It failed before a newer change took its place: to its writer, still a failure.
+    EventStatus.SUPERSEDED: OutcomeStatus.FAILED,
 }
 
 

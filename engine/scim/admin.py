@@ -92,14 +92,14 @@ async def _replay(request: web.Request) -> web.Response:
     body = await _json(request)
     ids = None if body.get("all") is True else _ids(body)
     moved = await queue.replay(_space(request), ids)
-    for runtime in _host(request).runtimes.values():
-        runtime.exporter.wake()
+    _host(request).wake()
     return web.json_response({"replayed": moved})
 
 
 async def _discard(request: web.Request) -> web.Response:
     ids = _ids(await _json(request))
     moved = await queue.discard(_space(request), ids)
+    _host(request).wake()  # a failed event older than superseding may hold later ones
     return web.json_response({"discarded": moved})
 
 

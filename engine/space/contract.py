@@ -48,7 +48,9 @@ building it on demand; None selects every object."""
 
 class EventStore(ABC):
     """The export queue's table: per object, events are exported in id order, and an
-    object whose event failed or is running holds its later events back."""
+    object whose event is running holds its later events back. A failed event is
+    superseded (status ``superseded``, logged, kept) by the object's next event: that
+    one carries the object's whole newest state."""
 
     @abstractmethod
     async def claim(self, connector: str, limit: int, lease_s: float) -> list[DueObject]:
@@ -56,9 +58,10 @@ class EventStore(ABC):
         (no object starves), and mark them running for ``lease_s`` seconds.
 
         Each object comes with all its pending events in id order. Objects held
-        behind a failed or running event are not taken. First, running events whose
-        lease ran out (their worker died) go back to pending, logged ``reclaimed``.
-        Two claims never take the same event while its lease holds."""
+        behind a running event (or a failed one no newer event superseded) are not
+        taken. First, running events whose lease ran out (their worker died) go back
+        to pending, logged ``reclaimed``. Two claims never take the same event while
+        its lease holds."""
 
     @abstractmethod
     async def next_due(self, connector: str) -> datetime | None:
@@ -78,7 +81,8 @@ class EventStore(ABC):
         * ``failed``: the events fail with the error and its kind. Unless another
           change of the object waits, the object shows again what the target holds
           (a failed create is forgotten, a failed rename gets its anchor back when
-          no other object took it), so Entra sees the change as not done.
+          no other object took it), so Entra sees the change as not done. If one
+          waits, the failed events are superseded by it at once.
         * ``retried``: the events are pending again with the error (kind transient),
           and every pending event of the object waits until the retry time."""
 
@@ -114,7 +118,8 @@ class EventStore(ABC):
         their attempts reset, logged ``replayed``; returns their ids in id order.
         An object whose newest event is replayed shows that event's state again
         (brought back if a failure dropped it; a replayed rename takes its anchor
-        back when no other object holds it). Ids of events not failed are ignored."""
+        back when no other object holds it). Ids of events not failed are ignored:
+        a superseded event is never replayed (a newer change took its place)."""
 
     @abstractmethod
     async def discard(self, ids: Sequence[int]) -> list[int]:
@@ -180,7 +185,8 @@ class Store(ABC):
         hidden object without export is forgotten. NotFoundError if no visible
         object of ``connector`` has the id; an error ``decide`` raises propagates and
         nothing is written. A new event never becomes due before the object's
-        earlier pending ones (it inherits their back-off)."""
+        earlier pending ones (it inherits their back-off); in the same transaction
+        it supersedes the object's failed events (``EventStore``). ``create`` too."""
 
     # -- full imports -------------------------------------------------------------
 

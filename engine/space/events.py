@@ -1,8 +1,11 @@
 """The export queue's statements: a status column on ``export_events`` plus the
 append-only ``event_log``; ``Events`` is the store's ``EventStore``.
 
-Per object, events are claimed in id order; an object whose event failed or is
-running holds its later events back. Retry back-off is per object.
+Per object, events are claimed in id order; an object whose event is running holds
+its later events back. A failed event is superseded by the object's next change (in
+the transaction that queues it, or when the failure is recorded if one already
+waits): that change exports the object's newest state, so nothing waits for the
+failed one. Retry back-off is per object.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from ecmahost.engine.space import objects
 from ecmahost.engine.space.contract import EventStore
+from ecmahost.engine.space.event_rows import CLAIMED, queued, state_of, view_of
 from ecmahost.engine.space.lookup import Lookup
 from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
 from ecmahost.engine.space.objects import among
@@ -39,7 +43,7 @@ from ecmahost.engine.space.states import (
 from sqlalchemy import (
     ColumnElement,
     DateTime,
-    Row,
+    Executable,
     Select,
     Text,
     exists,
@@ -60,7 +64,8 @@ _PENDING = EventStatus.PENDING
 def append_event(session: Session, row: ObjectRow, op: Op, payload: Mapping[str, Any]) -> int:
     """Queue the object's staged state (a group-writer job's step). A new event
     inherits the back-off of the object's pending ones, so it can never become due
-    before them."""
+    before them, and supersedes the object's failed events: it carries the object's
+    whole newest state, so they no longer hold it back."""
     now = utcnow()
     due = session.scalar(
         select(ExportEvent.next_attempt_at)
@@ -83,12 +88,15 @@ def append_event(session: Session, row: ObjectRow, op: Op, payload: Mapping[str,
     session.add(event)
     session.flush()
     _log(session, event, LogStatus.PENDING, None)
+    for statement in _supersede(row.id, event.id):
+        session.execute(statement)
     return event.id
 
 
 def due_objects(connector: str, limit: int) -> Select[str]:
     """The objects with a due pending event, oldest first (no object starves), except
-    those held behind a failed or running event."""
+    those held behind a running event (or a failed one a newer change has not yet
+    superseded: only a database from before superseding holds such a pair)."""
     return (
         select(ExportEvent.object_id)
         .where(
@@ -120,7 +128,7 @@ class Events(EventStore):
             # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
             rows = (
                 await session.execute(
-                    select(*_CLAIMED)
+                    select(*CLAIMED)
                     .where(
                         ExportEvent.object_id.in_(among(object_ids)), ExportEvent.status == _PENDING
                     )
@@ -137,7 +145,7 @@ class Events(EventStore):
             held = await _target_anchors(session, object_ids)
         by_object: dict[str, list[QueuedEvent]] = {}
         for r in rows:
-            by_object.setdefault(r.object_id, []).append(_queued(r))
+            by_object.setdefault(r.object_id, []).append(queued(r))
         return [DueObject(oid, tuple(evs), held.get(oid)) for oid, evs in by_object.items()]
 
     async def next_due(self, connector: str) -> datetime | None:
@@ -162,8 +170,12 @@ class Events(EventStore):
                 await _set_status(
                     session, failure.event_ids, EventStatus.FAILED, failure.error, failure.kind
                 )
-                if not await _has_waiting(session, failure.object_id):
+                newer = await _first_waiting(session, failure.object_id)
+                if newer is None:
                     await objects.settle_failed(session, failure.object_id)
+                else:  # a change came while this one was exported: it goes next
+                    for statement in _supersede(failure.object_id, newer):
+                        await session.execute(statement)
             for retry in retried:
                 await _set_status(
                     session, retry.event_ids, _PENDING, retry.error, ErrorKind.TRANSIENT
@@ -192,10 +204,10 @@ class Events(EventStore):
             except sqlite3.OperationalError:  # busy: the async path waits for it
                 pass
             else:
-                return None if found is None else _state(*found)
+                return None if found is None else state_of(*found)
         async with self._db.read() as session:
             event = await session.get(ExportEvent, event_id)
-        return None if event is None else _state(event.status, event.last_error, event.error_kind)
+        return None if event is None else state_of(event.status, event.last_error, event.error_kind)
 
     async def find(
         self,
@@ -213,7 +225,7 @@ class Events(EventStore):
         if ids is not None:
             chosen = chosen.where(ExportEvent.id.in_(ids))
         async with self._db.read() as session:
-            return [_view(e) for e in (await session.scalars(chosen)).all()]
+            return [view_of(e) for e in (await session.scalars(chosen)).all()]
 
     async def history(self, event_id: int) -> list[LogEntry]:
         async with self._db.read() as session:
@@ -243,47 +255,9 @@ class Events(EventStore):
         return [e.id for e in moved]
 
 
-_CLAIMED = (
-    ExportEvent.id,
-    ExportEvent.connector,
-    ExportEvent.object_id,
-    ExportEvent.anchor,
-    ExportEvent.op,
-    ExportEvent.payload,
-    ExportEvent.attempts,
-)
-
-
-def _queued(row: Row[Any]) -> QueuedEvent:
-    return QueuedEvent(
-        row.id, row.connector, row.object_id, row.anchor, Op(row.op), row.payload, row.attempts
-    )
-
-
-def _state(status: str, last_error: str | None, error_kind: str | None) -> EventState:
-    return EventState(
-        EventStatus(status), last_error, ErrorKind(error_kind) if error_kind else None
-    )
-
-
-def _view(row: ExportEvent) -> EventView:
-    return EventView(
-        row.id,
-        row.connector,
-        row.object_id,
-        row.anchor,
-        Op(row.op),
-        EventStatus(row.status),
-        row.attempts,
-        row.last_error,
-        row.created_at,
-        row.updated_at,
-        dict(row.payload),
-    )
-
-
 def _blocked() -> ColumnElement[bool]:
-    """The event's object waits behind a failed or running event."""
+    """The event's object waits behind a running event, or a failed one that no
+    newer event superseded (held until replayed or discarded)."""
     blocker = aliased(ExportEvent)
     return exists().where(
         blocker.object_id == ExportEvent.object_id, blocker.status.in_(BLOCKING_STATUSES)
@@ -297,6 +271,22 @@ def _log(
         EventLog(
             event_id=event.id, connector=event.connector, status=status, detail=detail, at=utcnow()
         )
+    )
+
+
+def _log_each(
+    chosen: ColumnElement[bool], status: LogStatus, detail: str | None, at: datetime
+) -> Executable:
+    """One log entry for each event ``chosen`` selects, in one statement."""
+    return insert(EventLog).from_select(
+        ["event_id", "connector", "status", "detail", "at"],
+        select(
+            ExportEvent.id,
+            ExportEvent.connector,
+            literal(status.value, Text),
+            literal(detail, Text),
+            literal(at, DateTime),
+        ).where(chosen),
     )
 
 
@@ -343,26 +333,32 @@ async def _set_status(
     chosen = ExportEvent.id.in_(among(event_ids))
     await session.execute(update(ExportEvent).where(chosen).values(values))
     logged = LogStatus.RETRYING if status == _PENDING else LogStatus(status)
-    await session.execute(
-        insert(EventLog).from_select(
-            ["event_id", "connector", "status", "detail", "at"],
-            select(
-                ExportEvent.id,
-                ExportEvent.connector,
-                literal(logged.value, Text),
-                literal(error, Text),
-                literal(values["updated_at"], DateTime),
-            ).where(chosen),
-        )
-    )
+    await session.execute(_log_each(chosen, logged, error, values["updated_at"]))
 
 
-async def _has_waiting(session: AsyncSession, object_id: str) -> bool:
-    """Whether a change of the object will still be exported (pending or running)."""
-    chosen = select(ExportEvent.id).where(
+async def _first_waiting(session: AsyncSession, object_id: str) -> int | None:
+    """The oldest change of the object that will still be exported (pending or
+    running), if any."""
+    chosen = select(func.min(ExportEvent.id)).where(
         ExportEvent.object_id == object_id, ExportEvent.status.in_(WAITING_STATUSES)
     )
-    return (await session.scalar(chosen.limit(1))) is not None
+    return await session.scalar(chosen)
+
+
+def _supersede(object_id: str, by_event: int) -> tuple[Executable, Executable]:
+    """The statements that mark the object's failed events superseded by event
+    ``by_event``, logging the step; run in order (the log selects them while they
+    are still failed). Their error stays: it tells why they failed."""
+    chosen = (ExportEvent.object_id == object_id) & (ExportEvent.status == EventStatus.FAILED)
+    now = utcnow()
+    logged = _log_each(chosen, LogStatus.SUPERSEDED, f"superseded by event {by_event}", now)
+    moved = (
+        update(ExportEvent)
+        .where(chosen)
+        .values(status=EventStatus.SUPERSEDED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return logged, moved
 
 
 async def _has_newer(session: AsyncSession, event: ExportEvent) -> bool:

@@ -44,6 +44,9 @@ class EventStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     DISCARDED = "discarded"
+    SUPERSEDED = "superseded"
+    """It failed, and a newer change of its object came: that change's export carries
+    the object's newest state, so this one is never exported (kept for its history)."""
 
 
 class ErrorKind(StrEnum):
@@ -64,6 +67,7 @@ class LogStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     DISCARDED = "discarded"
+    SUPERSEDED = "superseded"
 
 
 class RunKind(StrEnum):
@@ -89,4 +93,7 @@ WAITING_STATUSES = (EventStatus.PENDING, EventStatus.RUNNING)
 """Statuses of an event that will still be exported without anyone's help."""
 
 BLOCKING_STATUSES = (EventStatus.FAILED, EventStatus.RUNNING)
-"""Statuses of an event that holds back its object's later events."""
+"""Statuses of an event that holds back its object's later events. A failed one does
+only until the object's next event supersedes it, which queueing that event does at
+once; so only a database from before superseding holds a failed event before a pending
+one."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from ecmahost.connectors.base import ChangeKind
 from ecmahost.engine import queue
 from ecmahost.engine.exceptions import AnchorTakenError
 from ecmahost.engine.queue import ErrorKind, Outcome, OutcomeStatus
@@ -16,6 +17,7 @@ from ecmahost.engine.space.database import sqlite_url
 from ecmahost.engine.space.events import due_objects
 from ecmahost.engine.space.models import ObjectRow
 from ecmahost.engine.space.states import EventStatus, Op
+from ecmahost.engine.space.stored import StoredObject
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import event, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -33,6 +35,10 @@ async def spaces(tmp_path: Path) -> AsyncIterator[tuple[ConnectorSpace, list[int
         yield space, commits
     finally:
         await space.close()
+
+
+def retitle(title: str) -> Callable[[StoredObject], Staging]:
+    return lambda o: Staging({**o.attributes, "Title": title}, True, Op.UPSERT)
 
 
 def staging(anchor: str) -> Staging:
@@ -74,7 +80,7 @@ async def test_a_dead_workers_claim_is_reclaimed_after_its_lease(
     assert statuses == ["pending", "reclaimed"]
 
 
-async def test_later_events_coalesce_and_never_overtake_a_failed_one(
+async def test_a_newer_change_supersedes_a_failed_create_and_is_exported_as_an_add(
     spaces: tuple[ConnectorSpace, list[int]],
 ) -> None:
     space, _ = spaces
@@ -82,18 +88,64 @@ async def test_later_events_coalesce_and_never_overtake_a_failed_one(
     [claim] = await queue.claim(space, NAME, 10)
     await queue.record(space, failed=[(claim, "rejected", ErrorKind.PERMANENT)])
     # The failed create left nothing visible, so Entra creates again, then patches.
-    await space.create(NAME, "a", Staging({"AzureObjectID": "a", "Title": "t1"}, True, Op.UPSERT))
+    _, second = await space.create(
+        NAME, "a", Staging({"AzureObjectID": "a", "Title": "t1"}, True, Op.UPSERT)
+    )
+    [failed] = await queue.list_events(space, ids=[first])
+    assert failed.status == EventStatus.SUPERSEDED and failed.last_error == "rejected"
     await space.update(
         NAME, obj.id, lambda o: Staging({**o.attributes, "Title": "t2"}, True, Op.UPSERT)
     )
 
-    assert await queue.claim(space, NAME, 10) == []  # held behind the failed create
-    assert await queue.replay(space, [first]) == [first]
-    [claim] = await queue.claim(space, NAME, 10)
+    [claim] = await queue.claim(space, NAME, 10)  # not held behind the failed create
+    assert claim.object_id == obj.id and claim.event_ids[0] == second
+    # The target holds nothing: the newest state is an add.
+    assert claim.change.kind is ChangeKind.ADD
+    assert claim.change.attributes == {"AzureObjectID": "a", "Title": "t2"}
+    assert await queue.replay(space, [first]) == []  # a superseded event is never replayed
+    assert await queue.discard(space, [first]) == []
+    steps = [h["status"] for h in await queue.history(space, first)]
+    assert steps == ["pending", "failed", "superseded"]
+    assert await queue.outcome(space, first) == Outcome(
+        OutcomeStatus.FAILED, "rejected", ErrorKind.PERMANENT
+    )
 
-    assert claim.object_id == obj.id and len(claim.event_ids) == 3
-    assert claim.event_ids[0] == first  # in order, the replayed one first
-    assert claim.change.attributes == {"AzureObjectID": "a", "Title": "t2"}  # the newest state
+
+async def test_a_failure_with_a_newer_change_waiting_is_superseded_at_once(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, _ = spaces
+    obj, _ = await space.create(NAME, "a", staging("a"))
+    [claim] = await queue.claim(space, NAME, 10)
+    await queue.record(space, done=[claim])
+    await space.update(NAME, obj.id, retitle("bad"))
+    [claim] = await queue.claim(space, NAME, 10)
+    _, later = await space.update(NAME, obj.id, retitle("good"))  # while "bad" is exported
+    assert await queue.claim(space, NAME, 10) == []  # held behind the running one: order kept
+
+    await queue.record(space, failed=[(claim, "rejected", ErrorKind.PERMANENT)])
+    [failed] = await queue.list_events(space, ids=list(claim.event_ids))
+    assert failed.status == EventStatus.SUPERSEDED
+    assert (await space.get(NAME, obj.id)).attributes["Title"] == "good"  # not rolled back
+    [claim] = await queue.claim(space, NAME, 10)
+    assert claim.event_ids == (later,) and claim.change.kind is ChangeKind.REPLACE
+    assert claim.change.attributes["Title"] == "good"
+
+
+async def test_a_change_queued_while_a_create_failed_is_exported_as_an_add(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, _ = spaces
+    obj, _ = await space.create(NAME, "a", staging("a"))
+    [claim] = await queue.claim(space, NAME, 10)
+    _, later = await space.update(NAME, obj.id, retitle("t2"))  # while the create runs
+    await queue.record(space, failed=[(claim, "rejected", ErrorKind.PERMANENT)])
+
+    assert (await space.get(NAME, obj.id)).attributes["Title"] == "t2"  # still shown
+    [claim] = await queue.claim(space, NAME, 10)
+    assert claim.event_ids == (later,)
+    assert claim.change.kind is ChangeKind.ADD  # the target never took the create
+    assert claim.change.attributes == {"AzureObjectID": "a", "Title": "t2"}
 
 
 async def test_a_batch_is_marked_done_at_once_even_if_an_object_went_away(
@@ -173,7 +225,7 @@ async def test_a_retry_waits_and_giving_up_is_logged_as_failed(
     assert statuses == ["pending", "retrying", "failed"]
 
 
-async def test_an_unknown_event_has_failed_and_discard_releases_the_object(
+async def test_an_unknown_event_has_failed_and_a_later_change_releases_the_object(
     spaces: tuple[ConnectorSpace, list[int]],
 ) -> None:
     space, _ = spaces
@@ -192,14 +244,9 @@ async def test_an_unknown_event_has_failed_and_discard_releases_the_object(
     _, later = await space.update(
         NAME, obj.id, lambda o: Staging({**o.attributes, "Title": "y"}, True, Op.UPSERT)
     )
-    assert await queue.claim(space, NAME, 10) == []  # held behind the failed one
-
-    assert await queue.discard(space, claim.event_ids) == list(claim.event_ids)
+    # The failed one is superseded: nothing to discard, nothing holds the object.
+    assert await queue.discard(space, claim.event_ids) == []
 
     [claim] = await queue.claim(space, NAME, 10)
     assert claim.event_ids == (later,) and claim.change.attributes["Title"] == "y"
-    assert [e.status for e in await queue.list_events(space, connector=NAME)] == [
-        EventStatus.DONE,
-        EventStatus.DISCARDED,
-        EventStatus.RUNNING,
-    ]
+    assert claim.change.kind is ChangeKind.REPLACE

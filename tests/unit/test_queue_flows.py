@@ -99,7 +99,7 @@ async def test_an_outage_under_load_loses_nothing_and_drains_by_itself(make_scim
     assert max(retries) >= 4
 
 
-async def test_a_poison_change_fails_alone_and_replays_in_order(make_scim: Any) -> None:
+async def test_a_poison_change_fails_alone_and_replays(make_scim: Any) -> None:
     scim = await make_scim(export_mode="queued", host_toml=ADMIN_HOST)
     ids = await create_users(scim, 5)
     await eventually(lambda: len(scim.memory.objects) == 5)
@@ -113,10 +113,7 @@ async def test_a_poison_change_fails_alone_and_replays_in_order(make_scim: Any) 
     for anchor in ("u001", "u002"):  # other users keep flowing
         await scim.call("PATCH", f"/Users/{ids[anchor]}", retitle("t5"))
     await eventually(lambda: scim.memory.objects["u002"]["Title"] == "t5")
-    await scim.call("PATCH", f"/Users/{ids['u000']}", retitle("t9"))  # waits behind the failed one
-    await asyncio.sleep(0.3)
     assert scim.memory.objects["u000"]["Title"] == "t0"
-    assert (await _events(scim, "pending"))[0].anchor == "u000"
 
     status, listed = await admin(scim, "GET", "/exports?status=failed")
     assert status == 200 and [e["id"] for e in listed["exports"]] == [failed.id]
@@ -124,8 +121,7 @@ async def test_a_poison_change_fails_alone_and_replays_in_order(make_scim: Any) 
     status, replayed = await admin(scim, "POST", "/exports/replay", {"all": True})
     assert (status, replayed) == (200, {"replayed": [failed.id]})
 
-    await eventually(lambda: scim.memory.objects["u000"]["Title"] == "t9")
-    assert exported_titles(scim, "u000")[-1] == 9
+    await eventually(lambda: scim.memory.objects["u000"]["Title"] == "poison")
 
     async def history() -> list[str]:  # the target took it; its outcome is recorded next
         shown = (await admin(scim, "GET", f"/exports/{failed.id}"))[1]
@@ -133,6 +129,50 @@ async def test_a_poison_change_fails_alone_and_replays_in_order(make_scim: Any) 
 
     await eventually(lambda: _last_is_done(history()))
     assert await history() == ["pending", "failed", "replayed", "done"]
+
+
+@pytest.mark.parametrize("mode", ["sync", "queued"])
+async def test_a_newer_change_supersedes_a_rejected_one_at_once(make_scim: Any, mode: str) -> None:
+    # export_wait_s far above the bound: a change held behind the failed one would show.
+    scim = await make_scim(export_mode=mode, export_wait_s=60.0)
+    ids = await create_users(scim, 1)
+    user = f"/Users/{ids['u000']}"
+    await eventually(lambda: "u000" in scim.memory.objects)
+    scim.memory.reject_values = {"poison"}
+    clock = asyncio.get_running_loop().time
+
+    async def rejected(body: dict[str, Any], method: str = "PATCH", path: str = user) -> None:
+        status, answer = await scim.call(method, path, body)
+        assert status == (400 if mode == "sync" else 200 if method == "PATCH" else 201), answer
+        await eventually(lambda: _events(scim, "failed"), message="the change failed")
+
+    async def taken(method: str, path: str, body: Any, landed: Any) -> None:
+        started = clock()
+        status, answer = await scim.call(method, path, body)
+        assert status in (200, 201, 204), answer
+        await eventually(landed, timeout_s=5.0, interval_s=0.02)
+        assert clock() - started < 5.0
+
+    await rejected(retitle("poison"))
+    await taken("PATCH", user, retitle("t1"), lambda: scim.memory.objects["u000"]["Title"] == "t1")
+    if mode == "sync":  # the target's answer for the newest state: rejected again, at once
+        started = clock()
+        assert (await scim.call("PATCH", user, retitle("poison")))[0] == 400
+        assert clock() - started < 5.0
+    else:
+        await rejected(retitle("poison"))
+    await taken("DELETE", user, None, lambda: "u000" not in scim.memory.objects)
+
+    # A rejected create leaves the target holding nothing: Entra's next create is an add.
+    await rejected(create_body("u001", "poison"), "POST", "/Users")
+    await taken("POST", "/Users", create_body("u001", "t2"), lambda: "u001" in scim.memory.objects)
+    assert scim.memory.objects["u001"]["Title"] == "t2"
+
+    superseded = await eventually(lambda: _events(scim, "superseded"))
+    assert len(superseded) == 3 and not await _events(scim, "failed")
+    assert scim.host.space is not None
+    steps = await queue.history(scim.host.space, superseded[0].id)
+    assert [h["status"] for h in steps] == ["pending", "failed", "superseded"]
 
 
 async def _last_is_done(statuses: Any) -> bool:
@@ -168,11 +208,16 @@ async def test_discarded_events_are_kept_and_release_the_object(make_scim: Any) 
     scim.memory.reject_values = {"poison"}
     await scim.call("PATCH", f"/Users/{ids['u000']}", retitle("poison"))
     [failed] = await eventually(lambda: _events(scim, "failed"))
+    exporter = scim.host.runtime("Mem").exporter
+    wakes: list[None] = []
+    woken = exporter.wake
+    exporter.wake = lambda: (wakes.append(None), woken())[1]  # type: ignore[method-assign]
 
     assert await admin(scim, "POST", "/exports/discard", {"ids": [failed.id]}) == (
         200,
         {"discarded": [failed.id]},
     )
+    assert wakes  # the exporter looks at the queue at once, not at its idle poll
     await scim.call("PATCH", f"/Users/{ids['u000']}", retitle("t3"))
     await eventually(lambda: scim.memory.objects["u000"]["Title"] == "t3")
     [discarded] = await _events(scim, "discarded")

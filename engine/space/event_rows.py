@@ -1,0 +1,56 @@
+"""Rows of ``export_events`` as the store's records (``space.records``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecmahost.engine.space.models import ExportEvent
+from ecmahost.engine.space.records import EventState, EventView, QueuedEvent
+from ecmahost.engine.space.states import ErrorKind, EventStatus, Op
+from sqlalchemy import Row
+
+__all__ = ["CLAIMED", "queued", "state_of", "view_of"]
+
+
+CLAIMED = (
+    ExportEvent.id,
+    ExportEvent.connector,
+    ExportEvent.object_id,
+    ExportEvent.anchor,
+    ExportEvent.op,
+    ExportEvent.payload,
+    ExportEvent.attempts,
+)
+"""The columns a claim reads: plain rows, not ORM objects, as a backlog is claimed
+thousands at a time."""
+
+
+def queued(row: Row[Any]) -> QueuedEvent:
+    """A claimed row (of ``CLAIMED``) as the event a claim hands out."""
+    return QueuedEvent(
+        row.id, row.connector, row.object_id, row.anchor, Op(row.op), row.payload, row.attempts
+    )
+
+
+def state_of(status: str, last_error: str | None, error_kind: str | None) -> EventState:
+    """An event's stored status, error and error kind as its ``EventState``."""
+    return EventState(
+        EventStatus(status), last_error, ErrorKind(error_kind) if error_kind else None
+    )
+
+
+def view_of(row: ExportEvent) -> EventView:
+    """An event as the admin API and the command line show it."""
+    return EventView(
+        row.id,
+        row.connector,
+        row.object_id,
+        row.anchor,
+        Op(row.op),
+        EventStatus(row.status),
+        row.attempts,
+        row.last_error,
+        row.created_at,
+        row.updated_at,
+        dict(row.payload),
+    )
