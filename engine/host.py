@@ -24,6 +24,7 @@ from ecmahost.engine.provisioning import Rules
 from ecmahost.engine.queue import Outcome
 from ecmahost.engine.queue.notifier import Notifier
 from ecmahost.engine.registry import build_connector, report_broken_plugins
+from ecmahost.engine.schema_file import load_schema, save_schema
 from ecmahost.engine.scim.resource import ResourceMapper
 from ecmahost.engine.space import ConnectorSpace
 from ecmahost.engine.space.database import sqlite_url
@@ -82,6 +83,8 @@ class Host:
         self._connectors: list[Connector] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._scheduler: AsyncIOScheduler | None = None
+        self._starting = True
+        """While start-up waits for first attempts, which report their own errors."""
 
     async def open(self, *, connectors: bool = True, serve: bool = False) -> None:
         state_dir = self.config.state_dir
@@ -177,6 +180,7 @@ class Host:
             self._tasks.append(asyncio.create_task(self._bring_up(config, connector, opened)))
         if first_attempts:
             done, _ = await asyncio.wait(first_attempts, timeout=START_GRACE_S)
+            self._starting = False
             for attempt in done:
                 if (error := attempt.result()) is not None:
                     raise error
@@ -195,6 +199,7 @@ class Host:
         down, then run its workers; ``opened`` learns how the first attempt went."""
         name, state = config.name, self.states[config.name]
         delay_s = FIRST_RETRY_S
+        kept = load_schema(self.config.state_dir, name)
         while True:
             try:
                 await connector.open()
@@ -205,13 +210,14 @@ class Host:
             except ConfigError as exc:  # waiting will not mend it: the operator must
                 await connector.close()
                 state.mark_degraded(f"configuration error: {exc}")
-                log.error(
-                    "connector %s is not configured right: %s",
-                    name,
-                    exc,
-                    extra={"action": "connector.config_error", "connector": name},
-                )
-                _settle(opened, exc)
+                if not self._starting:  # found after start-up: the host serves on without it
+                    log.error(
+                        "connector %s is not configured right: %s",
+                        name,
+                        exc,
+                        extra={"action": "connector.config_error", "connector": name},
+                    )
+                _settle(opened, exc)  # at start-up: start-up fails with this error
                 return
             except Exception as exc:  # a target down, refusing us, or a connector bug
                 await connector.close()  # safe after a failed open, per the contract
@@ -223,11 +229,19 @@ class Host:
                     delay_s,
                     extra={"action": "connector.open_retry", "connector": name},
                 )
+                if kept is not None and name not in self.runtimes:
+                    # Serve the space with the schema the target last reported; no
+                    # worker runs until the connector opens (writes wait queued).
+                    self.runtimes[name] = self._runtime(config, connector, kept, state)
+                    state.up = True
                 _settle(opened, None)
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, self.config.host.reconnect_max_s)
-        runtime = self._runtime(config, connector, schema, state)
-        self.runtimes[name] = runtime
+        save_schema(self.config.state_dir, name, schema)
+        runtime = self.runtimes.get(name)
+        if runtime is None or runtime.schema != schema:
+            runtime = self._runtime(config, connector, schema, state)
+            self.runtimes[name] = runtime
         state.connected()
         _settle(opened, None)
         log.info(
