@@ -221,7 +221,12 @@ class Host:
                 return
             except Exception as exc:  # a target down, refusing us, or a connector bug
                 await connector.close()  # safe after a failed open, per the contract
-                state.mark_degraded(f"target unreachable: {exc}")
+                unreachable = isinstance(exc, TransientError)
+                state.mark_degraded(
+                    f"target unreachable: {exc}"
+                    if unreachable
+                    else f"cannot open: {type(exc).__name__}: {exc}"
+                )
                 log.warning(
                     "connector %s cannot open yet (%s); trying again in %.1f s",
                     name,

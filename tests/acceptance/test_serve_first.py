@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.acceptance.conftest import Server, wait_until
 from tests.conftest import TOKEN, csv_connector_toml
 
@@ -87,36 +89,58 @@ def test_a_filled_space_answers_while_the_start_up_import_runs(
     assert detail["last_import"]["counts"]["seen"] == before
 
 
-def test_an_unreachable_ldap_target_leaves_the_csv_connector_served(
-    write_config: Callable[..., Path], server_factory: Callable[..., Server]
-) -> None:
-    ldap = f"""
-[connectors.LDAP]
+def _ldap_down(name: str) -> str:
+    return f"""
+[connectors.{name}]
 type = "ldap"
 token = "env:ECMAHOST_TEST_TOKEN_CSV"
 
-[connectors.LDAP.settings]
+[connectors.{name}.settings]
 url = "ldap://127.0.0.1:{_closed_port()}"
 bind_dn = "cn=admin,dc=example,dc=org"
-password = "env:ECMAHOST_TEST_LDAP_PASSWORD"
+password = "env:ECMAHOST_TEST_DOWN_SECRET"
 base_dn = "ou=people,dc=example,dc=org"
 anchor = "uid"
 """
-    config = write_config(csv_connector_toml() + ldap, HOST_TOML)
-    started = time.monotonic()
-    server = server_factory(config, env={"ECMAHOST_TEST_LDAP_PASSWORD": "secret"}, wait_ready=False)
 
+
+def _postgres_down(name: str) -> str:
+    return f"""
+[connectors.{name}]
+type = "sql"
+token = "env:ECMAHOST_TEST_TOKEN_CSV"
+
+[connectors.{name}.settings]
+url = "env:ECMAHOST_TEST_DOWN_URL"
+table = "users"
+anchor = "AzureObjectID"
+"""
+
+
+@pytest.mark.parametrize("other", [_ldap_down, _postgres_down], ids=["ldap", "postgresql"])
+def test_an_unreachable_target_leaves_the_csv_connector_served(
+    write_config: Callable[..., Path],
+    server_factory: Callable[..., Server],
+    other: Callable[[str], str],
+) -> None:
+    env = {
+        "ECMAHOST_TEST_DOWN_SECRET": "secret",
+        "ECMAHOST_TEST_DOWN_URL": f"postgresql+asyncpg://u:secret@127.0.0.1:{_closed_port()}/db",
+    }
+    config = write_config(csv_connector_toml() + other("Down"), HOST_TOML)
+    started = time.monotonic()
+    server = server_factory(config, env=env, wait_ready=False)
     wait_until(lambda: server.request("GET", "/Users").status == 200, timeout_s=5)
     assert time.monotonic() - started < 5 + 2  # 5 s after start, plus the test's polling
     assert server.request("GET", "/Users").body["totalResults"] == 4
 
-    down = server.request("GET", "/Users", name="LDAP", token=TOKEN)
+    down = server.request("GET", "/Users", name="Down", token=TOKEN)
     assert down.status == 503 and int(down.headers["retry-after"]) > 0
-    detail = wait_until(lambda: _detail(server)["connectors"]["CSV"]["state"] == "serving")
+    wait_until(lambda: _detail(server)["connectors"]["CSV"]["state"] == "serving")
     detail = _detail(server)
     assert detail["status"] == "degraded"
-    assert detail["connectors"]["LDAP"]["state"] == "degraded"
-    assert "unreachable" in detail["connectors"]["LDAP"]["reason"]
+    assert detail["connectors"]["Down"]["state"] == "degraded"
+    assert "unreachable" in detail["connectors"]["Down"]["reason"]
     assert detail["connectors"]["CSV"]["exports"] == {
         "pending": 0,
         "failed": 0,
