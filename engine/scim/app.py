@@ -25,6 +25,7 @@ from ecmahost.engine.host import Host
 from ecmahost.engine.scim import discovery, health, users
 from ecmahost.engine.scim.admin import create_admin_app
 from ecmahost.engine.scim.http import HOST_KEY, base_url, error_response, runtime_for, scim_response
+from ecmahost.engine.workers.state import Phase
 
 __all__ = ["HOST_KEY", "create_app"]
 
@@ -143,7 +144,8 @@ def _not_ready(request: web.Request) -> web.Response | None:
     name = request.match_info.get("connector")
     host = request.app[HOST_KEY]
     state = host.states.get(name) if name is not None else None
-    if state is None or state.answers_reads:
+    # Only SCIM paths: the admin API names connectors too, with its own token.
+    if state is None or state.answers_reads or not request.path.startswith("/ecma2host_"):
         return None
     expected = host.config.connectors[state.name].token.get_secret_value().encode()
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -153,7 +155,11 @@ def _not_ready(request: web.Request) -> web.Response | None:
         return error_response(
             401, "missing or invalid bearer token", None, {"WWW-Authenticate": "Bearer"}
         )
-    doing = "importing" if state.up else f"waiting for its target ({state.reason})"
+    doing = (
+        "importing"
+        if state.phase is Phase.IMPORTING
+        else f"waiting for its target ({state.reason})"
+    )
     return error_response(
         503,
         f"connector {name} is {doing}; its space is not filled yet",
