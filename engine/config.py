@@ -96,7 +96,11 @@ class HostSettings(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     startup_wait_s: float = Field(default=60.0, ge=0)
-    """How long start-up waits for a connector whose target is down."""
+    """How long a one-shot command (``ecmahost import``, ...) waits for a connector
+    whose target is down. ``serve`` never waits: it serves and keeps trying."""
+    reconnect_max_s: float = Field(default=60.0, gt=0)
+    """Longest pause between two attempts to reach a target that is down (the pause
+    starts at 0.5 s and doubles)."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_page_size: int = Field(default=1000, ge=1, le=100_000)
     admin_token: SecretStr | None = None

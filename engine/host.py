@@ -1,5 +1,10 @@
 """The host: the connector space and, per connector, its connector, export worker
-and importer, opened and closed together."""
+and importer, opened and closed together.
+
+Serving (``open(serve=True)``) does not wait for targets: each connector is brought
+up by its own task (open with back-off, then the start-up import), so the port opens
+at once, reads are answered from the durable space, and a connector whose target is
+down fails alone (``ConnectorState`` says how each one is doing)."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from ecmahost.engine.provisioning import Rules
 from ecmahost.engine.queue import Outcome, wakeup
 from ecmahost.engine.queue.notifier import Notifier
 from ecmahost.engine.registry import build_connector, report_broken_plugins
+from ecmahost.engine.schema_file import load_schema, save_schema
 from ecmahost.engine.scim.resource import ResourceMapper
 from ecmahost.engine.space import ConnectorSpace
 from ecmahost.engine.space.database import sqlite_url
@@ -26,10 +32,19 @@ from ecmahost.engine.workers.exporter import Exporter
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.importer import Importer
 from ecmahost.engine.workers.scheduler import start_scheduler
+from ecmahost.engine.workers.state import ConnectorState
 
 __all__ = ["ConnectorRuntime", "Host"]
 
 log = logging.getLogger(__name__)
+
+START_GRACE_S = 1.0
+"""How long serving waits for the connectors' first attempts to open: a configuration
+error a connector finds only on opening (a missing schema file) still stops start-up,
+while a target that is slow or down never holds the port closed."""
+
+FIRST_RETRY_S = 0.5
+"""Pause before the second attempt to open a target; it doubles up to the cap."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +69,22 @@ class ConnectorRuntime:
 
 class Host:
     """Open with ``await host.open()``; ``serve=True`` also recovers interrupted
-    exports, runs the start-up imports and starts the workers and scheduler."""
+    exports and brings each connector up in the background (open, start-up import,
+    workers), plus the scheduler.
+
+    ``states`` has every configured connector once serving; ``runtimes`` only those
+    whose connector is open (a target down since start has none yet)."""
 
     def __init__(self, config: HostConfig) -> None:
         self.config = config
         self.space: ConnectorSpace | None = None
         self.runtimes: dict[str, ConnectorRuntime] = {}
+        self.states: dict[str, ConnectorState] = {}
+        self._connectors: list[Connector] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._scheduler: AsyncIOScheduler | None = None
+        self._starting = True
+        """While start-up waits for first attempts, which report their own errors."""
 
     async def open(self, *, connectors: bool = True, serve: bool = False) -> None:
         state_dir = self.config.state_dir
@@ -77,20 +100,30 @@ class Host:
                 )
         if serve:
             report_broken_plugins()
-        if connectors:
+            try:
+                await self._start_serving()
+            except BaseException:
+                await self.close()  # the application's clean-up does not run for us
+                raise
+        elif connectors:
             for name, config in self.config.connectors.items():
                 self.runtimes[name] = await self._open_connector(config)
-        if serve:
-            await self._start_serving()
 
     async def _open_connector(self, config: ConnectorConfig) -> ConnectorRuntime:
         assert self.space is not None
         redact(config.token.get_secret_value())
         connector = build_connector(config, self.config.base_dir)
         connector.first_start = not await self.space.has_history(config.name)
+        self._connectors.append(connector)
         await self._open_when_reachable(config.name, connector)
         schema = await connector.schema()
         _check_deprovision(config, schema)
+        return self._runtime(config, connector, schema, ConnectorState(config.name, up=True))
+
+    def _runtime(
+        self, config: ConnectorConfig, connector: Connector, schema: Schema, state: ConnectorState
+    ) -> ConnectorRuntime:
+        assert self.space is not None
         gate = RunGate()
         outcomes: Notifier[int, Outcome] = Notifier()
         return ConnectorRuntime(
@@ -100,7 +133,15 @@ class Host:
             schema,
             ResourceMapper(schema, config.deprovision),
             Exporter(config.name, connector, self.space, config, gate, outcomes),
-            Importer(config.name, connector, self.space, gate, config.import_max_removals),
+            Importer(
+                config.name,
+                connector,
+                self.space,
+                gate,
+                config.import_max_removals,
+                state,
+                self.config.host.reconnect_max_s,
+            ),
             Rules.of(config, schema, connector.capabilities),
             outcomes,
         )
@@ -131,24 +172,117 @@ class Host:
                 delay_s = min(delay_s * 2, 10.0)
 
     async def _start_serving(self) -> None:
-        for runtime in self.runtimes.values():
-            if Capability.IMPORT in runtime.connector.capabilities:
-                await runtime.importer.full_import()
-                self._tasks.append(asyncio.create_task(runtime.importer.run()))
-            if Capability.EXPORT in runtime.connector.capabilities:
-                self._tasks.append(asyncio.create_task(runtime.exporter.run()))
+        assert self.space is not None
+        first_attempts: list[asyncio.Future[Exception | None]] = []
+        for name, config in self.config.connectors.items():
+            redact(config.token.get_secret_value())
+            connector = build_connector(config, self.config.base_dir)  # config errors raise
+            connector.first_start = not await self.space.has_history(name)
+            self._connectors.append(connector)
+            # A space an import once filled answers reads at once, even while the
+            # start-up import runs or the target is down.
+            self.states[name] = ConnectorState(
+                name, filled=await self.space.has_finished_import(name)
+            )
+            opened: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+            first_attempts.append(opened)
+            self._tasks.append(asyncio.create_task(self._bring_up(config, connector, opened)))
         # The command line's replays and discards wake the exporters (queue.wakeup).
         self._tasks.append(asyncio.create_task(wakeup.listen(self.config.state_dir, self.wake)))
+        if first_attempts:
+            done, _ = await asyncio.wait(first_attempts, timeout=START_GRACE_S)
+            self._starting = False
+            for attempt in done:
+                if (error := attempt.result()) is not None:
+                    raise error
         self._scheduler = start_scheduler(
-            (rt.importer, rt.config.autosync_minutes)
-            for rt in self.runtimes.values()
-            if Capability.IMPORT in rt.connector.capabilities
+            (_ImportRequest(self, name), config.autosync_minutes)
+            for name, config in self.config.connectors.items()
         )
 
     def wake(self) -> None:
         """Queued events changed outside a SCIM write: every exporter looks now."""
         for runtime in self.runtimes.values():
             runtime.wake_exporter()
+
+    async def _bring_up(
+        self,
+        config: ConnectorConfig,
+        connector: Connector,
+        opened: asyncio.Future[Exception | None],
+    ) -> None:
+        """Open the connector, trying again with back-off for as long as its target is
+        down, then run its workers; ``opened`` learns how the first attempt went."""
+        name, state = config.name, self.states[config.name]
+        delay_s = FIRST_RETRY_S
+        kept = load_schema(self.config.state_dir, name)
+        while True:
+            try:
+                await connector.open()
+                await connector.validate()  # e.g. a script connector's validate role
+                schema = await connector.schema()
+                _check_deprovision(config, schema)
+                break
+            except ConfigError as exc:  # waiting will not mend it: the operator must
+                await connector.close()
+                state.mark_degraded(f"configuration error: {exc}")
+                if not self._starting:  # found after start-up: the host serves on without it
+                    log.error(
+                        "connector %s is not configured right: %s",
+                        name,
+                        exc,
+                        extra={"action": "connector.config_error", "connector": name},
+                    )
+                _settle(opened, exc)  # at start-up: start-up fails with this error
+                return
+            except Exception as exc:  # a target down, refusing us, or a connector bug
+                await connector.close()  # safe after a failed open, per the contract
+                unreachable = isinstance(exc, TransientError)
+                state.mark_degraded(
+                    f"target unreachable: {exc}"
+                    if unreachable
+                    else f"cannot open: {type(exc).__name__}: {exc}"
+                )
+                log.warning(
+                    "connector %s cannot open yet (%s); trying again in %.1f s",
+                    name,
+                    exc,
+                    delay_s,
+                    extra={"action": "connector.open_retry", "connector": name},
+                )
+                if kept is not None and name not in self.runtimes:
+                    # Serve the space with the schema the target last reported; no
+                    # worker runs until the connector opens (writes wait queued).
+                    self.runtimes[name] = self._runtime(config, connector, kept, state)
+                    state.up = True
+                _settle(opened, None)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, self.config.host.reconnect_max_s)
+        save_schema(self.config.state_dir, name, schema)
+        runtime = self.runtimes.get(name)
+        if runtime is None or runtime.schema != schema:
+            runtime = self._runtime(config, connector, schema, state)
+            self.runtimes[name] = runtime
+        state.connected()
+        _settle(opened, None)
+        log.info(
+            "connector %s is open", name, extra={"action": "connector.open", "connector": name}
+        )
+        if Capability.EXPORT in connector.capabilities:
+            self._tasks.append(asyncio.create_task(runtime.exporter.run()))
+        if Capability.IMPORT in connector.capabilities:
+            runtime.importer.request()  # the start-up import
+            await runtime.importer.run()
+        else:  # nothing to import: its space is what SCIM wrote
+            state.filled = True
+            state.serving()
+
+    async def started(self) -> None:
+        """Wait until start-up is over for every connector: each serves (its start-up
+        import ended well) or is degraded (its target is down, its import failed).
+        Serving does not need this; tests and tools that want a settled host do."""
+        for state in self.states.values():
+            await state.settled.wait()
 
     def runtime(self, name: str) -> ConnectorRuntime:
         try:
@@ -166,10 +300,31 @@ class Host:
                 await task
         for runtime in self.runtimes.values():
             await runtime.exporter.close()
-        for runtime in self.runtimes.values():
-            await runtime.connector.close()
+        for connector in self._connectors:
+            await connector.close()
+        self._connectors = []
         if self.space is not None:
             await self.space.close()
+
+
+class _ImportRequest:
+    """The scheduler's handle on a connector's importer, which exists only once the
+    connector is open: a request before that asks for nothing (the start-up import
+    follows the opening anyway)."""
+
+    def __init__(self, host: Host, name: str) -> None:
+        self._host = host
+        self.name = name
+
+    def request(self) -> None:
+        runtime = self._host.runtimes.get(self.name)
+        if runtime is not None and Capability.IMPORT in runtime.connector.capabilities:
+            runtime.importer.request()
+
+
+def _settle(future: asyncio.Future[Exception | None], outcome: Exception | None) -> None:
+    if not future.done():
+        future.set_result(outcome)
 
 
 def _check_deprovision(config: ConnectorConfig, schema: Schema) -> None:

@@ -127,6 +127,7 @@ async def make_scim(
         host = Host(load_config(write_config(memory_connector_toml(**connector), host_toml)))
         client = TestClient(TestServer(create_app(host)))
         await client.start_server()  # opens the host: migrations, start-up import, workers
+        await host.started()  # the start-up import runs in the background
         clients.append(client)
         runtime = host.runtime("Mem")
         assert isinstance(runtime.connector, MemoryConnector)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,9 +22,10 @@ from ecmahost.engine.exceptions import (
     TargetRejectedError,
 )
 from ecmahost.engine.host import Host
-from ecmahost.engine.scim import discovery, users
+from ecmahost.engine.scim import discovery, health, users
 from ecmahost.engine.scim.admin import create_admin_app
 from ecmahost.engine.scim.http import HOST_KEY, base_url, error_response, runtime_for, scim_response
+from ecmahost.engine.workers.state import Phase
 
 __all__ = ["HOST_KEY", "create_app"]
 
@@ -33,6 +35,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 RETRY_AFTER_S: Final = 30
 """What a 503 for an export the target has not confirmed tells Entra to wait."""
+
+NOT_READY_RETRY_AFTER_S: Final = 10
+"""What a 503 for a connector whose space is not filled yet tells Entra to wait."""
 
 _DOMAIN_ERRORS: Final[tuple[tuple[type[DomainError], int, str | None, bool], ...]] = (
     (NotFoundError, 404, None, False),
@@ -60,7 +65,8 @@ def create_app(host: Host, *, open_host: bool = True) -> web.Application:
     scim = "/ecma2host_{connector}/scim"
     app.router.add_routes(
         [
-            web.get("/health", _health),
+            web.get("/health", health.health),
+            web.get("/ready", health.ready),
             *users.routes(scim),
             web.get(scim + "/Schemas", _schemas),
             web.get(scim + "/Schemas/{id}", _schema),
@@ -88,7 +94,7 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
     Also writes the one log line per request."""
     started = time.perf_counter()
     try:
-        response = await handler(request)
+        response = _not_ready(request) or await handler(request)
     except ScimError as exc:
         response = error_response(exc.status, exc.detail, exc.scim_type, exc.headers)
     except DomainError as exc:
@@ -131,8 +137,35 @@ def _allow_header(exc: web.HTTPException) -> dict[str, str] | None:
     return {"Allow": allow} if allow else None
 
 
-async def _health(request: web.Request) -> web.Response:
-    return scim_response({"status": "ok"})
+def _not_ready(request: web.Request) -> web.Response | None:
+    """503 + ``Retry-After`` for a connector that cannot answer from its space yet:
+    its connector has never opened, or no import has ever filled its space (as
+    ECMA2Host answers "importing"). The caller must hold the connector's token."""
+    name = request.match_info.get("connector")
+    host = request.app[HOST_KEY]
+    state = host.states.get(name) if name is not None else None
+    # Only SCIM paths: the admin API names connectors too, with its own token.
+    if state is None or state.answers_reads or not request.path.startswith("/ecma2host_"):
+        return None
+    expected = host.config.connectors[state.name].token.get_secret_value().encode()
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+        if name in host.runtimes:
+            return None  # the handler answers 401 as for any connector
+        return error_response(
+            401, "missing or invalid bearer token", None, {"WWW-Authenticate": "Bearer"}
+        )
+    doing = (
+        "importing"
+        if state.phase is Phase.IMPORTING
+        else f"waiting for its target ({state.reason})"
+    )
+    return error_response(
+        503,
+        f"connector {name} is {doing}; its space is not filled yet",
+        None,
+        {"Retry-After": str(NOT_READY_RETRY_AFTER_S)},
+    )
 
 
 async def _schemas(request: web.Request) -> web.Response:

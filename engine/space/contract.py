@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 
 from ecmahost.connectors.base import Record
+from ecmahost.engine.space.health import ImportSummary, QueueSummary
 from ecmahost.engine.space.records import (
     Delivered,
     DueObject,
@@ -230,3 +231,21 @@ class Store(ABC):
     async def analyze(self) -> None:
         """After many objects changed: refresh whatever keeps filtered reads index
         lookups (a no-op where nothing needs it)."""
+
+    # -- health: cheap enough for a monitor polling every few seconds ----------------
+
+    @abstractmethod
+    async def has_finished_import(self, connector: str) -> bool:
+        """Whether a full import of ``connector`` ever ended ``ok``: until one has,
+        its space is not a copy of the target and reads must not be answered."""
+
+    @abstractmethod
+    async def last_import(self, connector: str) -> ImportSummary | None:
+        """The newest finished (``ok`` or ``failed``) import run of ``connector``;
+        None before the first one ended."""
+
+    @abstractmethod
+    async def queue_summary(self, connector: str) -> QueueSummary:
+        """The export queue of ``connector`` in numbers: events waiting (pending or
+        running), failed ones, and when the oldest waiting one was queued. Reads the
+        queue's (connector, status) index only, never the done history."""

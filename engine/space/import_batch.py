@@ -63,8 +63,8 @@ async def upsert_batch(
         else:
             by_anchor[record.anchor] = record
     existing = await _rows_for_anchors(session, connector, list(by_anchor))
-    for anchor, row in list(existing.items()):
-        if row["seen_run"] == run_id:  # read earlier in this run: the first one stays
+    for anchor, held in list(existing.items()):
+        if held["seen_run"] == run_id:  # read earlier in this run: the first one stays
             duplicates.append((by_anchor.pop(anchor), None))
             del existing[anchor]
     busy = await _ids_with_open_events(session, [row["id"] for row in existing.values()])

@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager
 
 from ecmahost.connectors.base import Record
 from ecmahost.engine.exceptions import AnchorTakenError, NotFoundError
-from ecmahost.engine.space import objects, runs
+from ecmahost.engine.space import health, objects, runs
 from ecmahost.engine.space.contract import Store, Where
 from ecmahost.engine.space.database import (
     migrate,
@@ -24,6 +24,7 @@ from ecmahost.engine.space.database import (
     sessionmaker_for,
 )
 from ecmahost.engine.space.events import Events, append_event
+from ecmahost.engine.space.health import ImportSummary, QueueSummary
 from ecmahost.engine.space.import_batch import upsert_batch
 from ecmahost.engine.space.listing import Listing
 from ecmahost.engine.space.lookup import Lookup
@@ -205,6 +206,20 @@ class ConnectorSpace(Store):
     async def analyze(self) -> None:
         async with self._db.write() as session:
             await runs.analyze(session)
+
+    # -- health --------------------------------------------------------------------
+
+    async def has_finished_import(self, connector: str) -> bool:
+        async with self._db.read() as session:
+            return await health.has_finished_import(session, connector)
+
+    async def last_import(self, connector: str) -> ImportSummary | None:
+        async with self._db.read() as session:
+            return await health.last_import(session, connector)
+
+    async def queue_summary(self, connector: str) -> QueueSummary:
+        async with self._db.read() as session:
+            return await health.queue_summary(session, connector)
 
 
 def _stage(session: Session, row: ObjectRow, staging: Staging) -> tuple[StoredObject, int | None]:

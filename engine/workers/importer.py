@@ -4,7 +4,7 @@ An import never wipes the view by mistake: before removing the objects it did no
 see, it weighs them (``removals.refusal``). A target found missing or empty while
 the space holds objects, or removals beyond ``import_max_removals``, refuse the
 import: nothing is removed, the run is recorded as ``refused`` with the reason, and
-``on_refused`` is told. The records already read were written (each batch commits
+the connector is marked degraded. The records already read were written (each batch commits
 as it streams): they are what the target holds, so they are kept; an empty or
 missing target wrote none, and the view stays exactly as it was.
 """
@@ -12,6 +12,7 @@ missing target wrote none, and the view stays exactly as it was.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from ecmahost.engine.space.states import RunKind, RunStatus
 from ecmahost.engine.space.store import ConnectorSpace
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.removals import refusal
+from ecmahost.engine.workers.state import ConnectorState
 
 __all__ = ["ImportReport", "Importer"]
 
@@ -33,6 +35,9 @@ BATCH_SIZE = 5000
 writes every index page the batch touched, and with random anchors nearly every batch
 touches them all: 5,000 records per commit import 100,000 rows about a third faster
 than 1,000."""
+
+FIRST_RETRY_S = 1.0
+"""Pause before the first new attempt after a failed import; it doubles up to the cap."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +56,8 @@ class ImportReport:
 class Importer:
     """Runs full imports of one connector, one at a time, never during an export batch.
 
-    ``on_refused(reason)`` is called after each refused import (the place to mark
-    the connector degraded)."""
+    A refused import marks the connector degraded (``state``) until an import
+    succeeds."""
 
     def __init__(
         self,
@@ -61,6 +66,8 @@ class Importer:
         space: ConnectorSpace,
         gate: RunGate,
         max_removals: int | None = None,
+        state: ConnectorState | None = None,
+        retry_cap_s: float = 60.0,
     ) -> None:
         self.name = name
         self._connector = connector
@@ -69,7 +76,8 @@ class Importer:
         self._max_removals = max_removals
         self._requested = asyncio.Event()
         self._allow_removals = False
-        self.on_refused: Callable[[str], None] | None = None
+        self.state = state if state is not None else ConnectorState(name, up=True)
+        self._retry_cap_s = retry_cap_s
 
     def request(self, *, allow_removals: bool = False) -> None:
         """Ask for an import soon; asking again before it starts changes nothing,
@@ -78,17 +86,33 @@ class Importer:
         self._requested.set()
 
     async def run(self) -> None:
-        """Run requested imports until cancelled."""
+        """Run requested imports until cancelled. After a failed import (the target
+        is down, say) the next one starts by itself, after a pause that doubles up
+        to ``retry_cap_s``: the connector reconnects without anyone asking."""
+        retry_s: float | None = None
         while True:
-            await self._requested.wait()
+            if retry_s is None:
+                await self._requested.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._requested.wait(), retry_s)
             self._requested.clear()
             allow, self._allow_removals = self._allow_removals, False
             try:
-                await self.full_import(allow_removals=allow)
-            except Exception:  # a bug in one run must not end scheduled imports
+                report = await self.full_import(allow_removals=allow)
+                # A refused import is not tried again by itself: the target must be
+                # mended, or the removals confirmed (``--allow-removals``).
+                ok = report.ok or report.refused is not None
+            except Exception as exc:  # a bug in one run must not end scheduled imports
                 log.exception(
                     "full import crashed", extra={"action": "import.crash", "connector": self.name}
                 )
+                self.state.mark_degraded(f"import crashed: {type(exc).__name__}: {exc}")
+                ok = False
+            if ok:
+                retry_s = None
+            else:
+                retry_s = min(self._retry_cap_s, 2 * retry_s if retry_s else FIRST_RETRY_S)
 
     async def full_import(
         self, progress: Callable[[int], None] | None = None, *, allow_removals: bool = False
@@ -97,6 +121,7 @@ class Importer:
         far. ``allow_removals`` removes what the target lacks even when that is more
         than the limit, or everything (an empty or missing target)."""
         async with self._gate.full_import():
+            self.state.importing()
             run_id = await self._space.begin_run(self.name, RunKind.IMPORT)
             log.info(
                 "full import started", extra={"action": "import.start", "connector": self.name}
@@ -153,8 +178,7 @@ class Importer:
             self.name,
             extra={"action": "import.refused", "connector": self.name, "run_id": run_id},
         )
-        if self.on_refused is not None:
-            self.on_refused(reason)
+        self.state.mark_degraded(f"import refused: {reason}")
         return report
 
     async def _finish(
@@ -164,6 +188,7 @@ class Importer:
         await self._space.finish_run(
             run_id, RunStatus.OK if report.ok else RunStatus.FAILED, {"seen": seen, **counts}, error
         )
+        self.state.import_finished(report.ok, error)
         extra = {"action": "import.finished", "connector": self.name, "run_id": run_id}
         if report.ok:
             log.info("full import finished: %d seen, %s", seen, dict(counts), extra=extra)

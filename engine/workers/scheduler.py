@@ -5,15 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from ecmahost.engine.workers.importer import Importer
 
-__all__ = ["start_scheduler"]
+__all__ = ["ImportRequests", "start_scheduler"]
 
 
-def start_scheduler(plans: Iterable[tuple[Importer, int]]) -> AsyncIOScheduler:
+class ImportRequests(Protocol):
+    """What the scheduler asks: an ``Importer``, or anything that passes the request
+    on to one (the host's, for a connector not up yet)."""
+
+    name: str
+
+    def request(self) -> None: ...
+
+
+def start_scheduler(plans: Iterable[tuple[ImportRequests, int]]) -> AsyncIOScheduler:
     """One interval job per ``(importer, minutes)``; 0 minutes means never."""
     scheduler = AsyncIOScheduler(timezone=UTC)
     for importer, minutes in plans:
@@ -30,7 +39,7 @@ def start_scheduler(plans: Iterable[tuple[Importer, int]]) -> AsyncIOScheduler:
     return scheduler
 
 
-def _requester(importer: Importer):  # type: ignore[no-untyped-def]
+def _requester(importer: ImportRequests):  # type: ignore[no-untyped-def]
     # A coroutine job runs on the event loop; a plain function would run in a
     # thread, where setting an asyncio.Event is not safe.
     async def request_import() -> None:

@@ -55,6 +55,9 @@ class Server:
     urls: dict[str, str] = field(default_factory=dict)
     stderr_lines: list[str] = field(default_factory=list)
     ssl_context: ssl.SSLContext | None = None
+    wait_ready: bool = True
+    """``start`` returns once each connector answers reads (its start-up import ran),
+    as the host did before it served first; False returns as soon as the port opens."""
     _drainer: threading.Thread | None = None
 
     def start(self) -> Server:
@@ -78,7 +81,24 @@ class Server:
         self._drainer = threading.Thread(target=self._drain_stderr, daemon=True)
         self._drainer.start()
         self._read_urls()
+        if self.wait_ready:
+            self._await_ready()
         return self
+
+    def _await_ready(self) -> None:
+        """Until no connector answers 503 (importing, or its target not up yet); a
+        connector with another token (401) is not waited for."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        verify = self.ssl_context
+        if self.ssl_context is None:  # a self-signed certificate the test checks later
+            self.ssl_context = ssl._create_unverified_context()
+        try:
+            for name in self.urls:
+                while self.request("GET", "/ServiceProviderConfig", name=name).status == 503:
+                    assert time.monotonic() < deadline, f"connector {name} not ready in time"
+                    time.sleep(0.05)
+        finally:
+            self.ssl_context = verify
 
     def _drain_stderr(self) -> None:
         assert self.process and self.process.stderr
@@ -195,8 +215,10 @@ def csv_config(write_config: Callable[..., Path]) -> Path:
 def server_factory() -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
-    def make(config: Path, *extra_args: str, env: dict[str, str] | None = None) -> Server:
-        server = Server(config, tuple(extra_args), env or {})
+    def make(
+        config: Path, *extra_args: str, env: dict[str, str] | None = None, wait_ready: bool = True
+    ) -> Server:
+        server = Server(config, tuple(extra_args), env or {}, wait_ready=wait_ready)
         servers.append(server)
         return server.start()
 

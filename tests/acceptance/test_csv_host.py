@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -224,28 +223,29 @@ def test_anchor_rename_keeps_the_scim_id(
     assert newer in read_csv(_csv_path(config_dir))
 
 
-def test_start_up_waits_for_a_target_that_is_not_there_yet(
+def test_a_target_not_there_yet_is_served_once_it_comes(
     write_config: Callable[..., Path], server_factory: Callable[..., Server], config_dir: Path
 ) -> None:
     toml = csv_connector_toml().replace("state/InputFile.txt", "later/InputFile.txt")
-    config = write_config(toml, "startup_wait_s = 30")
-    # The target comes up well after the host has tried it (a Python start takes ~1 s).
-    threading.Timer(4.0, (config_dir / "later").mkdir).start()
+    config = write_config(toml)
+    server = server_factory(config, wait_ready=False)  # the port opens without the target
 
-    server = server_factory(config)
+    assert server.request("GET", "/Users").status == 503
+    # The target comes up well after the host has tried it.
+    wait_until(lambda: '"action": "connector.open_retry"' in "".join(server.stderr_lines))
+    (config_dir / "later").mkdir()
 
+    wait_until(lambda: server.request("GET", "/Users").status == 200, timeout_s=20)
     assert server.request("GET", "/Users").body["totalResults"] == 4
-    waited = "".join(server.stderr_lines)
-    assert '"action": "connector.open_retry"' in waited
 
 
-def test_start_up_gives_up_on_a_target_that_stays_down(write_config: Callable[..., Path]) -> None:
+def test_a_target_that_stays_down_does_not_stop_the_host(
+    write_config: Callable[..., Path], server_factory: Callable[..., Server]
+) -> None:
     toml = csv_connector_toml().replace("state/InputFile.txt", "never/InputFile.txt")
-    config = write_config(toml, "startup_wait_s = 1")
-    result = ecmahost(config, "serve", "--listen", "127.0.0.1:0", timeout_s=30)
-    assert result.returncode == 2
-    assert (
-        result.stderr.strip()
-        .splitlines()[-1]
-        .startswith("ecmahost: error: connector CSV cannot open")
-    )
+    server = server_factory(write_config(toml, "reconnect_max_s = 1"), wait_ready=False)
+    wait_until(lambda: "".join(server.stderr_lines).count('"connector.open_retry"') >= 3)
+    down = server.request("GET", "/Users")
+    assert (down.status, down.headers["retry-after"]) == (503, "10")
+    assert "waiting for its target" in down.body["detail"]
+    assert server.process is not None and server.process.poll() is None

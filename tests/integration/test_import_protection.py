@@ -15,6 +15,7 @@ from ecmahost.engine.space.models import Run
 from ecmahost.engine.space.states import RunStatus
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.importer import Importer
+from ecmahost.engine.workers.state import Phase
 from sqlalchemy import select
 
 NAME = "CSV"
@@ -73,13 +74,12 @@ async def test_a_damaged_file_is_refused_and_the_users_stay(
 
     # A restart: the connector opens again, then imports.
     importer = await _importer(space, tmp_path, seed=SAMPLES / "InputFile.txt")
-    refused: list[str] = []
-    importer.on_refused = refused.append
     with caplog.at_level(logging.ERROR):
         report = await importer.full_import()
 
     assert not report.ok and report.refused is not None
-    assert refused == [report.refused]
+    assert importer.state.phase is Phase.DEGRADED
+    assert importer.state.reason == f"import refused: {report.refused}"
     assert await _readable(space) == 30
     run = await _last_run(space)
     assert run.status == RunStatus.REFUSED and run.error and report.refused in run.error

@@ -100,6 +100,7 @@ async def test_a_working_plugin_serves_beside_a_broken_one(
     host = Host(load_config(write_config(echo + memory_connector_toml("Mem"))))
     client = TestClient(TestServer(create_app(host)))
     await client.start_server()  # the broken plugin is installed too: the host starts
+    await host.started()  # the start-up import runs in the background
     try:
         runtime = host.runtime("Echo")
         assert type(runtime.connector).__name__ == "EchoConnector"

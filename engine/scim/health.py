@@ -1,0 +1,87 @@
+"""``/health`` and ``/ready``.
+
+``GET /health`` is a liveness check: the process answers, nothing is read. With
+``?detail=1``, and at ``GET /ready``, the admin token gets each connector's truth:
+its state (``importing``, ``serving``, ``degraded`` and why), its last import and
+its export queue in numbers. ``/ready`` answers 503 while any connector is not
+serving, so a readiness probe can use it as is."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from aiohttp import web
+from ecmahost.engine.exceptions import ScimError
+from ecmahost.engine.host import Host
+from ecmahost.engine.scim.http import HOST_KEY, scim_response
+from ecmahost.engine.space.models import utcnow
+from ecmahost.engine.workers.state import Phase
+
+__all__ = ["health", "ready"]
+
+
+async def health(request: web.Request) -> web.Response:
+    if request.query.get("detail", "") in ("", "0", "false"):
+        return scim_response({"status": "ok"})
+    body = await _detail(request)
+    return scim_response(body)
+
+
+async def ready(request: web.Request) -> web.Response:
+    body = await _detail(request)
+    return scim_response(body, 200 if body["status"] == Phase.SERVING.value else 503)
+
+
+async def _detail(request: web.Request) -> dict[str, Any]:
+    host = request.app[HOST_KEY]
+    _authenticate(request, host)
+    connectors = {name: await _connector(host, name) for name in host.states}
+    phases = {c["state"] for c in connectors.values()}
+    # The worst phase wins: degraded over importing over serving.
+    status = next(
+        (p.value for p in (Phase.DEGRADED, Phase.IMPORTING) if p.value in phases),
+        Phase.SERVING.value,
+    )
+    return {"status": status, "connectors": connectors}
+
+
+async def _connector(host: Host, name: str) -> dict[str, Any]:
+    assert host.space is not None, "the host is open while the app serves"
+    state = host.states[name]
+    last = await host.space.last_import(name)
+    queue = await host.space.queue_summary(name)
+    oldest = queue.oldest_pending_at
+    return {
+        "state": state.phase.value,
+        "reason": state.reason,
+        "filled": state.filled,
+        "last_import": None
+        if last is None
+        else {
+            "finished_at": last.finished_at.isoformat() + "Z",
+            "result": last.status,
+            "counts": last.counts,
+            "error": last.error,
+        },
+        "exports": {
+            "pending": queue.pending,
+            "failed": queue.failed,
+            "oldest_pending_age_s": None
+            if oldest is None
+            else round((utcnow() - oldest).total_seconds(), 1),
+        },
+    }
+
+
+def _authenticate(request: web.Request, host: Host) -> None:
+    expected = host.config.host.admin_token
+    if expected is None:
+        raise ScimError(404, "the detail of health is off: set host.admin_token to use it")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), expected.get_secret_value().encode()
+    ):
+        raise ScimError(
+            401, "missing or invalid admin token", headers={"WWW-Authenticate": "Bearer"}
+        )
