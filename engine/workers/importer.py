@@ -43,7 +43,8 @@ FIRST_RETRY_S = 1.0
 @dataclass(frozen=True, slots=True)
 class ImportReport:
     """One run's outcome. ``refused`` gives the reason when removals were refused
-    (``ok`` is then False and ``error`` the same reason)."""
+    (``ok`` is then False and ``error`` the same reason); ``missing`` says the
+    refusal was for a target that could not be found, which may come back by itself."""
 
     run_id: int
     ok: bool
@@ -51,6 +52,7 @@ class ImportReport:
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     refused: str | None = None
+    missing: bool = False
 
 
 class Importer:
@@ -65,6 +67,7 @@ class Importer:
         connector: Connector,
         space: ConnectorSpace,
         gate: RunGate,
+        *,
         max_removals: int | None = None,
         state: ConnectorState | None = None,
         retry_cap_s: float = 60.0,
@@ -100,9 +103,10 @@ class Importer:
             allow, self._allow_removals = self._allow_removals, False
             try:
                 report = await self.full_import(allow_removals=allow)
-                # A refused import is not tried again by itself: the target must be
-                # mended, or the removals confirmed (``--allow-removals``).
-                ok = report.ok or report.refused is not None
+                # A target found missing (a share not mounted yet) is looked for again
+                # with back-off; other refusals wait for the schedule or an operator:
+                # each try would read the whole target to refuse it once more.
+                ok = report.ok or (report.refused is not None and not report.missing)
             except Exception as exc:  # a bug in one run must not end scheduled imports
                 log.exception(
                     "full import crashed", extra={"action": "import.crash", "connector": self.name}
@@ -133,7 +137,8 @@ class Importer:
                     seen = await self._stream(run_id, counts, progress)
                 except TargetMissingError as exc:
                     if not allow_removals:
-                        return await self._refuse(run_id, seen, counts, f"target missing: {exc}")
+                        missing = f"target missing: {exc}"
+                        return await self._refuse(run_id, seen, counts, missing, missing=True)
                 removals, total = await self._space.count_unseen(self.name, run_id)
                 reason = refusal(seen, removals, total, self._max_removals)
                 if reason is not None and not allow_removals:
@@ -165,10 +170,10 @@ class Importer:
         return seen
 
     async def _refuse(
-        self, run_id: int, seen: int, counts: Counter[str], reason: str
+        self, run_id: int, seen: int, counts: Counter[str], reason: str, *, missing: bool = False
     ) -> ImportReport:
         message = f"import refused, the view is kept: {reason}"
-        report = ImportReport(run_id, False, seen, dict(counts), message, reason)
+        report = ImportReport(run_id, False, seen, dict(counts), message, reason, missing)
         await self._space.finish_run(run_id, RunStatus.REFUSED, {"seen": seen, **counts}, message)
         log.error(
             "full import of %s refused, nothing removed: %s; "

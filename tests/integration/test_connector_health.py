@@ -58,7 +58,7 @@ async def test_a_failed_import_degrades_then_retries_by_itself(
     target = _FlakyTarget(NAME, MemorySettings(), tmp_path)
     target.objects["a"] = {"AzureObjectID": "a"}
     state = ConnectorState(NAME, up=True)
-    importer = Importer(NAME, target, space, RunGate(), state, retry_cap_s=0.05)
+    importer = Importer(NAME, target, space, RunGate(), state=state, retry_cap_s=0.05)
     assert not await space.has_finished_import(NAME)
 
     importer.request()
