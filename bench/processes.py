@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -132,12 +134,33 @@ def serving(config: Path) -> Iterator[Served]:
     started = time.perf_counter()
     command = ecmahost(config, "serve", "--listen", f"127.0.0.1:{port}", "--tls", "off")
     process = start(command, port, config.parent)
+    base_url = f"http://127.0.0.1:{port}/ecma2host_{CONNECTOR}/scim"
     try:
-        yield Served(
-            f"http://127.0.0.1:{port}/ecma2host_{CONNECTOR}/scim", time.perf_counter() - started
-        )
+        _wait_filled(base_url, process)
+        yield Served(base_url, time.perf_counter() - started)
     finally:
         stop(process)
+
+
+def _wait_filled(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait for the start-up import, which runs after the port opened: until it ends
+    the connector answers 503."""
+    request = urllib.request.Request(
+        base_url + "/Users?count=0", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:
+                raise
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the connector at {base_url} did not finish its start-up import")
 
 
 @contextmanager
