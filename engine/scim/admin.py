@@ -3,7 +3,6 @@ imports. It has its own token (``host.admin_token``); without one it is off."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -11,6 +10,7 @@ from aiohttp import web
 from ecmahost.engine import queue
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.host import Host
+from ecmahost.engine.scim.http import require_bearer
 from ecmahost.engine.space import ConnectorSpace
 
 __all__ = ["create_admin_app", "event_json"]
@@ -39,13 +39,7 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
     expected = request.app[ADMIN_HOST_KEY].config.host.admin_token
     if expected is None:
         raise ScimError(404, "the admin API is off: set host.admin_token to use it")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), expected.get_secret_value().encode()
-    ):
-        raise ScimError(
-            401, "missing or invalid admin token", headers={"WWW-Authenticate": "Bearer"}
-        )
+    require_bearer(request, expected.get_secret_value(), "admin token")
     return await handler(request)
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,7 +23,14 @@ from ecmahost.engine.exceptions import (
 from ecmahost.engine.host import Host
 from ecmahost.engine.scim import discovery, health, users
 from ecmahost.engine.scim.admin import create_admin_app
-from ecmahost.engine.scim.http import HOST_KEY, base_url, error_response, runtime_for, scim_response
+from ecmahost.engine.scim.http import (
+    HOST_KEY,
+    base_url,
+    bearer_matches,
+    error_response,
+    runtime_for,
+    scim_response,
+)
 from ecmahost.engine.workers.state import Phase
 
 __all__ = ["HOST_KEY", "create_app"]
@@ -147,9 +153,8 @@ def _not_ready(request: web.Request) -> web.Response | None:
     # Only SCIM paths: the admin API names connectors too, with its own token.
     if state is None or state.answers_reads or not request.path.startswith("/ecma2host_"):
         return None
-    expected = host.config.connectors[state.name].token.get_secret_value().encode()
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+    expected = host.config.connectors[state.name].token.get_secret_value()
+    if not bearer_matches(request, expected):
         if name in host.runtimes:
             return None  # the handler answers 401 as for any connector
         return error_response(

@@ -8,13 +8,12 @@ serving, so a readiness probe can use it as is."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from aiohttp import web
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.host import Host
-from ecmahost.engine.scim.http import HOST_KEY, scim_response
+from ecmahost.engine.scim.http import HOST_KEY, require_bearer, scim_response
 from ecmahost.engine.space.models import utcnow
 from ecmahost.engine.workers.state import Phase
 
@@ -78,10 +77,4 @@ def _authenticate(request: web.Request, host: Host) -> None:
     expected = host.config.host.admin_token
     if expected is None:
         raise ScimError(404, "the detail of health is off: set host.admin_token to use it")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), expected.get_secret_value().encode()
-    ):
-        raise ScimError(
-            401, "missing or invalid admin token", headers={"WWW-Authenticate": "Bearer"}
-        )
+    require_bearer(request, expected.get_secret_value(), "admin token")

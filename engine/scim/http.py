@@ -18,9 +18,11 @@ __all__ = [
     "HOST_KEY",
     "SCIM_JSON",
     "base_url",
+    "bearer_matches",
     "error_response",
     "json_body",
     "query_int",
+    "require_bearer",
     "runtime_for",
     "scim_response",
     "space_of",
@@ -70,13 +72,22 @@ def runtime_for(request: web.Request) -> ConnectorRuntime:
     runtime = request.app[HOST_KEY].runtimes.get(name)
     if runtime is None:
         raise ScimError(404, f"no connector named {name!r} on this host")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    expected = runtime.config.token.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-        raise ScimError(
-            401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
-        )
+    require_bearer(request, runtime.config.token.get_secret_value(), "bearer token")
     return runtime
+
+
+def bearer_matches(request: web.Request, expected: str) -> bool:
+    """Whether the request's bearer token is ``expected``, compared in constant time."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode(), expected.encode()
+    )
+
+
+def require_bearer(request: web.Request, expected: str, what: str) -> None:
+    """401 (``missing or invalid {what}``) unless the bearer token is ``expected``."""
+    if not bearer_matches(request, expected):
+        raise ScimError(401, f"missing or invalid {what}", headers={"WWW-Authenticate": "Bearer"})
 
 
 async def json_body(request: web.Request) -> Any:
