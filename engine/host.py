@@ -110,15 +110,20 @@ class Host:
                 self.runtimes[name] = await self._open_connector(config)
 
     async def _open_connector(self, config: ConnectorConfig) -> ConnectorRuntime:
+        connector = await self._build(config)
+        await self._open_when_reachable(config.name, connector)
+        schema = await connector.schema()
+        _check_deprovision(config, schema)
+        return self._runtime(config, connector, schema, ConnectorState(config.name, up=True))
+
+    async def _build(self, config: ConnectorConfig) -> Connector:
+        """The configured connector, not yet open; closed with the host."""
         assert self.space is not None
         redact(config.token.get_secret_value())
         connector = build_connector(config, self.config.base_dir)
         connector.first_start = not await self.space.has_history(config.name)
         self._connectors.append(connector)
-        await self._open_when_reachable(config.name, connector)
-        schema = await connector.schema()
-        _check_deprovision(config, schema)
-        return self._runtime(config, connector, schema, ConnectorState(config.name, up=True))
+        return connector
 
     def _runtime(
         self, config: ConnectorConfig, connector: Connector, schema: Schema, state: ConnectorState
@@ -175,10 +180,7 @@ class Host:
         assert self.space is not None
         first_attempts: list[asyncio.Future[Exception | None]] = []
         for name, config in self.config.connectors.items():
-            redact(config.token.get_secret_value())
-            connector = build_connector(config, self.config.base_dir)  # config errors raise
-            connector.first_start = not await self.space.has_history(name)
-            self._connectors.append(connector)
+            connector = await self._build(config)  # configuration errors raise here
             # A space an import once filled answers reads at once, even while the
             # start-up import runs or the target is down.
             self.states[name] = ConnectorState(
