@@ -59,6 +59,7 @@ from sqlalchemy.orm import Session, aliased
 __all__ = ["Events", "append_event", "due_objects"]
 
 _PENDING = EventStatus.PENDING
+_WAITING_OR_FAILED = (EventStatus.PENDING, EventStatus.FAILED)
 
 
 def append_event(session: Session, row: ObjectRow, op: Op, payload: Mapping[str, Any]) -> int:
@@ -67,12 +68,14 @@ def append_event(session: Session, row: ObjectRow, op: Op, payload: Mapping[str,
     before them, and supersedes the object's failed events: it carries the object's
     whole newest state, so they no longer hold it back."""
     now = utcnow()
-    due = session.scalar(
-        select(ExportEvent.next_attempt_at)
-        .where(ExportEvent.object_id == row.id, ExportEvent.status == _PENDING)
-        .order_by(ExportEvent.next_attempt_at.desc())
-        .limit(1)
-    )
+    # One look at the object's waiting and failed events (mostly none) serves both
+    # rules, so a write that has nothing to supersede pays no statement for it.
+    waiting = session.execute(
+        select(ExportEvent.status, ExportEvent.next_attempt_at).where(
+            ExportEvent.object_id == row.id, ExportEvent.status.in_(_WAITING_OR_FAILED)
+        )
+    ).all()
+    due = max((at for status, at in waiting if status == _PENDING), default=None)
     event = ExportEvent(
         connector=row.connector,
         object_id=row.id,
@@ -88,8 +91,9 @@ def append_event(session: Session, row: ObjectRow, op: Op, payload: Mapping[str,
     session.add(event)
     session.flush()
     _log(session, event, LogStatus.PENDING, None)
-    for statement in _supersede(row.id, event.id):
-        session.execute(statement)
+    if any(status == EventStatus.FAILED for status, _ in waiting):
+        for statement in _supersede(row.id, event.id):
+            session.execute(statement)
     return event.id
 
 
