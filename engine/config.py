@@ -105,6 +105,23 @@ class HostSettings(_Strict):
     max_page_size: int = Field(default=1000, ge=1, le=100_000)
     admin_token: SecretStr | None = None
     """Opens the admin API under /admin; without one the API is off."""
+    public_url: str | None = None
+    """The URL clients reach this host at (``https://scim.example.org:8585``), for
+    ``meta.location``; without it the configured ``listen`` address is used, never the
+    request's ``Host`` header."""
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """Longest wait for a request's headers once its first byte (or the connection)
+    arrived: a client that sends them slowly or never is disconnected."""
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    """Longest wait for a request's body once its headers are in."""
+    keepalive_timeout_s: float = Field(default=15.0, gt=0)
+    """How long an idle keep-alive connection stays open."""
+    max_connections: int = Field(default=512, ge=1)
+    """Most connections open at once; beyond it new ones are refused (closed at once).
+    Keep it well below the open-files limit (``LimitNOFILE``/``ulimit -n``)."""
+    retention_days: float = Field(default=30.0, gt=0)
+    """Finished export events (done, superseded, discarded) older than this lose their
+    payloads and history rows: personal data is not kept forever."""
 
     @field_validator("listen")
     @classmethod
