@@ -97,7 +97,7 @@ class ConnectorStatus:
     can_import: bool
     last_import: ImportSummary | None
     next_import_at: datetime | None
-    queue: QueueSummary
+    exports: QueueSummary
     failed: list[queue.EventView]
     outcomes: list[queue.OutcomeView]
 
@@ -319,7 +319,7 @@ async def _connector_status(host: Host, name: str) -> ConnectorStatus:
         can_import=runtime is not None and Capability.IMPORT in runtime.connector.capabilities,
         last_import=await space.last_import(name),
         next_import_at=host.next_import_at(name),
-        queue=await space.queue_summary(name),
+        exports=await space.queue_summary(name),
         failed=await queue.list_events(
             space, status=queue.EventStatus.FAILED, connector=name, limit=FAILED_SHOWN
         ),

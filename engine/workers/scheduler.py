@@ -43,7 +43,7 @@ def next_import_at(scheduler: AsyncIOScheduler, name: str) -> datetime | None:
     """When the connector's next scheduled import is asked for (aware, UTC); None
     when it has no schedule (``autosync_minutes = 0``)."""
     job = scheduler.get_job(_job_id(name))
-    return None if job is None else job.next_run_time  # type: ignore[no-any-return]
+    return None if job is None else job.next_run_time
 
 
 def _job_id(name: str) -> str:
