@@ -98,7 +98,8 @@ def test_log_in_replay_discard_and_import(
     target = config_dir / "state" / "InputFile.txt"
     target.rename(target.with_suffix(".kept"))
     target.mkdir()
-    anchors = [str(uuid.uuid4()), str(uuid.uuid4())]
+    # The second anchor holds markup: the page must show it as text.
+    anchors = [str(uuid.uuid4()), f"<b>{uuid.uuid4()}</b>"]
     for anchor in anchors:
         created = server.request("POST", "/Users", {EXT: {"AzureObjectID": anchor}})
         assert created.status in (201, 202), created.body
@@ -111,10 +112,13 @@ def test_log_in_replay_discard_and_import(
     page.screenshot(path=tmp_path / "1-refused.png")
 
     assert _log_in(page, server, ADMIN).status == 303
+    policy = page.goto(_admin(server)).headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy
     row = page.locator(f"#failed-{replayed_id}")
     assert anchors[0] in row.inner_text()
     assert "Is a directory" in row.locator("td.error").inner_text()
-    assert page.locator(f"#failed-{discarded_id}").count() == 1
+    shown = page.locator(f"#failed-{discarded_id}")
+    assert anchors[1] in shown.inner_text() and shown.locator("b").count() == 0
     page.screenshot(path=tmp_path / "2-failed.png", full_page=True)
     if os.environ.get("ECMAHOST_SCREENSHOT") == "1":
         page.screenshot(path=README_SCREENSHOT, full_page=True)
@@ -168,6 +172,10 @@ def test_forms_without_the_csrf_token_or_from_another_site_are_refused(
         replay, form={"csrf": csrf}, headers={"Origin": "https://evil.example"}, max_redirects=0
     )
     assert other_site.status == 403
+    cross_site = page.context.request.post(
+        replay, form={"csrf": csrf}, headers={"Sec-Fetch-Site": "cross-site"}, max_redirects=0
+    )
+    assert cross_site.status == 403
     assert _failed_ids(server) == [event_id]
 
     with_token = page.context.request.post(replay, form={"csrf": csrf}, max_redirects=0)
@@ -202,3 +210,18 @@ def test_the_page_is_off_without_an_admin_token(
     for path in ("", "login"):
         answer = server.request("GET", "", base=_admin(server) + path, token=None)
         assert answer.status == 404 and "admin_token" in answer.body["detail"]
+
+
+def test_over_https_the_cookie_is_secure(
+    write_config: Callable[..., Path], server_factory: Callable[..., Server], browser: Any
+) -> None:
+    server = server_factory(write_config(BREAKABLE, HOST_TOML), "--tls", "self-signed")
+    assert _admin(server).startswith("https://")
+    context = browser.new_context(ignore_https_errors=True)
+    try:
+        page = context.new_page()
+        assert _log_in(page, server, ADMIN).status == 303
+        [cookie] = context.cookies()
+        assert cookie["secure"] is True and cookie["httpOnly"] is True
+    finally:
+        context.close()
