@@ -88,7 +88,7 @@ _STATE_KEY: Final = web.AppKey("status_page", _PageState)
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectorStatus:
+class _ConnectorStatus:
     """What the page shows of one connector."""
 
     name: str
@@ -113,8 +113,9 @@ def add_status_page(app: web.Application) -> None:
             web.get("/admin/login", _login_form),
             web.post("/admin/login", _login),
             web.post("/admin/logout", _logout),
-            web.post("/admin/events/{id:\\d+}/replay", _replay),
-            web.post("/admin/events/{id:\\d+}/discard", _discard),
+            # At most 18 digits: an id beyond 64 bits is no event (404), not a 500.
+            web.post("/admin/events/{id:\\d{1,18}}/replay", _replay),
+            web.post("/admin/events/{id:\\d{1,18}}/discard", _discard),
             web.post("/admin/connectors/{connector}/import", _import),
         ]
     )
@@ -152,7 +153,7 @@ async def _login(request: web.Request) -> web.Response:
     assert expected is not None, "checked by _host"
     if (why := _cross_site(request)) is not None:
         return _refusal(why)
-    sent = str((await request.post()).get("token", "")).strip()
+    sent = (_text((await request.post()).get("token")) or "").strip()
     if not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
         _warn_refused(request)
         return _render("login.html", status=401, error="That is not the admin token.")
@@ -227,7 +228,10 @@ async def _discard_event(request: web.Request) -> str:
 
 async def _request_import(request: web.Request) -> str:
     name = request.match_info["connector"]
-    runtime = _host(request).runtimes.get(name)
+    host = _host(request)
+    if name not in host.states:
+        return f"There is no connector named {name!r}."
+    runtime = host.runtimes.get(name)
     if runtime is None:
         return f"Connector {name} is not open: its import starts once it opens."
     if Capability.IMPORT not in runtime.connector.capabilities:
@@ -307,12 +311,12 @@ def _warn_refused(request: web.Request) -> None:
 # -- rendering -----------------------------------------------------------------------
 
 
-async def _connector_status(host: Host, name: str) -> ConnectorStatus:
+async def _connector_status(host: Host, name: str) -> _ConnectorStatus:
     space = host.space
     assert space is not None, "the host is open while the app serves"
     state = host.states[name]
     runtime = host.runtimes.get(name)
-    return ConnectorStatus(
+    return _ConnectorStatus(
         name=name,
         state=state.phase.value,
         reason=state.reason,

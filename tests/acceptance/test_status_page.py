@@ -178,6 +178,9 @@ def test_forms_without_the_csrf_token_or_from_another_site_are_refused(
     assert cross_site.status == 403
     assert _failed_ids(server) == [event_id]
 
+    beyond_64_bits = replay.replace(f"/{event_id}/", "/" + "9" * 20 + "/")
+    assert page.context.request.post(beyond_64_bits, form={"csrf": csrf}).status in (401, 404)
+
     with_token = page.context.request.post(replay, form={"csrf": csrf}, max_redirects=0)
     assert with_token.status == 303
     assert _failed_ids(server) == []
