@@ -12,6 +12,7 @@ import asyncio
 import logging
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -31,7 +32,7 @@ from ecmahost.engine.space.database import sqlite_url
 from ecmahost.engine.workers.exporter import Exporter
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.importer import Importer
-from ecmahost.engine.workers.scheduler import start_scheduler
+from ecmahost.engine.workers.scheduler import next_import_at, start_scheduler
 from ecmahost.engine.workers.state import ConnectorState
 
 __all__ = ["ConnectorRuntime", "Host"]
@@ -285,6 +286,10 @@ class Host:
         Serving does not need this; tests and tools that want a settled host do."""
         for state in self.states.values():
             await state.settled.wait()
+
+    def next_import_at(self, name: str) -> datetime | None:
+        """When the schedule next asks for the connector's import; None without one."""
+        return None if self._scheduler is None else next_import_at(self._scheduler, name)
 
     def runtime(self, name: str) -> ConnectorRuntime:
         try:

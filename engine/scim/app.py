@@ -1,5 +1,5 @@
 """The SCIM front-end: an aiohttp application serving every connector under
-``/ecma2host_{Name}/scim``, plus ``/health`` and the admin API."""
+``/ecma2host_{Name}/scim``, plus ``/health``, the admin API and the status page."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from ecmahost.engine.scim.http import (
     runtime_for,
     scim_response,
 )
+from ecmahost.engine.scim.status_page import add_status_page
 from ecmahost.engine.workers.state import Phase
 
 __all__ = ["HOST_KEY", "create_app"]
@@ -67,6 +68,7 @@ def create_app(host: Host, *, open_host: bool = True) -> web.Application:
     app[HOST_KEY] = host
     if open_host:
         app.cleanup_ctx.append(_host_lifecycle)
+    add_status_page(app)  # before the admin API: both live under /admin
     app.add_subapp("/admin", create_admin_app(host))
     scim = "/ecma2host_{connector}/scim"
     app.router.add_routes(

@@ -33,6 +33,7 @@ from ecmahost.engine.space.records import (
     EventView,
     Failure,
     LogEntry,
+    OutcomeView,
     Retry,
     Staging,
 )
@@ -112,6 +113,12 @@ class EventStore(ABC):
     @abstractmethod
     async def history(self, event_id: int) -> list[LogEntry]:
         """The event's logged steps, oldest first (empty for an unknown event)."""
+
+    @abstractmethod
+    async def recent_outcomes(self, connector: str, limit: int = 50) -> list[OutcomeView]:
+        """The connector's newest ``limit`` outcomes, newest first: each time one of
+        its events was done, failed, discarded or superseded, as the event log has it
+        (a replayed event that then succeeds is listed again, as done)."""
 
     @abstractmethod
     async def replay(self, ids: Sequence[int] | None) -> list[int]:

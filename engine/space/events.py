@@ -28,6 +28,7 @@ from ecmahost.engine.space.records import (
     EventView,
     Failure,
     LogEntry,
+    OutcomeView,
     QueuedEvent,
     Retry,
 )
@@ -60,6 +61,8 @@ __all__ = ["Events", "append_event", "due_objects"]
 
 _PENDING = EventStatus.PENDING
 _WAITING_OR_FAILED = (EventStatus.PENDING, EventStatus.FAILED)
+_OUTCOMES = (LogStatus.DONE, LogStatus.FAILED, LogStatus.DISCARDED, LogStatus.SUPERSEDED)
+"""The log steps that end an attempt at an event, for ``recent_outcomes``."""
 
 
 def append_event(session: Session, row: ObjectRow, op: Op, payload: Mapping[str, Any]) -> int:
@@ -237,6 +240,30 @@ class Events(EventStore):
                 select(EventLog).where(EventLog.event_id == event_id).order_by(EventLog.id)
             )
             return [LogEntry(LogStatus(r.status), r.detail, r.at) for r in rows]
+
+    async def recent_outcomes(self, connector: str, limit: int = 50) -> list[OutcomeView]:
+        # Read backwards along the log's primary key, which stops after ``limit`` rows of
+        # this connector: no sort, however long the history.
+        chosen = (
+            select(
+                EventLog.event_id,
+                ExportEvent.anchor,
+                ExportEvent.op,
+                EventLog.status,
+                EventLog.detail,
+                EventLog.at,
+            )
+            .join(ExportEvent, ExportEvent.id == EventLog.event_id)
+            .where(EventLog.connector == connector, EventLog.status.in_(_OUTCOMES))
+            .order_by(EventLog.id.desc())
+            .limit(limit)
+        )
+        async with self._db.read() as session:
+            rows = (await session.execute(chosen)).all()
+        return [
+            OutcomeView(event_id, anchor, Op(op), LogStatus(status), detail, at)
+            for event_id, anchor, op, status, detail, at in rows
+        ]
 
     async def replay(self, ids: Sequence[int] | None) -> list[int]:
         async with self._db.write() as session:

@@ -22,6 +22,7 @@ __all__ = [
     "EventView",
     "Failure",
     "LogEntry",
+    "OutcomeView",
     "QueuedEvent",
     "Retry",
     "Staging",
@@ -134,6 +135,19 @@ class EventView:
 class LogEntry:
     """One line of an event's append-only history."""
 
+    status: LogStatus
+    detail: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeView:
+    """One export outcome as the event log holds it: the event, what became of it
+    (``done``, ``failed``, ``discarded`` or ``superseded``), why, and when."""
+
+    event_id: int
+    anchor: str
+    op: Op
     status: LogStatus
     detail: str | None
     at: datetime

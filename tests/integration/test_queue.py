@@ -250,3 +250,29 @@ async def test_an_unknown_event_has_failed_and_a_later_change_releases_the_objec
     [claim] = await queue.claim(space, NAME, 10)
     assert claim.event_ids == (later,) and claim.change.attributes["Title"] == "y"
     assert claim.change.kind is ChangeKind.REPLACE
+
+
+async def test_recent_outcomes_are_the_connectors_newest_first_a_replay_listed_again(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, _ = spaces
+    _, first = await space.create(NAME, "a", staging("a"))
+    _, second = await space.create(NAME, "b", staging("b"))
+    await space.create("Other", "c", staging("c"))
+    claims = {c.event_ids[0]: c for c in await queue.claim(space, NAME, 10)}
+    await queue.record(space, done=[claims[second]])
+    await queue.record(space, failed=[(claims[first], "rejected", ErrorKind.PERMANENT)])
+    await queue.replay(space, [first])
+    [claim] = await queue.claim(space, NAME, 10)
+    await queue.record(space, done=[claim])
+    [other] = await queue.claim(space, "Other", 10)
+    await queue.record(space, done=[other])
+
+    outcomes = await queue.recent_outcomes(space, NAME)
+    assert [(o.event_id, o.status, o.detail) for o in outcomes] == [
+        (first, "done", None),
+        (first, "failed", "rejected"),
+        (second, "done", None),
+    ]
+    assert outcomes[0].anchor == "a" and outcomes[0].op == Op.UPSERT
+    assert [o.event_id for o in await queue.recent_outcomes(space, NAME, limit=1)] == [first]
