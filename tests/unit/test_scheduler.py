@@ -8,6 +8,7 @@ from pathlib import Path
 from ecmahost.connectors.memory.connector import MemoryConnector, MemorySettings
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.importer import Importer
+from ecmahost.engine.workers.retention import Retention
 from ecmahost.engine.workers.scheduler import start_scheduler
 
 
@@ -32,5 +33,17 @@ async def test_one_interval_job_per_connector_that_only_requests() -> None:
         await jobs["import:A"].func()  # asking twice before it runs is one request
         assert every_2h._requested.is_set()
         assert not never._requested.is_set()
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+async def test_retention_is_asked_hourly_and_only_asked() -> None:
+    retention = Retention(_Space(), days=30)  # type: ignore[arg-type]
+    scheduler = start_scheduler([], retention)
+    try:
+        [job] = scheduler.get_jobs()
+        assert (job.id, job.trigger.interval) == ("retention", timedelta(hours=1))
+        await job.func()
+        assert retention._requested.is_set()
     finally:
         scheduler.shutdown(wait=False)
