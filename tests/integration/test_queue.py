@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -279,3 +281,27 @@ async def test_an_unknown_event_has_failed_and_a_later_change_releases_the_objec
     [claim] = await queue.claim(space, NAME, 10)
     assert claim.event_ids == (later,) and claim.change.attributes["Title"] == "y"
     assert claim.change.kind is ChangeKind.REPLACE
+
+
+async def test_closing_the_space_finishes_the_commit_under_way(tmp_path: Path) -> None:
+    space = await ConnectorSpace.open(sqlite_url(tmp_path))
+    committing = threading.Event()
+
+    def slow_commit(_connection: object) -> None:  # on the writer's thread
+        committing.set()
+        time.sleep(0.2)  # the group's commit is on its way to disk when the host stops
+
+    event.listen(space.group_engine, "commit", slow_commit)
+    writes = [asyncio.create_task(space.create(NAME, f"u{i}", staging(f"u{i}"))) for i in range(20)]
+    await asyncio.to_thread(committing.wait, 5)
+
+    await space.close()
+
+    async with asyncio.timeout(5):  # every writer is answered: none is left waiting
+        results = await asyncio.gather(*writes, return_exceptions=True)
+    assert not [r for r in results if isinstance(r, BaseException)]
+    again = await ConnectorSpace.open(sqlite_url(tmp_path))
+    try:
+        assert (await again.query(NAME, None, 1, 100))[0] == 20
+    finally:
+        await again.close()
