@@ -111,6 +111,21 @@ async def test_a_dead_workers_claim_is_reclaimed_after_its_lease(
     assert statuses == ["pending", "reclaimed"]
 
 
+async def test_at_start_up_a_dead_processs_running_events_are_queued_again(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, _ = spaces
+    await space.create(NAME, "a", staging("a"))
+    await space.create(NAME, "b", staging("b"))
+    claimed = await queue.claim(space, NAME, 10, lease_s=300)  # then the process died
+    assert await queue.claim(space, NAME, 10) == []  # held by the lease
+
+    assert await queue.recover(space) == 2
+
+    again = await queue.claim(space, NAME, 10)  # not after the lease: at once
+    assert [c.event_ids for c in again] == [c.event_ids for c in claimed]
+
+
 async def test_a_newer_change_supersedes_a_failed_create_and_is_exported_as_an_add(
     spaces: tuple[ConnectorSpace, list[int]],
 ) -> None:
