@@ -14,12 +14,14 @@ from tests.acceptance.conftest import Server, ecmahost, wait_until
 from tests.conftest import EXT, csv_connector_toml
 
 RETENTION_S = 1.0
+ADMIN_TOKEN = "admin-token-for-retention"
 
 
 def test_the_host_prunes_old_finished_exports_at_start_up(
     write_config: Callable[..., Path], server_factory: Callable[..., Server]
 ) -> None:
-    config = write_config(csv_connector_toml(), f"retention_days = {RETENTION_S / 86400}")
+    host = f'retention_days = {RETENTION_S / 86400}\nadmin_token = "{ADMIN_TOKEN}"'
+    config = write_config(csv_connector_toml(), host)
     server = server_factory(config)
     anchor = str(uuid.uuid4())
     created = server.request(
@@ -46,3 +48,8 @@ def test_the_host_prunes_old_finished_exports_at_start_up(
     shown = json.loads(ecmahost(config, "exports", "show", str(events[0]["id"])).stdout)
     assert shown["payload"] is None and shown["status"] == "done"
     assert [step["status"] for step in shown["history"]] == ["pruned"]
+    root = server.url().split("/ecma2host_")[0]
+    api = server.request("GET", f"/admin/exports/{events[1]['id']}", base=root, token=ADMIN_TOKEN)
+    assert api.status == 200
+    assert (api.body["op"], api.body["payload"]) == ("delete", None)
+    assert [step["status"] for step in api.body["history"]] == ["pruned"]
