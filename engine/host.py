@@ -32,6 +32,7 @@ from ecmahost.engine.space.database import sqlite_url
 from ecmahost.engine.workers.exporter import Exporter
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.importer import Importer
+from ecmahost.engine.workers.retention import Retention
 from ecmahost.engine.workers.scheduler import next_import_at, start_scheduler
 from ecmahost.engine.workers.state import ConnectorState
 
@@ -198,9 +199,15 @@ class Host:
             for attempt in done:
                 if (error := attempt.result()) is not None:
                     raise error
+        retention = Retention(self.space, self.config.host.retention_days)
+        retention.request()  # a pass at start-up, then hourly
+        self._tasks.append(asyncio.create_task(retention.run()))
         self._scheduler = start_scheduler(
-            (_ImportRequest(self, name), config.autosync_minutes)
-            for name, config in self.config.connectors.items()
+            (
+                (_ImportRequest(self, name), config.autosync_minutes)
+                for name, config in self.config.connectors.items()
+            ),
+            retention,
         )
 
     def wake(self) -> None:

@@ -256,3 +256,15 @@ class Store(ABC):
         """The export queue of ``connector`` in numbers: events waiting (pending or
         running), failed ones, and when the oldest waiting one was queued. Reads the
         queue's (connector, status) index only, never the done history."""
+
+    # -- retention ---------------------------------------------------------------------
+
+    @abstractmethod
+    async def prune_finished(self, before: datetime, batch: int = 500) -> int:
+        """Forget what finished events carried: every done, superseded or discarded
+        event that finished (``updated_at``) before ``before`` (naive UTC) and is not
+        yet pruned loses its payload (None) and its history, which becomes one
+        ``pruned`` step; its status, error, attempts and times stay, so its outcome
+        stays visible. Pending, running and failed events are never touched (a replay
+        needs the payload). Works in transactions of at most ``batch`` events, so a
+        write waits at most for one batch; returns how many events were pruned."""

@@ -57,7 +57,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
-__all__ = ["Events", "append_event", "due_objects"]
+__all__ = ["Events", "append_event", "due_objects", "log_each"]
 
 _PENDING = EventStatus.PENDING
 _WAITING_OR_FAILED = (EventStatus.PENDING, EventStatus.FAILED)
@@ -276,7 +276,7 @@ class Events(EventStore):
                         event.connector,
                         event.anchor,
                         Op(event.op),
-                        event.payload,
+                        event.payload or {},  # never None: failed events are not pruned
                     )
         return [e.id for e in moved]
 
@@ -305,7 +305,7 @@ def _log(
     )
 
 
-def _log_each(
+def log_each(
     chosen: ColumnElement[bool], status: LogStatus, detail: str | None, at: datetime
 ) -> Executable:
     """One log entry for each event ``chosen`` selects, in one statement."""
@@ -364,7 +364,7 @@ async def _set_status(
     chosen = ExportEvent.id.in_(among(event_ids))
     await session.execute(update(ExportEvent).where(chosen).values(values))
     logged = LogStatus.RETRYING if status == _PENDING else LogStatus(status)
-    await session.execute(_log_each(chosen, logged, error, values["updated_at"]))
+    await session.execute(log_each(chosen, logged, error, values["updated_at"]))
 
 
 async def _first_waiting(session: AsyncSession, object_id: str) -> int | None:
@@ -382,7 +382,7 @@ def _supersede(object_id: str, by_event: int) -> tuple[Executable, Executable]:
     are still failed). Their error stays: it tells why they failed."""
     chosen = (ExportEvent.object_id == object_id) & (ExportEvent.status == EventStatus.FAILED)
     now = utcnow()
-    logged = _log_each(chosen, LogStatus.SUPERSEDED, f"superseded by event {by_event}", now)
+    logged = log_each(chosen, LogStatus.SUPERSEDED, f"superseded by event {by_event}", now)
     moved = (
         update(ExportEvent)
         .where(chosen)

@@ -128,7 +128,8 @@ class EventView:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None
+    """None once retention pruned the finished event."""
 
 
 @dataclass(frozen=True, slots=True)
