@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from ecmahost.connectors.base import Change, ChangeKind
 from ecmahost.connectors.exceptions import ConflictError, PermanentError
 from ecmahost.connectors.ldap.dn import parse_dn, render
