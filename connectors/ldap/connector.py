@@ -83,7 +83,7 @@ class LdapConnector(Connector):
             raise ConfigError(f"no such file: {ca_file}", f"{self._key}.ca_file")
         secret = self.settings.password.get_secret_value()
         self._password = resolve_secret(secret, f"{self._key}.password", self.base_dir)
-        redact(self._password)
+        redact(self._password, f"{self._key}.password")
         self._session = self._new_session()
         self._layout = await asyncio.to_thread(self._discover)
         log.info(
