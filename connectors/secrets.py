@@ -3,8 +3,9 @@
 The configuration loader registers every secret it can see with ``redact`` when the
 file is loaded, and connectors register what they resolve themselves; the engine's log
 formatter passes every line through ``scrub``, and so does any connector that hands on
-text it did not write (a script's stderr). This is the one place besides the configuration loader that reads the
-environment, and only for ``env:`` references the configuration names.
+text it did not write (a script's stderr). This is the one place besides the
+configuration loader that reads the environment, and only for ``env:`` references the
+configuration names.
 """
 
 from __future__ import annotations
