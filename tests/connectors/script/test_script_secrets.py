@@ -47,7 +47,8 @@ async def test_export_errors_never_show_the_secrets(leaky: ScriptConnector, mode
     assert_no_secret(text)
 
 
-async def test_import_errors_never_show_the_secrets(leaky: ScriptConnector) -> None:
+async def test_import_errors_never_show_the_secrets(leaky: ScriptConnector, tmp_path: Path) -> None:
+    (tmp_path / "fail-import").touch()
     with pytest.raises(EcmahostError) as failed:
         async for _ in leaky.full_import():
             pass
