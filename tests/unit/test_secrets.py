@@ -19,10 +19,10 @@ def fresh(prefix: str = "") -> str:
     return prefix + secrets.token_hex(8)
 
 
-def test_scrub_replaces_the_secret_and_its_json_escaped_forms() -> None:
+def test_scrub_replaces_the_secret_and_its_quoted_forms() -> None:
     secret = fresh('quo"te\\back-zoë-')
     redact(secret)
-    for text in (secret, json.dumps(secret), json.dumps(secret, ensure_ascii=False)):
+    for text in (secret, json.dumps(secret), json.dumps(secret, ensure_ascii=False), repr(secret)):
         assert secret not in scrub(text)
         assert "***" in scrub(text)
     assert json.dumps(secret)[1:-1] not in scrub(json.dumps({"x": secret}))
