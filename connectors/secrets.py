@@ -55,8 +55,8 @@ def resolve_secret(reference: str, key: str, base_dir: Path) -> str:
 
 def redact(secret: str, key: str | None = None) -> None:
     """Never print ``secret``: it is replaced by ``***`` wherever it would appear, as
-    it is and as it reads inside a JSON string (escaped, with or without ``\\uXXXX``
-    for non-ASCII). ``key`` names the setting in the warning for a short secret."""
+    it is, as it reads inside a JSON string (escaped, with or without ``\\uXXXX``
+    for non-ASCII) and inside a Python ``repr`` (messages quote values with ``!r``). ``key`` names the setting in the warning for a short secret."""
     global _ordered
     if not secret:
         return
@@ -67,7 +67,8 @@ def redact(secret: str, key: str | None = None) -> None:
             extra={"action": "secret.too_short", "key": key},
         )
         return
-    forms = {secret, *(json.dumps(secret, ensure_ascii=a)[1:-1] for a in (False, True))}
+    quoted = (json.dumps(secret, ensure_ascii=a)[1:-1] for a in (False, True))
+    forms = {secret, repr(secret)[1:-1], *quoted}
     if forms <= _SECRETS:
         return
     _SECRETS.update(forms)
