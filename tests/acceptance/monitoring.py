@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import uuid
 from typing import Any
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.acceptance.conftest import Server
-from tests.conftest import EXT, csv_connector_toml, memory_connector_toml
+from tests.conftest import EXT, TOKEN, csv_connector_toml, memory_connector_toml
 
 ADMIN = "admin-token-for-metrics"
 REJECTED = "Rejected-By-The-Target"
@@ -22,10 +23,16 @@ REJECTED = "Rejected-By-The-Target"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def connectors_toml() -> str:
+def connectors_toml(mem_token: str = TOKEN) -> str:
+    """Both connectors' tokens by reference (``env:``), as a production file has them:
+    a literal one is warned of before the log is set up, in no format."""
+    os.environ["ECMAHOST_TEST_TOKEN_MEM"] = mem_token
+    mem = memory_connector_toml("Mem").replace(
+        f'token = "{TOKEN}"', 'token = "env:ECMAHOST_TEST_TOKEN_MEM"', 1
+    )
     return (
         csv_connector_toml()
-        + memory_connector_toml("Mem")
+        + mem
         + f'\n[connectors.Mem.settings]\nreject_values = ["{REJECTED}"]\n'
     )
 
@@ -41,14 +48,14 @@ def root(server: Server, name: str = "CSV") -> str:
     return server.url(name).rsplit("/ecma2host_", 1)[0]
 
 
-def create(server: Server, name: str = "Mem", display: str = "Ada") -> Any:
+def create(server: Server, name: str = "Mem", display: str = "Ada", token: str = TOKEN) -> Any:
     anchor = str(uuid.uuid4())
     body = {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", EXT],
         "userName": f"{anchor}@contoso.example",
         EXT: {"AzureObjectID": anchor, "DisplayName": display},
     }
-    return server.request("POST", "/Users", body, name=name)
+    return server.request("POST", "/Users", body, name=name, token=token)
 
 
 def get(url: str, token: str | None = None) -> tuple[int, str]:
