@@ -40,6 +40,8 @@ def test_a_scripted_session_shows_in_the_counters_and_gauges(
     rejected = create(server, display=REJECTED)
     assert rejected.status == 400, rejected.body
     assert server.request("GET", "/Users", name="Mem", token="not-the-token-at-all").status == 401
+    stranger = root(server) + "/ecma2host_Stranger/scim"
+    assert server.request("GET", "/Users", base=stranger).status == 404
     assert post(root(server) + "/admin/imports/CSV", ADMIN) == 202
     wait_until(
         lambda: value(_scrape(server), "ecmahost_imports_total", connector="CSV", result="ok") == 2
@@ -50,6 +52,7 @@ def test_a_scripted_session_shows_in_the_counters_and_gauges(
     assert value(found, requests, connector="Mem", method="POST", route=USERS, status="201") == 2
     assert value(found, requests, connector="Mem", method="POST", route=USERS, status="400") == 1
     assert value(found, requests, connector="Mem", method="GET", route=USERS, status="401") == 1
+    assert value(found, requests, connector="", method="GET", route=USERS, status="404") == 1
     latency = "ecmahost_scim_request_duration_seconds_count"
     assert value(found, latency, connector="Mem", method="POST", route=USERS) == 3
 
@@ -73,7 +76,9 @@ def test_a_scripted_session_shows_in_the_counters_and_gauges(
     # Labels name routes and configured connectors, never a user or an id.
     ids = {c.body["id"] for c in created}
     labels = {v for _, pairs in found for _, v in pairs}
-    assert not ids & labels and not any(REJECTED in v or "@" in v for v in labels)
+    assert not ids & labels and not any(
+        REJECTED in v or "@" in v or "Stranger" in v for v in labels
+    )
 
 
 def test_a_change_waiting_for_its_target_shows_in_the_queue_gauges(
