@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 
 from tests.acceptance.conftest import Server, wait_until
-from tests.acceptance.monitoring import ADMIN, REJECTED, connectors_toml, create, post, root
+from tests.acceptance.monitoring import (
+    ADMIN,
+    REJECTED,
+    connectors_toml,
+    create,
+    log_entries,
+    post,
+    root,
+)
 
 QUERY_SECRET = "hook-key-0123456789abcdef"
 
@@ -81,6 +89,8 @@ def test_an_export_that_fails_for_good_is_posted_after_a_retry(
     assert (alert["connector"], alert["detail"]["scim_id"]) == ("Mem", rejected_id(server))
     assert alert["detail"]["operation"] == "add" and REJECTED in alert["detail"]["error"]
     assert alert["at"].endswith("Z") and alert["host"]
+    [start] = [e for e in log_entries(server) if e["action"] == "notify.start"]
+    assert start["msg"].endswith("/hook")  # where alerts go, without the key in the query
     assert QUERY_SECRET not in "".join(server.stderr_lines)
 
 
