@@ -96,6 +96,7 @@ class Alerts:
         """Post queued alerts until cancelled."""
         if self._url is None:
             return
+        log.info("alerts go to %s", safe_url(self._url), extra={"action": "notify.start"})
         timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
