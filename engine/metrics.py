@@ -22,10 +22,12 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 __all__ = ["CONTENT_TYPE", "IMPORT_CHANGES", "HostMetrics"]
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+"""What ``generate_latest`` writes (the classic text format every Prometheus reads)."""
 
 IMPORT_CHANGES = ("added", "updated", "removed")
 """The import counts that become ``ecmahost_import_objects_total{change=...}``."""
