@@ -34,6 +34,8 @@ UNAUTHORIZED_LOG_EVERY_S: Final = 60.0
 flood the log; the next warning says how many were not logged."""
 
 _MAX_TRACKED_ADDRESSES: Final = 10_000
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted by name; any other a client makes up counts as ``other``."""
 _PHASES: Final = tuple(p.value for p in Phase)
 
 
@@ -97,8 +99,9 @@ def _observe(request: web.Request, status: int, duration_s: float) -> None:
     route = _route(request)
     named = request.match_info.get("connector", "")
     connector = named if named in host.config.connectors else ""  # never a stranger's word
-    host.metrics.scim_requests.labels(connector, request.method, route, str(status)).inc()
-    host.metrics.scim_seconds.labels(connector, request.method, route).observe(duration_s)
+    method = request.method if request.method in _METHODS else "other"
+    host.metrics.scim_requests.labels(connector, method, route, str(status)).inc()
+    host.metrics.scim_seconds.labels(connector, method, route).observe(duration_s)
     if status == 401:
         request.app[_UNAUTHORIZED_KEY].refused(request.remote or "unknown", route)
 

@@ -58,13 +58,13 @@ def create(server: Server, name: str = "Mem", display: str = "Ada", token: str =
     return server.request("POST", "/Users", body, name=name, token=token)
 
 
-def get(url: str, token: str | None = None) -> tuple[int, str]:
+def get(url: str, token: str | None = None, method: str = "GET") -> tuple[int, str]:
     """A plain GET (the exposition is text, not JSON): status and body."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.netloc, timeout=30)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        connection.request("GET", parts.path, headers=headers)
+        connection.request(method, parts.path, headers=headers)
         response = connection.getresponse()
         return response.status, response.read().decode("utf-8")
     finally:

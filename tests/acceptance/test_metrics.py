@@ -42,6 +42,8 @@ def test_a_scripted_session_shows_in_the_counters_and_gauges(
     assert server.request("GET", "/Users", name="Mem", token="not-the-token-at-all").status == 401
     stranger = root(server) + "/ecma2host_Stranger/scim"
     assert server.request("GET", "/Users", base=stranger).status == 404
+    brewed = get(server.url("Mem") + "/Users", TOKEN, method="PROPFIND")
+    assert brewed[0] == 405, brewed
     assert post(root(server) + "/admin/imports/CSV", ADMIN) == 202
     wait_until(
         lambda: value(_scrape(server), "ecmahost_imports_total", connector="CSV", result="ok") == 2
@@ -53,6 +55,13 @@ def test_a_scripted_session_shows_in_the_counters_and_gauges(
     assert value(found, requests, connector="Mem", method="POST", route=USERS, status="400") == 1
     assert value(found, requests, connector="Mem", method="GET", route=USERS, status="401") == 1
     assert value(found, requests, connector="", method="GET", route=USERS, status="404") == 1
+    assert (
+        value(found, requests, connector="", method="other", route="unmatched", status="405") == 1
+    )
+    admin_route = "/admin/imports/{connector}"
+    assert (
+        value(found, requests, connector="CSV", method="POST", route=admin_route, status="202") == 1
+    )
     latency = "ecmahost_scim_request_duration_seconds_count"
     assert value(found, latency, connector="Mem", method="POST", route=USERS) == 3
 
