@@ -123,11 +123,20 @@ class HostSettings(_Strict):
     retention_days: float = Field(default=30.0, gt=0)
     """Finished export events (done, superseded, discarded) older than this lose their
     payloads and history rows: personal data is not kept forever."""
+    metrics_listen: str | None = None
+    """A second ``HOST:PORT`` that serves only ``GET /metrics``, without a token, for a
+    scraper on a trusted network; on the SCIM port ``/metrics`` needs the admin token."""
+    log_format: Literal["json", "text"] = "json"
+    """``json``: one JSON object per line, for a log shipper; ``text``: one readable line."""
+    notify_url: SecretStr | None = None
+    """A webhook that gets a JSON POST when an export fails for good and when a
+    connector becomes degraded or recovers; may be ``env:NAME`` or ``file:PATH``."""
 
-    @field_validator("listen")
+    @field_validator("listen", "metrics_listen")
     @classmethod
-    def _listen(cls, value: str) -> str:
-        Listen.parse(value)
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            Listen.parse(value)
         return value
 
     @field_validator("admin_token")
@@ -235,7 +244,8 @@ def load_config(path: Path) -> HostConfig:
     }
     host = raw.get("host", {})
     if isinstance(host, Mapping):
-        raw["host"] = _with_secret(host, "admin_token", "host", base_dir, literal_keys)
+        host = _with_secret(host, "admin_token", "host", base_dir, literal_keys)
+        raw["host"] = _with_secret(host, "notify_url", "host", base_dir, literal_keys)
     try:
         config = HostConfig.model_validate({**raw, "base_dir": base_dir})
     except ValidationError as exc:

@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace) -> HostConfig:
     config = load_config(config_path(args.config))
-    configure_logging(config.host.log_level)
+    configure_logging(config.host.log_level, config.host.log_format)
     args.state_dir = config.state_dir  # for the one-line error of a state folder problem
     return config
 
