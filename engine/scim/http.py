@@ -45,7 +45,8 @@ not echo a client's megabyte back, nor a target's whole record."""
 _ABSOLUTE_PATH: Final = re.compile(
     r"""(?<![\w.:/~-])(?:/|[A-Za-z]:\\)(?:[^\s'"/\\]+[/\\])+(?P<name>[^\s'"/\\]+)"""
 )
-_LONG_QUOTED: Final = re.compile(r"""'[^']{%d,}'|"[^"]{%d,}"|\S{%d,}""" % ((MAX_VALUE_CHARS,) * 3))
+_LONG: Final = MAX_VALUE_CHARS
+_LONG_QUOTED: Final = re.compile(rf"""'[^']{{{_LONG},}}'|"[^"]{{{_LONG},}}"|\S{{{_LONG},}}""")
 _CHALLENGE: Final = {"WWW-Authenticate": "Bearer"}
 _DUMMY_TOKEN: Final = secrets.token_urlsafe(32)
 """What an unknown connector's token is compared with: as long as a real check, so
