@@ -12,7 +12,7 @@ import pytest
 from ecmahost.engine.scim.http import clamp_detail
 
 from tests.conftest import EXT
-from tests.integration.csv_app import ADMIN_TOKEN, ANCHOR, CsvApp, csv_app, user_body
+from tests.integration.csv_app import ADMIN_TOKEN, CsvApp, csv_app, user_body
 
 __all__ = ["csv_app"]  # the fixture, imported to be found
 
@@ -74,6 +74,22 @@ CASES: list[Any] = [
         400,
         "more than 100 terms",
         id="filter-1000-terms",
+    ),
+    pytest.param(
+        "POST",
+        "/.search",
+        _search(filter=_terms(102)),
+        400,
+        "more than 100 terms",
+        id="filter-101-terms",
+    ),
+    pytest.param(
+        "POST",
+        "/.search",
+        _search(filter='Title eq "a"' + " )" * 1000),
+        400,
+        "more than 100 terms",
+        id="filter-tokens-past-cap",
     ),
     pytest.param(
         "GET",
@@ -223,7 +239,11 @@ async def test_an_over_long_value_is_refused_without_echo_or_path(csv_app: CsvAp
     assert len(detail) <= 1001
     assert "x" * 201 not in detail
     assert str(csv_app.target.parent) not in detail
-    assert ANCHOR not in detail
+    # The connector's own message, as the admin API shows it, is as short.
+    status, text = await csv_app.send("GET", "/admin/exports?status=failed", token=ADMIN_TOKEN)
+    (failed,) = json.loads(text)["exports"]
+    assert failed["last_error"].startswith("InputFile.txt: cannot write 'xxx")
+    assert "x" * 61 not in failed["last_error"]
 
 
 @pytest.mark.parametrize(
