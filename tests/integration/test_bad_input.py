@@ -135,6 +135,9 @@ CASES: list[Any] = [
         id="admin-ids-26-digits",
     ),
     pytest.param(
+        "POST", "/admin/exports/discard", _search(ids=[-1]), 400, "ids", id="admin-ids-negative"
+    ),
+    pytest.param(
         "POST", "/admin/exports/discard", b'{"ids": [1e30]}', 400, "ids", id="admin-ids-1e30"
     ),
     pytest.param(
