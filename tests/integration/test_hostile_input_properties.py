@@ -245,3 +245,20 @@ async def test_every_search_parameter_at_every_limit_gets_no_5xx(csv_app: CsvApp
             ):
                 status, text = await csv_app.send(method, path, body)
                 assert status < 500, f"{method} {path} {body!r}: {status} {text}"
+
+
+async def test_every_user_attribute_at_every_limit_is_refused_untouched(
+    csv_app: CsvApp,
+) -> None:
+    """The anchor, a String, an Integer and a Boolean attribute with each limit value,
+    in a create and a replace: never a 5xx, and the target as it was when refused."""
+    for name in ("AzureObjectID", "Title", "EmployeeId", "IsActive"):
+        for value in BOUNDARIES + POISON_TEXTS:
+            slots = {"AzureObjectID": '"limits-1"', name: value or '""'}
+            body = _object({EXT: _object(slots).decode()})
+            for method, path in (("POST", "/Users"), ("PUT", f"/Users/{csv_app.user_id}")):
+                before = csv_app.target.read_bytes()
+                status, text = await csv_app.send(method, path, body)
+                assert status < 500, f"{method} {path} {body!r}: {status} {text}"
+                if status >= 400:
+                    assert csv_app.target.read_bytes() == before, f"{body!r}: {status}"
