@@ -134,7 +134,7 @@ class ResourceMapper:
         if isinstance(target, _Ignored):
             log.debug("ignoring %s: the target has no such attribute", path)
             return
-        if target is self.schema.anchor and not _anchor_typed(target, value):
+        if target == self.schema.anchor and not _anchor_typed(target, value):
             raise ScimError(400, f"the anchor {target.name} must be a string", "invalidValue")
         coerced = self.coerce(target, value)
         if coerced is None:
