@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,13 @@ def _send(
 ) -> tuple[int, dict[str, str], bytes]:
     """A raw request with the given headers, ``Host`` included when given."""
     url = urlsplit(server.url())
-    connection = http.client.HTTPConnection(url.netloc, timeout=30)
+    connection: http.client.HTTPConnection
+    if url.scheme == "https":
+        # The self-signed certificate is not what this file tests.
+        unverified = ssl._create_unverified_context()
+        connection = http.client.HTTPSConnection(url.netloc, context=unverified, timeout=30)
+    else:
+        connection = http.client.HTTPConnection(url.netloc, timeout=30)
     try:
         data = json.dumps(body).encode() if body is not None else None
         connection.request(method, path, body=data, headers=headers)
@@ -93,3 +100,22 @@ def test_locations_come_from_the_public_url_when_set(
     expected = "https://scim.example.org:8585/ecma2host_CSV/scim/Users/"
     assert answer_headers["Location"].startswith(expected)
     assert json.loads(body)["meta"]["location"] == answer_headers["Location"]
+
+
+def test_locations_say_https_over_tls(
+    csv_config: Path, server_factory: Callable[..., Server]
+) -> None:
+    server = server_factory(csv_config, "--tls", "self-signed")
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "Content-Type": "application/scim+json",
+        "Host": SPOOFED,
+    }
+
+    status, answer_headers, body = _send(
+        server, "POST", "/ecma2host_CSV/scim/Users", headers, _new_user()
+    )
+
+    assert status == 201, body
+    assert server.url().startswith("https://127.0.0.1:")
+    assert answer_headers["Location"].startswith(server.url() + "/Users/")
