@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ecmahost.connectors.secrets import scrub
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger import json as json_logger
 
-__all__ = ["LogFormat", "configure_logging", "utc_timestamp"]
+__all__ = ["JsonFormatter", "LogFormat", "configure_logging", "utc_timestamp"]
 
 LogFormat = Literal["json", "text"]
 
@@ -25,7 +25,9 @@ def utc_timestamp(created: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class _Json(JsonFormatter):
+class JsonFormatter(json_logger.JsonFormatter):
+    """One JSON object per line, through python-json-logger; scrubbed."""
+
     def __init__(self) -> None:
         super().__init__(
             "{asctime}{levelname}{name}{message}",
@@ -74,7 +76,7 @@ class _Text(logging.Formatter):
 
 def configure_logging(level: str = "info", log_format: LogFormat = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Json() if log_format == "json" else _Text())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else _Text())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
