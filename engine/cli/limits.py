@@ -297,8 +297,7 @@ class _Listener:
 
     def _accept_failed(self, exc: OSError) -> None:
         self._logs.accept(
-            "cannot accept connections: %s; keep max_connections well under the"
-            " open-files limit",
+            "cannot accept connections: %s; keep max_connections well under the open-files limit",
             exc.strerror or exc,
         )
         if exc.errno in _OUT_OF_RESOURCES:
