@@ -163,7 +163,9 @@ class _Connection(web.RequestHandler):
             server,
             loop=asyncio.get_running_loop(),
             keepalive_timeout=settings.keepalive_timeout_s,
-            access_log=None,
+            # The error middleware logs each request once; None turns aiohttp's off
+            # (as AppRunner(access_log=None) does), though its signature says Logger.
+            access_log=None,  # type: ignore[arg-type]
         )
         self._settings = settings
         self._logs = logs
