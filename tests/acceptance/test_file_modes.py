@@ -52,6 +52,9 @@ def user_folder() -> Iterator[tuple[Path, tuple[str, ...], int]]:
         f'[host]\ntls = "self-signed"\nstate_dir = "state"\n{csv_connector_toml()}',
         encoding="utf-8",
     )
+    # A state folder an older version made 0755 is tightened too.
+    (folder / "state").mkdir(mode=0o755)
+    (folder / "state").chmod(0o755)
     if uid is not None:
         for path in (folder, *folder.iterdir()):
             os.chown(path, uid, -1)
