@@ -342,3 +342,43 @@ def test_max_connections_over_the_hard_limit_is_one_warning(
     assert _soft_open_files(server) == 256
     warned = [line for line in server.stderr_lines if "does not fit" in line]
     assert len(warned) == 1 and "LimitNOFILE" in warned[0]
+
+
+def test_accept_errors_pause_accepting_and_are_logged_once_per_interval(
+    write_config: Callable[..., Path], server_factory: Callable[..., Server]
+) -> None:
+    # The host itself holds about 20 descriptors: at 40, about 20 connections fit,
+    # far fewer than max_connections, so accept() fails with EMFILE (a misconfiguration
+    # the start-up warning names).
+    config = write_config(
+        csv_connector_toml(), _host_toml(header_timeout_s=1, max_connections=1000)
+    )
+    server = server_factory(config, preexec_fn=_open_files(40))
+    flood = _Flood(_address(server), silent=60, slow=0)
+    flood.open_batch(60)
+    deadline = time.monotonic() + 30
+    try:
+        while not flood.done:  # each round of ~20 is cut off by the header timeout
+            assert time.monotonic() < deadline, f"{len(flood.open)} sockets still open"
+            flood.reap()
+            time.sleep(0.05)
+    finally:
+        flood.close()
+
+    assert _request(server).status == 200
+    failed = [line for line in server.stderr_lines if "http.accept_error" in line]
+    assert len(failed) == 1, failed
+    assert "Too many open files" in failed[0]
+
+
+def _request(server: Server) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection(*_address(server), timeout=10)
+    try:
+        connection.request(
+            "GET", f"{SCIM}/ServiceProviderConfig", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        response = connection.getresponse()
+        response.read()
+        return response
+    finally:
+        connection.close()
