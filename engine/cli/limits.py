@@ -104,8 +104,8 @@ class RateLimitedLog:
     action: str
     interval_s: float = LOG_INTERVAL_S
     clock: Callable[[], float] = time.monotonic
-    suppressed: int = 0
-    _last_at: float | None = None
+    suppressed: int = field(default=0, init=False)
+    _last_at: float | None = field(default=None, init=False)
 
     def __call__(self, message: str, *args: object) -> None:
         now = self.clock()
@@ -141,7 +141,7 @@ class _Slots:
     """Open connections, counted from accept to close."""
 
     limit: int
-    used: int = 0
+    used: int = field(default=0, init=False)
 
     def take(self) -> bool:
         if self.used >= self.limit:
@@ -331,6 +331,7 @@ def listen(
     slots = _Slots(settings.max_connections)
     server.request_handler = _watching(server.request_handler)
     loop = asyncio.get_running_loop()
+    opening: set[asyncio.Task[Any]] = set()
 
     def admit(conn: socket.socket) -> None:
         if not slots.take():
@@ -348,6 +349,8 @@ def listen(
                 ssl_handshake_timeout=settings.header_timeout_s if ssl_context else None,
             )
         )
+        opening.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(opening.discard)
         task.add_done_callback(lambda done: _handshake_failed(done, conn, slots))
 
     listeners = [_Listener(sock, admit, logs) for sock in sockets]
