@@ -95,7 +95,7 @@ class _Flood:
 
     def open_batch(self, size: int = 25) -> None:
         for kind in self.kinds[:size]:
-            sock = socket.create_connection(self.address)
+            sock = socket.create_connection(self.address, timeout=5)
             self.opened_at[sock] = time.monotonic()
             self.kind_of[sock] = kind
             self.open.add(sock)
