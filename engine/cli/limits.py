@@ -60,6 +60,9 @@ ACCEPT_RETRY_S = 0.5
 """How long accepting pauses after the system refused a descriptor (as asyncio does):
 retrying at once would spin, since the listening socket stays readable."""
 
+BACKLOG = 128
+"""Connections the kernel holds for us while accepting pauses (aiohttp's default)."""
+
 ACCEPT_BATCH = 64
 """Connections taken per wake-up of a listening socket, so requests in flight get
 their turn between two batches."""
@@ -274,7 +277,7 @@ class _Listener:
         self._retry: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        self._sock.listen(socket.SOMAXCONN)
+        self._sock.listen(BACKLOG)
         self._sock.setblocking(False)
         self._loop.add_reader(self._sock.fileno(), self._accept)
 

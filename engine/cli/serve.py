@@ -3,8 +3,10 @@
 Start-up does the cheap checks that can fail first, each failing in one line and at
 once: the state folder's lock (one host per folder), then the listening address
 (bound, not yet listening, so the port is ours before a long start-up import).
-SIGTERM and SIGINT are handled from the start: a signal during the start-up import
-stops it and closes the host like any other stop, so nothing acknowledged is lost.
+Once serving, the host accepts connections under the limits of ``limits`` (timeouts,
+a connection cap, quiet accept errors). SIGTERM and SIGINT are handled from the start:
+a signal during the start-up import stops it and closes the host like any other stop,
+so nothing acknowledged is lost.
 """
 
 from __future__ import annotations
