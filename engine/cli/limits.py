@@ -203,6 +203,9 @@ class _Connection(web.RequestHandler):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+        if self._body_timer is not None:  # the last request's, its body long complete
+            self._body_timer.cancel()
+            self._body_timer = None
         if not request.content.is_eof():
             self._body_timer = asyncio.get_running_loop().call_later(
                 self._settings.body_timeout_s, self._body_timed_out, request.content
