@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
-import shutil
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import IO, Any
 __all__ = ["Prefix", "append", "replacing"]
 
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation under us
+_PRIVATE = 0o600
 
 
 @contextmanager
@@ -28,16 +29,18 @@ def replacing(path: Path, encoding: str, errors: str) -> Iterator[io.TextIOWrapp
     It is written next to ``path`` (a rename is only atomic within a file system),
     fsync'ed before the rename, and removed if anything fails: ``path`` is always
     either the old file or the whole new one, and no temporary file is left behind.
+    The new file is 0600, or the old file's owner bits (group and other get nothing).
     """
     # Replace what a symlink points at, not the link: the file stays where it was put.
     path = Path(os.path.realpath(path))
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    # os.open rather than tempfile: mode 0666 less the umask, like any new file.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+    # Owner only, whatever the umask: the file holds personal data. A file being
+    # replaced keeps its owner bits but loses any group or other access.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, _PRIVATE)
     try:
         with open(fd, "w", encoding=encoding, errors=errors, newline="") as out:
             with suppress(FileNotFoundError):
-                shutil.copymode(path, tmp)
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode) & stat.S_IRWXU)
             yield out
             out.flush()
             os.fsync(out.fileno())

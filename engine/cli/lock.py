@@ -35,12 +35,16 @@ class StateLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        """Create the state folder if needed and take the lock, or raise at once:
+        """Create the state folder if needed (0700, also forced on an existing one)
+        and take the lock, or raise at once:
         ``StateFolderBusyError`` naming the other process's pid, or a one-line
         error for a folder that cannot be created or written."""
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Forced on an existing folder too: it holds the database (personal data)
+            # and the TLS key, and older versions made it 0755.
+            self.state_dir.chmod(0o700)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise state_dir_error(self.state_dir, exc) from exc
         try:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import secrets
 import ssl
 import sys
@@ -42,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; an error the operator can fix is one line on stderr and exit
     code 2 (with ``-v`` or ``log_level = "debug"`` its traceback comes first)."""
     args = _parser().parse_args(argv)
+    # Everything the host writes (database, journal, TLS key, target files) holds
+    # personal data or secrets: no group or other access, whoever the umask came from.
+    os.umask(0o077)
     try:
         return int(args.func(args) or 0)
     except EcmahostError as exc:

@@ -3,8 +3,10 @@
 Start-up does the cheap checks that can fail first, each failing in one line and at
 once: the state folder's lock (one host per folder), then the listening address
 (bound, not yet listening, so the port is ours before a long start-up import).
-SIGTERM and SIGINT are handled from the start: a signal during the start-up import
-stops it and closes the host like any other stop, so nothing acknowledged is lost.
+Once serving, the host accepts connections under the limits of ``limits`` (timeouts,
+a connection cap, quiet accept errors). SIGTERM and SIGINT are handled from the start:
+a signal during the start-up import stops it and closes the host like any other stop,
+so nothing acknowledged is lost.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 
 from aiohttp import web
+from ecmahost.engine.cli import limits
 from ecmahost.engine.cli.errors import RuntimeProblem, address_in_use
 from ecmahost.engine.cli.lock import StateLock
 from ecmahost.engine.config import HostConfig, Listen
@@ -98,26 +101,28 @@ async def _serve(
     ssl_context: ssl.SSLContext | None,
 ) -> None:
     stop = _stop_on_signals()
+    limits.raise_open_files_limit(config.host.max_connections)
     host = Host(config)
     runner: web.AppRunner | None = None
+    listeners: limits.Listeners | None = None
     try:
         if not await _unless_stopped(host.open(serve=True), stop):
             log.info("start-up cancelled", extra={"action": "host.stop"})
             return
         runner = web.AppRunner(
             create_app(host, open_host=False),
-            access_log=None,
             handle_signals=False,
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         )
         await runner.setup()
-        for sock in sockets:
-            await web.SockSite(runner, sock, ssl_context=ssl_context).start()
+        listeners = limits.listen(runner, sockets, ssl_context, config.host)
         _announce(config, listen, sockets, ssl_context)
         await stop.wait()
     finally:
         # Only a requested stop is worth the log lines: after a start-up error they
         # would bury the one line that says what is wrong.
+        if listeners is not None:
+            listeners.stop()
         await _stop(host, runner, tell=stop.is_set())
 
 

@@ -58,11 +58,16 @@ class Server:
     wait_ready: bool = True
     """``start`` returns once each connector answers reads (its start-up import ran),
     as the host did before it served first; False returns as soon as the port opens."""
+    prefix: tuple[str, ...] = ()
+    """Put before the command, e.g. to run the server as another user."""
+    preexec_fn: Callable[[], None] | None = None
+    """Run in the server's process before it starts, e.g. to lower its limits."""
     _drainer: threading.Thread | None = None
 
     def start(self) -> Server:
         self.process = subprocess.Popen(
             [
+                *self.prefix,
                 sys.executable,
                 "-m",
                 "ecmahost.engine.cli.main",
@@ -77,6 +82,7 @@ class Server:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, **self.env},
+            preexec_fn=self.preexec_fn,
         )
         self._drainer = threading.Thread(target=self._drain_stderr, daemon=True)
         self._drainer.start()
@@ -216,9 +222,21 @@ def server_factory() -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
     def make(
-        config: Path, *extra_args: str, env: dict[str, str] | None = None, wait_ready: bool = True
+        config: Path,
+        *extra_args: str,
+        env: dict[str, str] | None = None,
+        wait_ready: bool = True,
+        prefix: tuple[str, ...] = (),
+        preexec_fn: Callable[[], None] | None = None,
     ) -> Server:
-        server = Server(config, tuple(extra_args), env or {}, wait_ready=wait_ready)
+        server = Server(
+            config,
+            tuple(extra_args),
+            env or {},
+            wait_ready=wait_ready,
+            prefix=prefix,
+            preexec_fn=preexec_fn,
+        )
         servers.append(server)
         return server.start()
 
