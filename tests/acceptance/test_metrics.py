@@ -41,7 +41,7 @@ def test_a_scripted_session_shows_in_the_counters_and_gauges(
     assert rejected.status == 400, rejected.body
     assert server.request("GET", "/Users", name="Mem", token="not-the-token-at-all").status == 401
     stranger = root(server) + "/ecma2host_Stranger/scim"
-    assert server.request("GET", "/Users", base=stranger).status == 404
+    assert server.request("GET", "/Users", base=stranger).status == 401
     brewed = get(server.url("Mem") + "/Users", TOKEN, method="PROPFIND")
     assert brewed[0] == 405, brewed
     assert post(root(server) + "/admin/imports/CSV", ADMIN) == 202
@@ -54,7 +54,7 @@ def test_a_scripted_session_shows_in_the_counters_and_gauges(
     assert value(found, requests, connector="Mem", method="POST", route=USERS, status="201") == 2
     assert value(found, requests, connector="Mem", method="POST", route=USERS, status="400") == 1
     assert value(found, requests, connector="Mem", method="GET", route=USERS, status="401") == 1
-    assert value(found, requests, connector="", method="GET", route=USERS, status="404") == 1
+    assert value(found, requests, connector="", method="GET", route=USERS, status="401") == 1
     assert (
         value(found, requests, connector="", method="other", route="unmatched", status="405") == 1
     )
