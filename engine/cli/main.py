@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import secrets
 import ssl
 import sys
@@ -17,15 +18,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
-from ecmahost.connectors.exceptions import ConfigError, EcmahostError
+from ecmahost.connectors.exceptions import EcmahostError
 from ecmahost.engine import queue, tls
-from ecmahost.engine.cli import ecma_xml, errors, serve
+from ecmahost.engine.cli import certs, ecma_xml, errors, serve
 from ecmahost.engine.config import HostConfig, Listen, config_path, load_config
 from ecmahost.engine.host import Host
 from ecmahost.engine.logs import configure_logging
 from ecmahost.engine.queue import wakeup
 from ecmahost.engine.scim.admin import event_json
-from ecmahost.engine.space import ConnectorSpace
+from ecmahost.engine.space import ConnectorSpace, backup
+from ecmahost.engine.space.database import database_file
 from ecmahost.engine.space.states import EventStatus
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -53,6 +55,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _one_line(known, args.verbose)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _pipe_closed()
+
+
+def _pipe_closed() -> int:
+    """The reader went away (``| head``): stop without a traceback, and point stdout
+    at /dev/null so the interpreter's final flush does not raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # what a shell reports for a process ended by SIGPIPE
 
 
 def _one_line(exc: EcmahostError, verbose: bool) -> int:
@@ -73,14 +86,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", help="configuration file (default: $ECMAHOST_CONFIG, then config/ecmahost.toml)"
     )
+    # Accepted after the command too (ecmahost serve --config FILE), where it wins.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="serve the SCIM endpoints")
+    serve = sub.add_parser("serve", parents=[common], help="serve the SCIM endpoints")
     serve.add_argument("--listen", help="HOST:PORT (default from the configuration)")
     serve.add_argument("--tls", choices=["off", "self-signed"], help="override the configured TLS")
     serve.set_defaults(func=_cmd_serve)
 
-    imp = sub.add_parser("import", help="run a full import of a connector now")
+    imp = sub.add_parser("import", parents=[common], help="run a full import of a connector now")
     imp.add_argument("connector")
     imp.add_argument(
         "--allow-removals",
@@ -89,39 +105,76 @@ def _parser() -> argparse.ArgumentParser:
     )
     imp.set_defaults(func=_cmd_import)
 
-    exports = sub.add_parser("exports", help="inspect and replay queued exports")
+    exports = sub.add_parser("exports", parents=[common], help="inspect and replay queued exports")
     ex_sub = exports.add_subparsers(required=True, metavar="ACTION")
-    ex_list = ex_sub.add_parser("list", help="list export events")
+    ex_list = ex_sub.add_parser("list", parents=[common], help="list export events")
     ex_list.add_argument("--failed", action="store_true", help="only failed events")
     ex_list.add_argument("--connector")
     ex_list.add_argument("--json", action="store_true", help="one JSON object per line")
     ex_list.set_defaults(func=_cmd_exports_list)
-    ex_show = ex_sub.add_parser("show", help="show one event with its payload and history")
+    ex_show = ex_sub.add_parser(
+        "show", parents=[common], help="show one event with its payload and history"
+    )
     ex_show.add_argument("id", type=int)
     ex_show.set_defaults(func=_cmd_exports_show)
-    ex_replay = ex_sub.add_parser("replay", help="queue failed events again")
+    ex_replay = ex_sub.add_parser("replay", parents=[common], help="queue failed events again")
     ex_replay.add_argument("ids", nargs="*", type=int)
     ex_replay.add_argument("--all", action="store_true", help="every failed event")
     ex_replay.set_defaults(func=_cmd_exports_replay)
-    ex_discard = ex_sub.add_parser("discard", help="give up on failed events (kept as discarded)")
+    ex_discard = ex_sub.add_parser(
+        "discard", parents=[common], help="give up on failed events (kept as discarded)"
+    )
     ex_discard.add_argument("ids", nargs="+", type=int)
     ex_discard.set_defaults(func=_cmd_exports_discard)
 
-    cache = sub.add_parser("cache", help="dump a connector's connector space (JSON lines)")
+    cache = sub.add_parser(
+        "cache", parents=[common], help="dump a connector's connector space (JSON lines)"
+    )
     cache.add_argument("connector")
     cache.set_defaults(func=_cmd_cache)
 
-    test = sub.add_parser("test-connection", help="send Entra's test query to a running host")
+    test = sub.add_parser(
+        "test-connection", parents=[common], help="send Entra's test query to a running host"
+    )
     test.add_argument("connector")
     test.add_argument("--url", help="base URL of the host (default from the configuration)")
     test.set_defaults(func=_cmd_test_connection)
 
-    token = sub.add_parser("token", help="print a new random secret token")
+    token = sub.add_parser("token", parents=[common], help="print a new random secret token")
     token.set_defaults(func=_cmd_token)
 
-    connectors = sub.add_parser("connectors", help="create connector configurations")
+    cert = sub.add_parser("cert", parents=[common], help="the host's TLS certificate")
+    cert_sub = cert.add_subparsers(required=True, metavar="ACTION")
+    cert_show = cert_sub.add_parser(
+        "show", parents=[common], help="names, fingerprint, expiry (exit 1 when expiring)"
+    )
+    cert_show.set_defaults(func=lambda a: certs.show(_load(a, secrets=False)))
+    cert_renew = cert_sub.add_parser(
+        "renew", parents=[common], help="make a new self-signed certificate"
+    )
+    cert_renew.set_defaults(func=lambda a: certs.renew(_load(a, secrets=False)))
+
+    tenant = sub.add_parser(
+        "tenant-url", parents=[common], help="a Tenant URL for Entra that the certificate covers"
+    )
+    tenant.add_argument("connector")
+    tenant.set_defaults(
+        func=lambda a: print(certs.tenant_url(_load(a, secrets=False), a.connector))
+    )
+
+    copy = sub.add_parser(
+        "backup", parents=[common], help="an online, consistent copy of the database"
+    )
+    copy.add_argument("path", type=Path, help="file to write (replaced if it exists)")
+    copy.set_defaults(func=_cmd_backup)
+
+    connectors = sub.add_parser(
+        "connectors", parents=[common], help="create connector configurations"
+    )
     co_sub = connectors.add_subparsers(required=True, metavar="ACTION")
-    xml = co_sub.add_parser("import-xml", help="convert an ECMA2Host connector export to TOML")
+    xml = co_sub.add_parser(
+        "import-xml", parents=[common], help="convert an ECMA2Host connector export to TOML"
+    )
     xml.add_argument("file", type=Path, help="the configuration XML exported by ECMA2Host")
     xml.add_argument("--output", type=Path, help="TOML file to write or add to (default: stdout)")
     xml.add_argument("--scripts-dir", type=Path, help="where scripts go (default: NAME-scripts)")
@@ -136,8 +189,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace) -> HostConfig:
-    config = load_config(config_path(args.config))
+def _load(args: argparse.Namespace, *, secrets: bool = True) -> HostConfig:
+    """The configuration; ``secrets=False`` for a command that uses none of them."""
+    config = load_config(config_path(args.config), resolve_secrets=secrets)
     configure_logging(config.host.log_level)
     args.state_dir = config.state_dir  # for the one-line error of a state folder problem
     return config
@@ -149,22 +203,19 @@ def _load(args: argparse.Namespace) -> HostConfig:
 def _cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args)
     listen = Listen.parse(args.listen) if args.listen else config.host.listen_at
-    mode = args.tls or config.host.tls
-    serve.serve(config, listen, lambda: _server_tls(config, mode))
+    if args.tls:  # the host reads the mode too: /health shows the certificate served
+        config = config.model_copy(
+            update={"host": config.host.model_copy(update={"tls": args.tls})}
+        )
+    serve.serve(config, listen, lambda: certs.server_tls(config))
     return 0
 
 
-def _server_tls(config: HostConfig, mode: str) -> ssl.SSLContext | None:
-    if mode == "off":
-        return None
-    if mode == "files":
-        if config.host.tls_cert is None or config.host.tls_key is None:
-            raise ConfigError("tls = 'files' needs tls_cert and tls_key", "host.tls")
-        return tls.server_context(
-            config.resolve(config.host.tls_cert), config.resolve(config.host.tls_key)
-        )
-    cert, key = tls.ensure_self_signed(config.state_dir / "tls", config.host.tls_host_name)
-    return tls.server_context(cert, key)
+def _cmd_backup(args: argparse.Namespace) -> int:
+    config = _load(args, secrets=False)
+    report = backup.backup(database_file(config.state_dir), args.path)
+    print(f"backup {report.target}: {report.size_bytes:,} bytes in {report.elapsed_s:.1f} s")
+    return 0
 
 
 def _url_host(host: str) -> str:
@@ -215,7 +266,7 @@ async def _import(config: HostConfig, name: str, allow_removals: bool = False) -
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    return asyncio.run(_cache(_load(args), args.connector))
+    return asyncio.run(_cache(_load(args, secrets=False), args.connector))
 
 
 async def _cache(config: HostConfig, name: str) -> int:
@@ -248,7 +299,7 @@ async def _with_space(config: HostConfig, work: Callable[[ConnectorSpace], Await
 def _cmd_exports_list(args: argparse.Namespace) -> int:
     events = asyncio.run(
         _with_space(
-            _load(args),
+            _load(args, secrets=False),
             lambda s: queue.list_events(
                 s, status=EventStatus.FAILED if args.failed else None, connector=args.connector
             ),
@@ -274,7 +325,7 @@ def _cmd_exports_show(args: argparse.Namespace) -> int:
             return None
         return {**event_json(events[0]), "history": await queue.history(space, args.id)}
 
-    shown = asyncio.run(_with_space(_load(args), show))
+    shown = asyncio.run(_with_space(_load(args, secrets=False), show))
     if shown is None:
         print(f"ecmahost: error: no export event {args.id}", file=sys.stderr)
         return 1

@@ -20,8 +20,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 __all__ = [
+    "DATABASE_FILE_NAME",
     "DatabaseUnusableError",
     "current_user",
+    "database_file",
     "migrate",
     "open_engine",
     "open_group_engine",
@@ -36,8 +38,15 @@ WRITER_CACHE_KIB = 65536
 index pages all over the file, and keeping them cached saves rereading them."""
 
 
+DATABASE_FILE_NAME = "ecmahost.db"
+
+
+def database_file(state_dir: Path) -> Path:
+    return state_dir / DATABASE_FILE_NAME
+
+
 def sqlite_url(state_dir: Path) -> str:
-    return f"sqlite+aiosqlite:///{state_dir / 'ecmahost.db'}"
+    return f"sqlite+aiosqlite:///{database_file(state_dir)}"
 
 
 def open_engine(
