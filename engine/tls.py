@@ -80,10 +80,11 @@ class CertificateInfo:
 
 def host_names(configured: Sequence[str] = (), public_url: str | None = None) -> tuple[str, ...]:
     """The names a self-signed certificate must cover for every Tenant URL an operator
-    may type: ``hostname``, ``hostname -f``, the configured names, the host of
-    ``public_url`` and the loopback names, each once and in that order."""
+    may type: the configured names, the host of ``public_url``, ``hostname -f``,
+    ``hostname`` and the loopback names, each once and in that order (the first is
+    the certificate's subject)."""
     public_host = urlsplit(public_url).hostname if public_url else None
-    candidates = (socket.gethostname(), socket.getfqdn(), *configured, public_host)
+    candidates = (*configured, public_host, socket.getfqdn(), socket.gethostname())
     names: list[str] = []
     for name in (*candidates, *_LOOPBACK_NAMES):
         if name and _canonical(name) not in names:
