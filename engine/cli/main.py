@@ -12,26 +12,22 @@ import ssl
 import sys
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 from ecmahost.connectors.exceptions import EcmahostError
-from ecmahost.engine import queue, tls
-from ecmahost.engine.cli import certs, ecma_xml, errors, serve
+from ecmahost.engine import tls
+from ecmahost.engine.cli import certs, ecma_xml, errors, exports, serve
 from ecmahost.engine.config import HostConfig, Listen, config_path, load_config
 from ecmahost.engine.host import Host
 from ecmahost.engine.logs import configure_logging
-from ecmahost.engine.queue import wakeup
-from ecmahost.engine.scim.admin import event_json
-from ecmahost.engine.space import ConnectorSpace, backup
+from ecmahost.engine.space import backup
 from ecmahost.engine.space.database import database_file
-from ecmahost.engine.space.states import EventStatus
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 __all__ = ["main"]
 
@@ -48,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except EcmahostError as exc:
         return _one_line(exc, args.verbose)
+    except BrokenPipeError:  # before OSError, which it is
+        return _pipe_closed()
     except OSError as exc:
         known = errors.explain(exc, getattr(args, "state_dir", None))
         if known is None:
@@ -55,8 +53,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _one_line(known, args.verbose)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return _pipe_closed()
 
 
 def _pipe_closed() -> int:
@@ -105,27 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     imp.set_defaults(func=_cmd_import)
 
-    exports = sub.add_parser("exports", parents=[common], help="inspect and replay queued exports")
-    ex_sub = exports.add_subparsers(required=True, metavar="ACTION")
-    ex_list = ex_sub.add_parser("list", parents=[common], help="list export events")
-    ex_list.add_argument("--failed", action="store_true", help="only failed events")
-    ex_list.add_argument("--connector")
-    ex_list.add_argument("--json", action="store_true", help="one JSON object per line")
-    ex_list.set_defaults(func=_cmd_exports_list)
-    ex_show = ex_sub.add_parser(
-        "show", parents=[common], help="show one event with its payload and history"
-    )
-    ex_show.add_argument("id", type=int)
-    ex_show.set_defaults(func=_cmd_exports_show)
-    ex_replay = ex_sub.add_parser("replay", parents=[common], help="queue failed events again")
-    ex_replay.add_argument("ids", nargs="*", type=int)
-    ex_replay.add_argument("--all", action="store_true", help="every failed event")
-    ex_replay.set_defaults(func=_cmd_exports_replay)
-    ex_discard = ex_sub.add_parser(
-        "discard", parents=[common], help="give up on failed events (kept as discarded)"
-    )
-    ex_discard.add_argument("ids", nargs="+", type=int)
-    ex_discard.set_defaults(func=_cmd_exports_discard)
+    exports.add_commands(sub, common, _load)
 
     cache = sub.add_parser(
         "cache", parents=[common], help="dump a connector's connector space (JSON lines)"
@@ -280,76 +256,6 @@ async def _cache(config: HostConfig, name: str) -> int:
             print(json.dumps(line, ensure_ascii=False))
     finally:
         await host.close()
-    return 0
-
-
-# -- exports ----------------------------------------------------------------------------
-
-
-async def _with_space(config: HostConfig, work: Callable[[ConnectorSpace], Awaitable[T]]) -> T:
-    host = Host(config)
-    await host.open(connectors=False)
-    assert host.space is not None
-    try:
-        return await work(host.space)
-    finally:
-        await host.close()
-
-
-def _cmd_exports_list(args: argparse.Namespace) -> int:
-    events = asyncio.run(
-        _with_space(
-            _load(args, secrets=False),
-            lambda s: queue.list_events(
-                s, status=EventStatus.FAILED if args.failed else None, connector=args.connector
-            ),
-        )
-    )
-    if args.json:
-        for e in events:
-            print(json.dumps(event_json(e), ensure_ascii=False))
-        return 0
-    table = Table("id", "connector", "status", "op", "anchor", "attempts", "last error")
-    for e in events:
-        table.add_row(
-            str(e.id), e.connector, e.status, e.op, e.anchor, str(e.attempts), e.last_error or ""
-        )
-    Console().print(table)
-    return 0
-
-
-def _cmd_exports_show(args: argparse.Namespace) -> int:
-    async def show(space: ConnectorSpace) -> dict[str, Any] | None:
-        events = await queue.list_events(space, ids=[args.id])
-        if not events:
-            return None
-        return {**event_json(events[0]), "history": await queue.history(space, args.id)}
-
-    shown = asyncio.run(_with_space(_load(args, secrets=False), show))
-    if shown is None:
-        print(f"ecmahost: error: no export event {args.id}", file=sys.stderr)
-        return 1
-    print(json.dumps(shown, ensure_ascii=False, indent=2))
-    return 0
-
-
-def _cmd_exports_replay(args: argparse.Namespace) -> int:
-    if not args.all and not args.ids:
-        print("ecmahost: error: name event ids or --all", file=sys.stderr)
-        return 2
-    ids = None if args.all else args.ids
-    config = _load(args)
-    moved = asyncio.run(_with_space(config, lambda s: queue.replay(s, ids)))
-    wakeup.poke(config.state_dir)  # the serving host exports them now, not at its poll
-    print(f"queued again: {len(moved)} event(s) {' '.join(map(str, moved))}".rstrip())
-    return 0
-
-
-def _cmd_exports_discard(args: argparse.Namespace) -> int:
-    config = _load(args)
-    moved = asyncio.run(_with_space(config, lambda s: queue.discard(s, args.ids)))
-    wakeup.poke(config.state_dir)
-    print(f"discarded: {len(moved)} event(s) {' '.join(map(str, moved))}".rstrip())
     return 0
 
 
