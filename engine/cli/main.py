@@ -20,7 +20,7 @@ from typing import TypeVar
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 from ecmahost.connectors.exceptions import EcmahostError
 from ecmahost.engine import tls
-from ecmahost.engine.cli import certs, ecma_xml, errors, exports, serve
+from ecmahost.engine.cli import certs, check, ecma_xml, errors, exports, serve
 from ecmahost.engine.config import HostConfig, Listen, config_path, load_config
 from ecmahost.engine.host import Host
 from ecmahost.engine.logs import configure_logging
@@ -136,6 +136,16 @@ def _parser() -> argparse.ArgumentParser:
     tenant.add_argument("connector")
     tenant.set_defaults(
         func=lambda a: print(certs.tenant_url(_load(a, secrets=False), a.connector))
+    )
+
+    checking = sub.add_parser(
+        "check-config", parents=[common], help="validate the configuration without serving"
+    )
+    checking.add_argument(
+        "--connect", action="store_true", help="also open each connector's target once"
+    )
+    checking.set_defaults(
+        func=lambda a: check.check_config(_load(a, secrets=a.connect), connect=a.connect)
     )
 
     copy = sub.add_parser(

@@ -111,3 +111,27 @@ def test_read_only_commands_need_no_secrets(server: Server) -> None:
         assert shown.returncode == 0, (command, shown.stderr)
     needs_token = run("--config", str(server.config), "test-connection", "CSV", env=without)
     assert needs_token.returncode == 2 and "ECMAHOST_TEST_TOKEN_CSV" in needs_token.stderr
+
+
+def test_check_config_validates_without_secrets_or_serving(csv_config: Path) -> None:
+    without = {k: v for k, v in os.environ.items() if not k.startswith("ECMAHOST_TEST_TOKEN")}
+    checked = run("check-config", "--config", str(csv_config), env=without)
+    assert (checked.returncode, checked.stdout.strip()) == (
+        0,
+        "configuration valid: 1 connector(s) CSV",
+    )
+    assert not (csv_config.parent / "state").exists()  # nothing served, nothing written
+    csv_config.write_text(csv_config.read_text() + "bogus = 1\n")
+    refused = run("check-config", "--config", str(csv_config), env=without)
+    assert refused.returncode == 2 and "connectors.CSV.settings.bogus" in refused.stderr
+
+
+def test_check_config_connect_reaches_each_target(csv_config: Path) -> None:
+    (csv_config.parent / "state").mkdir()
+    reached = ecmahost(csv_config, "check-config", "--connect")
+    assert reached.returncode == 0, reached.stderr
+    assert "connector CSV: reached" in reached.stdout
+    csv_config.write_text(csv_config.read_text().replace('"state/InputFile.txt"', '"gone/x.txt"'))
+    unreachable = ecmahost(csv_config, "check-config", "--connect")
+    assert unreachable.returncode == 1
+    assert "connector CSV: cannot be reached" in unreachable.stderr
