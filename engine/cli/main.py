@@ -20,7 +20,7 @@ from typing import TypeVar
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 from ecmahost.connectors.exceptions import EcmahostError
 from ecmahost.engine import tls
-from ecmahost.engine.cli import certs, check, ecma_xml, errors, exports, serve
+from ecmahost.engine.cli import certs, check, ecma_xml, errors, exports, migrate, serve
 from ecmahost.engine.config import HostConfig, Listen, config_path, load_config
 from ecmahost.engine.host import Host
 from ecmahost.engine.logs import configure_logging
@@ -146,6 +146,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     checking.set_defaults(
         func=lambda a: check.check_config(_load(a, secrets=a.connect), connect=a.connect)
+    )
+
+    upgrade = sub.add_parser(
+        "migrate", parents=[common], help="bring the database to this version's schema"
+    )
+    upgrade.add_argument(
+        "--check", action="store_true", help="only tell what would run (exit 1 if anything)"
+    )
+    upgrade.set_defaults(
+        func=lambda a: asyncio.run(
+            migrate.run_migrations(_load(a, secrets=False), check_only=a.check)
+        )
     )
 
     copy = sub.add_parser(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import sqlite3
 from importlib.metadata import version
@@ -27,9 +28,12 @@ __all__ = [
     "migrate",
     "open_engine",
     "open_group_engine",
+    "pending_migrations",
     "sessionmaker_for",
     "sqlite_url",
 ]
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -137,7 +141,23 @@ async def migrate(engine: AsyncEngine) -> None:
     path = engine.url.database or str(engine.url)
     try:
         async with engine.begin() as conn:
+            before, applied = await conn.run_sync(_pending, path)
             await conn.run_sync(_upgrade, path)
+    except DBAPIError as exc:
+        problem = _unusable(path, exc.orig)
+        if problem is None:
+            raise
+        raise problem from exc
+    _log_migration(path, before, applied)
+
+
+async def pending_migrations(engine: AsyncEngine) -> tuple[str | None, list[str]]:
+    """The database's schema revision and the revisions ``migrate`` would apply, in
+    order; nothing is changed. Raises ``DatabaseUnusableError`` as ``migrate`` does."""
+    path = engine.url.database or str(engine.url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(_pending, path)
     except DBAPIError as exc:
         problem = _unusable(path, exc.orig)
         if problem is None:
@@ -145,10 +165,39 @@ async def migrate(engine: AsyncEngine) -> None:
         raise problem from exc
 
 
-def _upgrade(connection: Connection, path: str) -> None:
+def _pending(connection: Connection, path: str) -> tuple[str | None, list[str]]:
+    script = ScriptDirectory.from_config(_alembic_config(connection))
+    _refuse_unknown_revision(connection, script, path)
+    current = MigrationContext.configure(connection).get_current_revision()
+    steps = script.iterate_revisions(script.get_current_head(), current)
+    return current, [step.revision for step in reversed(list(steps))]
+
+
+def _log_migration(path: str, before: str | None, applied: list[str]) -> None:
+    # An upgrade is the one moment the schema changes: the log says so, and from what.
+    extra = {"action": "db.migrate", "database": path, "from": before, "applied": applied}
+    if applied:
+        log.info(
+            "database %s migrated from schema %s to %s (%s)",
+            path,
+            before or "(empty)",
+            applied[-1],
+            ", ".join(applied),
+            extra=extra,
+        )
+    else:
+        log.debug("database %s is at the newest schema %s", path, before, extra=extra)
+
+
+def _alembic_config(connection: Connection) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection, path: str) -> None:
+    config = _alembic_config(connection)
     _refuse_unknown_revision(connection, ScriptDirectory.from_config(config), path)
     command.upgrade(config, "head")
 
