@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
+from ecmahost.connectors.base import Connector
 from ecmahost.connectors.exceptions import EcmahostError
 from ecmahost.engine import tls
-from ecmahost.engine.cli import certs, check, ecma_xml, errors, exports, migrate, serve
+from ecmahost.engine.cli import certs, check, ecma_xml, errors, exports, migrate, progress, serve
 from ecmahost.engine.config import HostConfig, Listen, config_path, load_config
 from ecmahost.engine.host import Host
 from ecmahost.engine.logs import configure_logging
 from ecmahost.engine.space import backup
 from ecmahost.engine.space.database import database_file
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 __all__ = ["main"]
 
@@ -232,17 +232,11 @@ async def _import(config: HostConfig, name: str, allow_removals: bool = False) -
     host = Host(config.model_copy(update={"connectors": {name: config.connector(name)}}))
     await host.open()
     try:
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            TextColumn("{task.completed:,} records"),
-            TimeElapsedColumn(),
-            console=_err,
-            transient=True,
-        ) as progress:
-            task = progress.add_task(f"importing {name}", total=None)
+        total = await _import_size(host.runtime(name).connector)
+        with progress.import_progress(_err, total) as shown:
+            task = shown.add_task(f"importing {name}", total=total)
             report = await host.runtime(name).importer.full_import(
-                lambda seen: progress.update(task, completed=seen), allow_removals=allow_removals
+                lambda seen: shown.update(task, completed=seen), allow_removals=allow_removals
             )
     finally:
         await host.close()
@@ -261,6 +255,13 @@ async def _import(config: HostConfig, name: str, allow_removals: bool = False) -
         return 1
     print(f"import of {name}: {report.seen} records ({counts})")
     return 0
+
+
+async def _import_size(connector: Connector) -> int | None:
+    try:
+        return await connector.import_size()
+    except EcmahostError:  # the import itself will say what is wrong
+        return None
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
