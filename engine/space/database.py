@@ -175,8 +175,9 @@ def _pending(connection: Connection, path: str) -> tuple[str | None, list[str]]:
 
 def _log_migration(path: str, before: str | None, applied: list[str]) -> None:
     # An upgrade is the one moment the schema changes: the log says so, and from what.
+    # A new database is no news (and must not bury a start-up error's one line).
     extra = {"action": "db.migrate", "database": path, "from": before, "applied": applied}
-    if applied:
+    if applied and before is not None:
         log.info(
             "database %s migrated from schema %s to %s (%s)",
             path,
@@ -186,7 +187,7 @@ def _log_migration(path: str, before: str | None, applied: list[str]) -> None:
             extra=extra,
         )
     else:
-        log.debug("database %s is at the newest schema %s", path, before, extra=extra)
+        log.debug("database %s: schema %s, applied %s", path, before, applied, extra=extra)
 
 
 def _alembic_config(connection: Connection) -> Config:
