@@ -3,6 +3,8 @@ var/tls/cert.pem reaches the host by the name ``ecmahost tenant-url`` prints."""
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import socket
 import ssl
@@ -11,6 +13,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from tests.acceptance.conftest import Server, ecmahost
 from tests.conftest import csv_connector_toml
@@ -114,3 +120,46 @@ def _root(server: Server) -> str:
 def _trust_certificate(server: Server) -> None:
     cert = server.config.parent / "state" / "tls" / "cert.pem"
     server.ssl_context = ssl.create_default_context(cafile=cert)
+
+
+def test_a_certificate_near_expiry_is_warned_about(
+    config_dir: Path, server_factory: Callable[..., Server]
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=300))
+        .not_valid_after(now + datetime.timedelta(days=10, hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (config_dir / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (config_dir / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    config = config_dir / "ecmahost.toml"
+    host = f'tls = "files"\ntls_cert = "cert.pem"\ntls_key = "key.pem"\nadmin_token = "{ADMIN}"'
+    config.write_text(
+        f'[host]\nstate_dir = "state"\n{host}\n{csv_connector_toml()}', encoding="utf-8"
+    )
+    server = server_factory(config)
+    logged = [json.loads(line) for line in server.stderr_lines if line.startswith("{")]
+    warned = [e for e in logged if e.get("action") == "tls.expiring"]
+    assert warned and warned[0]["level"] == "warning" and warned[0]["days_left"] == 10
+    server.ssl_context = ssl.create_default_context(cafile=config_dir / "cert.pem")
+    health = server.request("GET", "/health?detail=1", base=_root(server), token=ADMIN)
+    assert (health.body["tls"]["days_left"], health.body["tls"]["expiring"]) == (10, True)
+    assert ecmahost(config, "cert", "show").returncode == 1  # for a monitoring script
