@@ -10,6 +10,8 @@ import asyncio
 import sys
 
 from ecmahost.connectors.exceptions import EcmahostError
+from ecmahost.engine import tls
+from ecmahost.engine.cli import certs
 from ecmahost.engine.config import HostConfig
 from ecmahost.engine.registry import build_connector
 
@@ -20,6 +22,10 @@ CONNECT_TIMEOUT_S = 30.0
 
 def check_config(config: HostConfig, *, connect: bool) -> int:
     """Print one line per connector; exit 1 when one cannot be reached."""
+    if config.host.tls == "files":  # the operator's pair must load and match
+        cert = certs.certificate_path(config)  # a ConfigError unless both are set
+        assert config.host.tls_key is not None
+        tls.server_context(cert, config.resolve(config.host.tls_key))
     connectors = {
         name: build_connector(c, config.base_dir) for name, c in config.connectors.items()
     }

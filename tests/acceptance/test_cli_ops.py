@@ -135,3 +135,14 @@ def test_check_config_connect_reaches_each_target(csv_config: Path) -> None:
     unreachable = ecmahost(csv_config, "check-config", "--connect")
     assert unreachable.returncode == 1
     assert "connector CSV: cannot be reached" in unreachable.stderr
+
+
+def test_check_config_loads_the_operators_certificate(csv_config: Path) -> None:
+    text = csv_config.read_text().replace(
+        'tls = "off"', 'tls = "files"\ntls_cert = "c.pem"\ntls_key = "k.pem"'
+    )
+    csv_config.write_text(text)
+    (csv_config.parent / "c.pem").write_text("not a certificate")
+    (csv_config.parent / "k.pem").write_text("not a key")
+    refused = ecmahost(csv_config, "check-config")
+    assert refused.returncode == 2 and "c.pem is not a PEM certificate" in refused.stderr
