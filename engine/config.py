@@ -10,13 +10,14 @@ import enum
 import logging
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from ecmahost.connectors.exceptions import ConfigError
-from ecmahost.connectors.secrets import is_reference, resolve_secret
+from ecmahost.connectors.secrets import is_reference, redact, resolve_secret
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -127,6 +128,14 @@ class HostSettings(_Strict):
     retention_days: float = Field(default=30.0, gt=0)
     """Finished export events (done, superseded, discarded) older than this lose their
     payloads and history rows: personal data is not kept forever."""
+    metrics_listen: str | None = None
+    """A second ``HOST:PORT`` that serves only ``GET /metrics``, without a token, for a
+    scraper on a trusted network; on the SCIM port ``/metrics`` needs the admin token."""
+    log_format: Literal["json", "text"] = "json"
+    """``json``: one JSON object per line, for a log shipper; ``text``: one readable line."""
+    notify_url: SecretStr | None = None
+    """A webhook that gets a JSON POST when an export fails for good and when a
+    connector becomes degraded or recovers; may be ``env:NAME`` or ``file:PATH``."""
 
     @model_validator(mode="before")
     @classmethod
@@ -143,10 +152,11 @@ class HostSettings(_Strict):
         name = data["tls_host_name"]
         return {**data, "tls_host_names": names if name in names else [*names, name]}
 
-    @field_validator("listen")
+    @field_validator("listen", "metrics_listen")
     @classmethod
-    def _listen(cls, value: str) -> str:
-        Listen.parse(value)
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            Listen.parse(value)
         return value
 
     @field_validator("admin_token")
@@ -258,19 +268,65 @@ def load_config(path: Path, *, resolve_secrets: bool = True) -> HostConfig:
     }
     host = raw.get("host", {})
     if isinstance(host, Mapping):
+        host = _with_secret(host, "admin_token", "host", base_dir, literal_keys, resolve_secrets)
         raw["host"] = _with_secret(
-            host, "admin_token", "host", base_dir, literal_keys, resolve_secrets
+            host, "notify_url", "host", base_dir, literal_keys, resolve_secrets
         )
     try:
         config = HostConfig.model_validate({**raw, "base_dir": base_dir})
     except ValidationError as exc:
         raise _config_error(exc) from None
+    _register_secrets(config)
     for key in literal_keys:  # only once the file is valid: a refused file says one thing
         log.warning(
             "secret given literally in the configuration; use env:NAME or file:PATH",
             extra={"action": "config.literal_secret", "key": key},
         )
     return config
+
+
+def _register_secrets(config: HostConfig) -> None:
+    """Register for redaction every secret the file names, before anything can print
+    one: the tokens, and in each connector's settings every value given by reference
+    (``env:``/``file:``, resolved: an operator who keeps a value out of the file wants
+    it out of the log too) and the password of every URL. A connector type registers
+    its literal secrets itself when it opens: only its settings model knows them."""
+    if config.host.admin_token is not None:
+        redact(config.host.admin_token.get_secret_value(), "host.admin_token")
+    for name, connector in config.connectors.items():
+        redact(connector.token.get_secret_value(), f"connectors.{name}.token")
+        for key, value in _strings(connector.settings, f"connectors.{name}.settings"):
+            for secret in _secrets_in(value, key, config.base_dir):
+                redact(secret, key)
+
+
+def _strings(value: Any, key: str) -> Iterator[tuple[str, str]]:
+    """Every string in a settings tree, with its dotted key."""
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, Mapping):
+        for name, item in value.items():
+            yield from _strings(item, f"{key}.{name}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{key}.{index}")
+
+
+def _secrets_in(value: str, key: str, base_dir: Path) -> list[str]:
+    found: list[str] = []
+    if is_reference(value):
+        try:
+            value = resolve_secret(value, key, base_dir)
+        except ConfigError:
+            return found  # the connector names the missing variable or file when it opens
+        found.append(value)
+    try:
+        password = urlsplit(value).password if "://" in value else None
+    except ValueError:  # not a URL after all
+        password = None
+    if password:
+        found += [password, unquote(password)]
+    return found
 
 
 def _connector_raw(

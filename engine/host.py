@@ -12,6 +12,7 @@ import asyncio
 import logging
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,6 +21,8 @@ from ecmahost.connectors.exceptions import ConfigError, TransientError
 from ecmahost.connectors.secrets import redact
 from ecmahost.engine import queue, tls
 from ecmahost.engine.config import ConnectorConfig, DisableAction, HostConfig
+from ecmahost.engine.metrics import HostMetrics
+from ecmahost.engine.notify import Alert, Alerts
 from ecmahost.engine.provisioning import Rules
 from ecmahost.engine.queue import Outcome, wakeup
 from ecmahost.engine.queue.notifier import Notifier
@@ -31,8 +34,9 @@ from ecmahost.engine.space.database import sqlite_url
 from ecmahost.engine.workers.exporter import Exporter
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.importer import Importer
-from ecmahost.engine.workers.scheduler import start_scheduler
-from ecmahost.engine.workers.state import ConnectorState
+from ecmahost.engine.workers.retention import Retention
+from ecmahost.engine.workers.scheduler import next_import_at, start_scheduler
+from ecmahost.engine.workers.state import ConnectorState, Phase
 
 __all__ = ["ConnectorRuntime", "Host"]
 
@@ -87,6 +91,9 @@ class Host:
         """While start-up waits for first attempts, which report their own errors."""
         self.certificate: tls.CertificateInfo | None = None
         """The certificate served (read at a serving start), for /health and metrics."""
+        self.metrics = HostMetrics(process=True)
+        url = config.host.notify_url
+        self.alerts = Alerts(url.get_secret_value() if url is not None else None)
 
     async def open(self, *, connectors: bool = True, serve: bool = False) -> None:
         state_dir = self.config.state_dir
@@ -150,7 +157,16 @@ class Host:
             connector,
             schema,
             ResourceMapper(schema, config.deprovision),
-            Exporter(config.name, connector, self.space, config, gate, outcomes),
+            Exporter(
+                config.name,
+                connector,
+                self.space,
+                config,
+                gate,
+                outcomes,
+                metrics=self.metrics,
+                alerts=self.alerts,
+            ),
             Importer(
                 config.name,
                 connector,
@@ -159,6 +175,7 @@ class Host:
                 max_removals=config.import_max_removals,
                 state=state,
                 retry_cap_s=self.config.host.reconnect_max_s,
+                metrics=self.metrics,
             ),
             Rules.of(config, schema, connector.capabilities),
             outcomes,
@@ -197,11 +214,12 @@ class Host:
             # A space an import once filled answers reads at once, even while the
             # start-up import runs or the target is down.
             self.states[name] = ConnectorState(
-                name, filled=await self.space.has_finished_import(name)
+                name, filled=await self.space.has_finished_import(name), on_change=self._alert
             )
             opened: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
             first_attempts.append(opened)
             self._tasks.append(asyncio.create_task(self._bring_up(config, connector, opened)))
+        self._tasks.append(asyncio.create_task(self.alerts.run()))
         # The command line's replays and discards wake the exporters (queue.wakeup).
         self._tasks.append(asyncio.create_task(wakeup.listen(self.config.state_dir, self.wake)))
         if first_attempts:
@@ -210,10 +228,24 @@ class Host:
             for attempt in done:
                 if (error := attempt.result()) is not None:
                     raise error
+        retention = Retention(self.space, self.config.host.retention_days)
+        retention.request()  # a pass at start-up, then hourly
+        self._tasks.append(asyncio.create_task(retention.run()))
         self._scheduler = start_scheduler(
-            (_ImportRequest(self, name), config.autosync_minutes)
-            for name, config in self.config.connectors.items()
+            (
+                (_ImportRequest(self, name), config.autosync_minutes)
+                for name, config in self.config.connectors.items()
+            ),
+            retention,
         )
+
+    def _alert(self, state: ConnectorState, before: Phase) -> None:
+        """A connector became degraded, or recovered: tell the webhook."""
+        if state.phase is Phase.DEGRADED:
+            alert = Alert("connector.degraded", state.name, {"reason": state.reason})
+        else:
+            alert = Alert("connector.recovered", state.name, {"state": state.phase.value})
+        self.alerts.send(alert)
 
     def wake(self) -> None:
         """Queued events changed outside a SCIM write: every exporter looks now."""
@@ -298,6 +330,10 @@ class Host:
         Serving does not need this; tests and tools that want a settled host do."""
         for state in self.states.values():
             await state.settled.wait()
+
+    def next_import_at(self, name: str) -> datetime | None:
+        """When the schedule next asks for the connector's import; None without one."""
+        return None if self._scheduler is None else next_import_at(self._scheduler, name)
 
     def runtime(self, name: str) -> ConnectorRuntime:
         try:

@@ -99,7 +99,19 @@ def stage_write(
 def stage_delete(rules: Rules, before: StoredObject) -> Staging:
     """Stage a delete: hidden from SCIM at once, and exported as a delete or, when
     the connector says so and has a disable attribute, as a disable."""
-    if rules.delete is DeleteAction.DISABLE and rules.disable_attribute is not None:
+    disables = rules.delete is DeleteAction.DISABLE and rules.disable_attribute is not None
+    log.info(
+        "delete: %s",
+        "disable" if disables else "delete",
+        extra={
+            "connector": rules.connector,
+            "action": f"deprovision.delete.{'disable' if disables else 'delete'}",
+            "scim_id": before.id,
+            "anchor": before.anchor,
+        },
+    )
+    if disables:
+        assert rules.disable_attribute is not None
         disabled = {**before.attributes, rules.disable_attribute: False}
         staging = stage_write(rules, before, disabled, before.external_id)
         return Staging(
@@ -122,7 +134,12 @@ def _stage_disable(
     external_id: str | None,
 ) -> Staging:
     action = rules.disable
-    extra = {"connector": rules.connector, "action": f"deprovision.{action.value}"}
+    extra = {
+        "connector": rules.connector,
+        "action": f"deprovision.{action.value}",
+        "scim_id": before.id,
+        "anchor": before.anchor,
+    }
     log.info("disable: %s", action.value, extra=extra)
     if action is DisableAction.NONE:
         assert rules.disable_attribute is not None  # only its value makes a disable

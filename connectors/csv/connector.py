@@ -258,7 +258,10 @@ class CsvConnector(Connector):
             raise ValueError(f"attribute {name!r}: the value would not read back unchanged")
 
     def _rejected(self, change: Change, exc: ValueError) -> Result:
-        error = PermanentError(f"{self._path}: cannot write {change.anchor!r}: {exc}")
+        # Entra shows this to whoever provisions: the file's name, not where it lives,
+        # and the anchor cut short (it may be the over-long value refused).
+        anchor = change.anchor if len(change.anchor) <= 60 else change.anchor[:60] + "…"
+        error = PermanentError(f"{self._path.name}: cannot write {anchor!r}: {exc}")
         error.__cause__ = exc
         return Result(change.anchor, error)
 

@@ -36,6 +36,7 @@ from ecmahost.connectors.exceptions import (
     PermanentError,
     TransientError,
 )
+from ecmahost.connectors.ldap.dn import parse_dn, render
 from ecmahost.connectors.ldap.driver import MODIFY_REPLACE, LDAPNoSuchObjectResult, ldap3
 from ecmahost.connectors.ldap.entry import Entry, entry_values, new_entry, plan_modify, record
 from ecmahost.connectors.ldap.errors import check_result
@@ -82,7 +83,7 @@ class LdapConnector(Connector):
             raise ConfigError(f"no such file: {ca_file}", f"{self._key}.ca_file")
         secret = self.settings.password.get_secret_value()
         self._password = resolve_secret(secret, f"{self._key}.password", self.base_dir)
-        redact(self._password)
+        redact(self._password, f"{self._key}.password")
         self._session = self._new_session()
         self._layout = await asyncio.to_thread(self._discover)
         log.info(
@@ -287,21 +288,29 @@ class _Batch:
 
         entries = self._session.run(f"search {attribute}={anchor!r}", work)
         mine = [e for e in entries if anchor in e.values.get(attribute.lower(), ())]
+        # Messages name the attribute only: they reach the SCIM client, which must not
+        # learn other entries' DNs or values from them.
         if len(mine) > 1:
-            dns = "; ".join(e.dn for e in mine)
-            raise PermanentError(f"{attribute}={anchor!r} names {len(mine)} entries: {dns}")
+            raise PermanentError(f"{attribute}={anchor!r} names {len(mine)} entries")
         if not mine and entries and exact:
-            other = entries[0]
             raise ConflictError(
-                f"{attribute}={anchor!r} is taken: {other.dn} holds "
-                f"{other.first(attribute)!r}, which the directory does not tell apart from it"
+                f"{attribute}={anchor!r} is taken: another entry holds a {attribute} value "
+                "the directory does not tell apart from it"
             )
         return mine[0] if mine else None
 
     def _add(self, change: Change) -> None:
         s = self._settings
         dn, attributes = new_entry(self._layout, change, s.new_entries_under, s.base_dn)
-        self._write(f"add {dn}", lambda c: c.add(dn, attributes=attributes))
+        try:
+            self._write(f"add {dn}", lambda c: c.add(dn, attributes=attributes))
+        except ConflictError as exc:
+            # The DN taken is another entry's: the message names the attribute only.
+            naming = parse_dn(dn)[0][0]
+            reason = str(exc).removeprefix(f"LDAP add {dn}: ")
+            raise ConflictError(
+                f"LDAP add: {naming.type} {naming.value!r} is taken: {reason}"
+            ) from None
 
     def _rename(self, previous: str, anchor: str) -> Entry | None:
         """Give the entry held under ``previous`` the anchor ``anchor``: a modrdn when
@@ -331,7 +340,7 @@ class _Batch:
                 f"rename {dn} to {new_rdn}",
                 lambda c: c.modify_dn(dn, new_rdn, delete_old_dn=True),
             )
-            dn = f"{new_rdn},{_parent_dn(dn)}"
+            dn = render((*parse_dn(new_rdn), *parse_dn(dn)[1:]))
         if plan.modifications:
             target, modifications = dn, plan.modifications
             self._write(f"modify {dn}", lambda c: c.modify(target, modifications))
@@ -363,16 +372,3 @@ class _Batch:
                 check_result(connection.result, doing)
 
         self._session.run(doing, work)
-
-
-def _parent_dn(dn: str) -> str:
-    """What follows the first RDN of ``dn`` (escaped commas are skipped)."""
-    escaped = False
-    for index, char in enumerate(dn):
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ",":
-            return dn[index + 1 :].lstrip()
-    return ""

@@ -19,7 +19,6 @@ with warnings.catch_warnings():
         LDAPCertificateError,
         LDAPCommunicationError,
         LDAPException,
-        LDAPInvalidDnError,
         LDAPMaximumRetriesError,
         LDAPNoSuchObjectResult,
         LDAPOperationResult,
@@ -27,7 +26,6 @@ with warnings.catch_warnings():
         LDAPStartTLSError,
     )
     from ldap3.protocol.rfc4512 import SchemaInfo
-    from ldap3.utils.dn import parse_dn
 
 __all__ = [
     "MODIFY_REPLACE",
@@ -35,7 +33,6 @@ __all__ = [
     "LDAPCertificateError",
     "LDAPCommunicationError",
     "LDAPException",
-    "LDAPInvalidDnError",
     "LDAPMaximumRetriesError",
     "LDAPNoSuchObjectResult",
     "LDAPOperationResult",
@@ -43,5 +40,4 @@ __all__ = [
     "LDAPStartTLSError",
     "SchemaInfo",
     "ldap3",
-    "parse_dn",
 ]

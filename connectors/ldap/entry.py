@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ecmahost.connectors.base import Change, DataType, Record, Value
+from ecmahost.connectors.ldap.dn import DnRefusedError, child_dn, parse_dn
 from ecmahost.connectors.ldap.driver import MODIFY_REPLACE
 from ecmahost.connectors.ldap.escape import escape_dn_value
 from ecmahost.connectors.ldap.schema import DisableFlag, Layout
-from ecmahost.connectors.ldap.settings import DN_PSEUDO_ATTRIBUTE, dn_within
+from ecmahost.connectors.ldap.settings import DN_PSEUDO_ATTRIBUTE
 
 __all__ = ["Entry", "Plan", "desired_values", "entry_values", "new_entry", "plan_modify", "record"]
 
@@ -96,14 +97,22 @@ def new_entry(
     layout: Layout, change: Change, container: str, base_dn: str
 ) -> tuple[str, dict[str, list[str]]]:
     """The DN and attributes of the entry an add creates: ``-dn-`` when the change
-    carries one (it must be under ``base_dn``, or no import would see the entry),
-    else ``rdn=value`` under ``container``."""
+    carries one, else ``rdn=value`` under ``container``.
+
+    A ``-dn-`` is the client's text: it is parsed, must name an entry strictly below
+    ``base_dn`` (else no import would see it, and it could land anywhere the bind
+    account may write), and is written as rebuilt from its parsed RDNs, so what the
+    server reads is what was checked. ``DnRefusedError`` names the broken rule."""
     wanted = desired_values(layout, change)
     attributes: dict[str, list[str]] = {"objectClass": list(layout.object_classes)}
     attributes |= {name: [value] for name, value in wanted.items() if value is not None}
-    dn = _given_dn(change) if layout.serve_dn else None
-    if dn is not None and not dn_within(dn, base_dn):
-        raise ValueError(f"{DN_PSEUDO_ATTRIBUTE} {dn!r} is not under base_dn {base_dn!r}")
+    given = _given_dn(change) if layout.serve_dn else None
+    dn = None
+    if given is not None:
+        try:
+            dn = child_dn(given, base_dn)
+        except DnRefusedError as exc:
+            raise DnRefusedError(f"{DN_PSEUDO_ATTRIBUTE} {exc}") from None
     if dn is None:
         rdn_value = wanted[layout.rdn.ldap_name]
         if rdn_value is None:
@@ -136,8 +145,8 @@ def _new_rdn(layout: Layout, entry: Entry, modifications: Modifications) -> str 
     if change is None or rdn is layout.anchor:
         return None
     values = change[0][1]
-    rdn_type = entry.dn.split("=", 1)[0].strip().lower()
-    if not values or rdn_type != rdn.ldap_name.lower():
+    named_by = parse_dn(entry.dn)[0]
+    if not values or len(named_by) != 1 or named_by[0].type.lower() != rdn.ldap_name.lower():
         return None
     return f"{rdn.ldap_name}={escape_dn_value(values[0])}"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ecmahost.connectors.base import ConnectorSettings
-from ecmahost.connectors.ldap.driver import LDAPInvalidDnError, parse_dn
+from ecmahost.connectors.ldap.dn import is_within, parse_dn
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-__all__ = ["DN_PSEUDO_ATTRIBUTE", "LdapDisable", "LdapSettings", "dn_within", "normalize_dn"]
+__all__ = ["DN_PSEUDO_ATTRIBUTE", "LdapDisable", "LdapSettings", "dn_within"]
 
 DN_PSEUDO_ATTRIBUTE = "-dn-"
 """The connector attribute holding an entry's distinguished name (ECMA2Host's name)."""
@@ -96,7 +96,10 @@ class LdapSettings(ConnectorSettings):
     @classmethod
     def _dn(cls, value: str | None) -> str | None:
         if value is not None:
-            normalize_dn(value)
+            try:
+                parse_dn(value)
+            except ValueError as exc:
+                raise ValueError(f"not a distinguished name: {value!r} ({exc})") from None
         return value
 
     @field_validator("object_classes")
@@ -132,17 +135,7 @@ class LdapSettings(ConnectorSettings):
         return self.container if self.container is not None else self.base_dn
 
 
-def normalize_dn(dn: str) -> tuple[tuple[str, str], ...]:
-    """The DN's (attribute, value) pairs, lower-cased, for comparisons only (values
-    stay escaped). Raises ValueError for text that is not a DN."""
-    try:
-        parts = parse_dn(dn, escape=False, strip=True)
-    except LDAPInvalidDnError as exc:
-        raise ValueError(f"not a distinguished name: {dn!r} ({exc})") from None
-    return tuple((attr.lower(), value.lower()) for attr, value, _ in parts)
-
-
 def dn_within(dn: str, base: str) -> bool:
-    """Whether ``dn`` is ``base`` or below it (compared without case)."""
-    inner, outer = normalize_dn(dn), normalize_dn(base)
-    return len(inner) >= len(outer) and inner[len(inner) - len(outer) :] == outer
+    """Whether ``dn`` is ``base`` or below it, RDN by RDN (types and values compared
+    without case, values unescaped)."""
+    return is_within(parse_dn(dn), parse_dn(base))

@@ -46,7 +46,7 @@ from ecmahost.connectors.script.protocol import (
     parse_schema,
 )
 from ecmahost.connectors.script.settings import ROLES, ScriptSettings, effective_parameters
-from ecmahost.connectors.secrets import resolve_secret
+from ecmahost.connectors.secrets import is_reference, redact, resolve_secret
 
 __all__ = ["ScriptConnector", "ScriptSettings"]
 
@@ -83,16 +83,18 @@ class ScriptConnector(Connector):
 
     async def open(self) -> None:
         """Resolve the commands, secrets and environment, then run the schema script."""
-        self._environment = host_environment() | {
-            name: resolve_secret(value, self._key("environment", name), self.base_dir)
-            for name, value in self.settings.environment.items()
-        }
-        self._secrets = {
-            name: resolve_secret(
-                value.get_secret_value(), self._key("secret_parameters", name), self.base_dir
-            )
-            for name, value in self.settings.secret_parameters.items()
-        }
+        environment: dict[str, str] = {}
+        for name, value in self.settings.environment.items():
+            key = self._key("environment", name)
+            environment[name] = resolve_secret(value, key, self.base_dir)
+            if is_reference(value):  # kept out of the file: kept out of every message
+                redact(environment[name], key)
+        self._environment = host_environment() | environment
+        self._secrets = {}
+        for name, secret in self.settings.secret_parameters.items():
+            key = self._key("secret_parameters", name)
+            self._secrets[name] = resolve_secret(secret.get_secret_value(), key, self.base_dir)
+            redact(self._secrets[name], key)
         search_path = self._environment.get("PATH")
         for role in ROLES:
             key = self._key("scripts", role)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ecmahost.connectors.exceptions import EcmahostError, PermanentError, TransientError
+from ecmahost.connectors.secrets import scrub
 
 __all__ = [
     "PASSED_THROUGH",
@@ -203,8 +204,9 @@ class ScriptProcess:
 
     @property
     def stderr_tail(self) -> str:
+        """The end of stderr, secrets redacted: it goes into logs and SCIM answers."""
         text = bytes(self._stderr_tail).decode("utf-8", "replace").strip()
-        return text[-STDERR_TAIL_BYTES:]
+        return scrub(text[-STDERR_TAIL_BYTES:])
 
     # -- ending it ------------------------------------------------------------
 
@@ -261,7 +263,8 @@ class ScriptProcess:
             )
             return TransientError(f"{label}: {how}{stderr}")
         if violation is not None:
-            return PermanentError(f"{label}: broke the protocol: {violation}{stderr}")
+            # The violation may quote the script's output, which may hold a secret.
+            return PermanentError(f"{label}: broke the protocol: {scrub(violation)}{stderr}")
         return None
 
     # -- helpers --------------------------------------------------------------

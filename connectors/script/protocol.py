@@ -23,6 +23,7 @@ from ecmahost.connectors.exceptions import (
     TransientError,
 )
 from ecmahost.connectors.script.process import ProtocolError
+from ecmahost.connectors.secrets import scrub
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -260,7 +261,7 @@ def parse_result(number: int, line: bytes, label: str) -> ExportResult:
     message = body.get("message") or "the script reported an error without a message"
     if not isinstance(message, str):
         raise ProtocolError(f"line {number}: message must be a string")
-    text = f"{label}: {message}"
+    text = f"{label}: {scrub(message)}"  # the script's words reach Entra and the log
     if body.get("retry", False) is True:
         return ExportResult(anchor, TransientError(text))
     if body.get("conflict", False) is True:

@@ -190,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace, *, secrets: bool = True) -> HostConfig:
     """The configuration; ``secrets=False`` for a command that uses none of them."""
     config = load_config(config_path(args.config), resolve_secrets=secrets)
-    configure_logging(config.host.log_level)
+    configure_logging(config.host.log_level, config.host.log_format)
     args.state_dir = config.state_dir  # for the one-line error of a state folder problem
     return config
 

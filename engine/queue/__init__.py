@@ -12,7 +12,13 @@ The queue's logic lives here; its statements are the store's (``space.events``).
 """
 
 from ecmahost.engine.queue.claims import Claim, claim, coalesce, next_due, recover
-from ecmahost.engine.queue.inspection import discard, history, list_events, replay
+from ecmahost.engine.queue.inspection import (
+    discard,
+    history,
+    list_events,
+    recent_outcomes,
+    replay,
+)
 from ecmahost.engine.queue.outcomes import (
     Outcome,
     OutcomeStatus,
@@ -21,7 +27,7 @@ from ecmahost.engine.queue.outcomes import (
     record,
 )
 from ecmahost.engine.queue.retry import Decision, RetryPolicy
-from ecmahost.engine.space.records import EventView
+from ecmahost.engine.space.records import EventView, OutcomeView
 from ecmahost.engine.space.states import OPEN_STATUSES, ErrorKind, EventStatus
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "EventView",
     "Outcome",
     "OutcomeStatus",
+    "OutcomeView",
     "RetryPolicy",
     "claim",
     "coalesce",
@@ -42,6 +49,7 @@ __all__ = [
     "next_due",
     "outcome",
     "outcome_from",
+    "recent_outcomes",
     "record",
     "recover",
     "replay",

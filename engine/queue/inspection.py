@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from ecmahost.engine.space.contract import Store
-from ecmahost.engine.space.records import EventView
+from ecmahost.engine.space.records import EventView, OutcomeView
 from ecmahost.engine.space.states import EventStatus
 
-__all__ = ["discard", "history", "list_events", "replay"]
+__all__ = ["discard", "history", "list_events", "recent_outcomes", "replay"]
 
 
 async def list_events(
@@ -36,6 +36,11 @@ async def history(space: Store, event_id: int) -> list[dict[str, Any]]:
         {"status": e.status, "detail": e.detail, "at": e.at.isoformat()}
         for e in await space.events.history(event_id)
     ]
+
+
+async def recent_outcomes(space: Store, connector: str, limit: int = 50) -> list[OutcomeView]:
+    """The connector's newest ``limit`` export outcomes, newest first."""
+    return await space.events.recent_outcomes(connector, limit)
 
 
 async def replay(space: Store, ids: Sequence[int] | None) -> list[int]:

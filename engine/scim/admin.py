@@ -10,6 +10,7 @@ from aiohttp import web
 from ecmahost.engine import queue
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.host import Host
+from ecmahost.engine.scim.body import INT64_MAX, parse_body
 from ecmahost.engine.scim.http import require_bearer
 from ecmahost.engine.space import ConnectorSpace
 
@@ -17,6 +18,11 @@ __all__ = ["create_admin_app", "event_json"]
 
 ADMIN_HOST_KEY: Final = web.AppKey("admin_host", Host)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+MAX_LIMIT: Final = 10_000
+"""Most events one listing returns (``limit``)."""
+MAX_IDS: Final = 1_000
+"""Most event ids one replay or discard names."""
 
 
 def create_admin_app(host: Host) -> web.Application:
@@ -66,7 +72,7 @@ def _host(request: web.Request) -> Host:
 async def _list(request: web.Request) -> web.Response:
     status = _status(request.query.get("status") or None)
     connector = request.query.get("connector") or None
-    limit = _int(request.query.get("limit", "1000"), "limit")
+    limit = _int(request.query.get("limit", "1000"), "limit", MAX_LIMIT)
     events = await queue.list_events(
         _space(request), status=status, connector=connector, limit=limit
     )
@@ -74,7 +80,7 @@ async def _list(request: web.Request) -> web.Response:
 
 
 async def _show(request: web.Request) -> web.Response:
-    event_id = int(request.match_info["id"])
+    event_id = _int(request.match_info["id"], "the event id", INT64_MAX)
     events = await queue.list_events(_space(request), ids=[event_id])
     log = await queue.history(_space(request), event_id)
     if not events:
@@ -115,10 +121,7 @@ def _space(request: web.Request) -> ConnectorSpace:
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ScimError(400, "the body is not valid JSON", "invalidSyntax") from None
+    body = parse_body(await request.read())
     if not isinstance(body, dict):
         raise ScimError(400, "the body must be a JSON object", "invalidSyntax")
     return body
@@ -126,9 +129,18 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 def _ids(body: dict[str, Any]) -> list[int]:
     ids = body.get("ids")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
-        raise ScimError(400, 'give "ids": [event ids] (or "all": true to replay)', "invalidValue")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_IDS or not all(map(_is_id, ids)):
+        raise ScimError(
+            400,
+            f'give "ids": [1 to {MAX_IDS} event ids] (or "all": true to replay)',
+            "invalidValue",
+        )
     return ids
+
+
+def _is_id(value: Any) -> bool:
+    # bool is an int to Python: without the check, true would be event 1.
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= INT64_MAX
 
 
 def _status(text: str | None) -> queue.EventStatus | None:
@@ -141,8 +153,9 @@ def _status(text: str | None) -> queue.EventStatus | None:
         raise ScimError(400, f"status must be one of {known}", "invalidValue") from None
 
 
-def _int(text: str, name: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ScimError(400, f"{name} must be an integer", "invalidValue") from None
+def _int(text: str, name: str, highest: int) -> int:
+    """A decimal query or path value from 1 to ``highest``; 400 naming ``name``."""
+    value = int(text) if text.isdecimal() and len(text) <= 20 else 0
+    if not 1 <= value <= highest:
+        raise ScimError(400, f"{name} must be an integer from 1 to {highest}", "invalidValue")
+    return value

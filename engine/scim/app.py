@@ -1,5 +1,5 @@
 """The SCIM front-end: an aiohttp application serving every connector under
-``/ecma2host_{Name}/scim``, plus ``/health`` and the admin API."""
+``/ecma2host_{Name}/scim``, plus ``/health``, the admin API and the status page."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ from ecmahost.engine.scim.http import (
     runtime_for,
     scim_response,
 )
+from ecmahost.engine.scim.metrics import metrics, metrics_listener, metrics_middleware
+from ecmahost.engine.scim.status_page import add_status_page
 from ecmahost.engine.workers.state import Phase
 
 __all__ = ["HOST_KEY", "create_app"]
@@ -61,18 +63,21 @@ again; the first entry the error is an instance of wins. Its message is the deta
 def create_app(host: Host, *, open_host: bool = True) -> web.Application:
     """The application; with ``open_host`` it opens the host (serving) on start-up
     and closes it on shutdown."""
-    app = web.Application(
-        middlewares=[_error_middleware], client_max_size=host.config.host.max_body_bytes
-    )
+    app = web.Application(client_max_size=host.config.host.max_body_bytes)
+    app.middlewares.extend([metrics_middleware(app), _error_middleware])
     app[HOST_KEY] = host
     if open_host:
         app.cleanup_ctx.append(_host_lifecycle)
+    add_status_page(app)  # before the admin API: both live under /admin
+    if host.config.host.metrics_listen is not None:
+        app.cleanup_ctx.append(metrics_listener)
     app.add_subapp("/admin", create_admin_app(host))
     scim = "/ecma2host_{connector}/scim"
     app.router.add_routes(
         [
             web.get("/health", health.health),
             web.get("/ready", health.ready),
+            web.get("/metrics", metrics),
             *users.routes(scim),
             web.get(scim + "/Schemas", _schemas),
             web.get(scim + "/Schemas/{id}", _schema),

@@ -17,6 +17,7 @@ from ecmahost.engine.exceptions import ScimError
 
 __all__ = [
     "COMPARE_OPS",
+    "MAX_TERMS",
     "And",
     "AttrPath",
     "CompValue",
@@ -49,6 +50,12 @@ _PUNCTUATION = "()[]"
 _WHITESPACE = " \t\r\n"
 # Deep nesting would otherwise surface as a RecursionError (a 500) instead of a 400.
 _MAX_DEPTH = 64
+MAX_TERMS = 100
+"""Most comparisons one filter holds: each costs a subquery, and Entra sends one."""
+# Tokens a filter of MAX_TERMS terms can need (attribute, operator, value, a
+# keyword and parentheses each); tokenizing stops past it, before parsing costs more.
+_MAX_TOKENS = MAX_TERMS * 8
+_INT64 = range(-(2**63), 2**63)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +144,15 @@ class _Token:
 
 def _tokenize(text: str) -> Iterator[_Token]:
     pos = 0
+    count = 0
     while pos < len(text):
         char = text[pos]
         if char in _WHITESPACE:
             pos += 1
             continue
+        count += 1
+        if count > _MAX_TOKENS:
+            raise _invalid(f"more than {MAX_TERMS} terms", pos)
         if char in _PUNCTUATION:
             token = _Token(char, char, pos)
         elif char == '"':
@@ -213,8 +224,8 @@ def _parse_number(token: _Token, is_float: bool) -> int | float:
         value = float(token.text) if is_float else int(token.text)
     except ValueError as exc:
         raise _invalid(f"number {token.text[:20]!r} is too long", token.pos) from exc
-    if not math.isfinite(value):
-        raise _invalid(f"number {token.text!r} is out of range", token.pos)
+    if not math.isfinite(value) or (isinstance(value, int) and value not in _INT64):
+        raise _invalid(f"number {token.text[:20]!r} is out of range", token.pos)
     return value
 
 
@@ -225,6 +236,7 @@ class _Parser:
         self._tokens = list(_tokenize(text))
         self._index = 0
         self._depth = 0
+        self._terms = 0
 
     def parse(self) -> Filter:
         if self._peek().kind == "end":
@@ -293,6 +305,9 @@ class _Parser:
         return inner
 
     def _attr_expr(self, in_value_path: bool) -> Filter:
+        self._terms += 1
+        if self._terms > MAX_TERMS:
+            raise _invalid(f"more than {MAX_TERMS} terms", self._peek().pos)
         attr = _parse_attr_path(self._next())
         token = self._next()
         if token.kind == "[":

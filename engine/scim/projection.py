@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
+from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.scim.resource import CORE_USER, EXTENSION, ResourceMapper, split_urn
 
 __all__ = ["parse_attribute_list", "project"]
@@ -12,13 +13,22 @@ __all__ = ["parse_attribute_list", "project"]
 _ALWAYS = ("schemas", "id")
 """Returned whatever the request asks (``returned: always``)."""
 
+MAX_NAMES: Final = 100
+"""Most attribute names one request lists; a User has far fewer."""
 
-def parse_attribute_list(value: Any) -> list[str]:
-    """A comma-separated query value, or a JSON list from a .search body."""
+
+def parse_attribute_list(value: Any, name: str = "attributes") -> list[str]:
+    """A comma-separated query value, or a JSON list of strings from a .search body;
+    400 naming the parameter ``name`` for anything else or more than :data:`MAX_NAMES`."""
     if value is None:
         return []
     items = value.split(",") if isinstance(value, str) else value
-    return [str(item).strip() for item in items if str(item).strip()]
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ScimError(400, f"{name} must be a list of attribute names", "invalidValue")
+    names = [item.strip() for item in items if item.strip()]
+    if len(names) > MAX_NAMES:
+        raise ScimError(400, f"{name} lists more than {MAX_NAMES} names", "invalidValue")
+    return names
 
 
 def project(

@@ -9,6 +9,7 @@ does not have are ignored, since Entra's default mappings send some of them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from ecmahost.connectors.base import Attribute, DataType, Schema, Value
 from ecmahost.engine.config import Deprovision
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.provisioning import is_active
+from ecmahost.engine.scim.body import INT64_MAX, INT64_MIN
 from ecmahost.engine.space.stored import StoredObject
 
 __all__ = [
@@ -132,6 +134,8 @@ class ResourceMapper:
         if isinstance(target, _Ignored):
             log.debug("ignoring %s: the target has no such attribute", path)
             return
+        if target == self.schema.anchor and not _anchor_typed(target, value):
+            raise ScimError(400, f"the anchor {target.name} must be a string", "invalidValue")
         coerced = self.coerce(target, value)
         if coerced is None:
             attributes.pop(target.name, None)
@@ -201,23 +205,47 @@ def _extension_part(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return {}
 
 
+def _anchor_typed(anchor: Attribute, value: Any) -> bool:
+    """Whether ``value`` may name an anchor: a string (or null, refused later as a
+    missing anchor); an integer only for an Integer anchor. A number or boolean is
+    not quietly turned into the text that would then be the object's identity."""
+    if value is None or isinstance(value, str):
+        return True
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    return is_int and anchor.data_type is DataType.INTEGER
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error detail: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
+
+
 def _boolean(attribute: Attribute, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise ScimError(400, f"{attribute.name}: expected a boolean, got {value!r}", "invalidValue")
+    raise ScimError(
+        400, f"{attribute.name}: expected a boolean, got {_shown(value)}", "invalidValue"
+    )
 
 
 def _integer(attribute: Attribute, value: Any) -> int:
+    number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise ScimError(400, f"{attribute.name}: expected an integer, got {value!r}", "invalidValue")
+        number = value
+    elif isinstance(value, str) and len(value) <= 40:  # int() of a long text is slow
+        with contextlib.suppress(ValueError):
+            number = int(value.strip())
+    if number is None:
+        raise ScimError(
+            400, f"{attribute.name}: expected an integer, got {_shown(value)}", "invalidValue"
+        )
+    if not INT64_MIN <= number <= INT64_MAX:
+        # The space's SQLite INTEGER and the targets hold 64 bits, no more.
+        raise ScimError(400, f"{attribute.name}: integer outside 64 bits", "invalidValue")
+    return number
 
 
 @functools.lru_cache(maxsize=1024)

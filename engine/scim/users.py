@@ -86,8 +86,8 @@ async def _search(
     def where() -> ColumnElement[bool] | None:
         return filter_clause(runtime.mapper, runtime.name, node) if node else None
 
+    shape = _projection(runtime, params)  # checked before the query: a 400 costs nothing
     total, objects = await space_of(request).query(runtime.name, where, start_index, count, eq)
-    shape = _projection(runtime, params)
     base = base_url(request, runtime)
     resources = [shape(runtime.mapper.render(o, f"{base}/Users/{o.id}")) for o in objects]
     return scim_response(discovery.list_response(resources, total, start_index))
@@ -106,8 +106,8 @@ async def _get_user(request: web.Request) -> web.StreamResponse:
 def _projection(
     runtime: ConnectorRuntime, params: Any
 ) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    attributes = parse_attribute_list(params.get("attributes"))
-    excluded = parse_attribute_list(params.get("excludedAttributes"))
+    attributes = parse_attribute_list(params.get("attributes"), "attributes")
+    excluded = parse_attribute_list(params.get("excludedAttributes"), "excludedAttributes")
     return lambda resource: project(resource, runtime.mapper, attributes, excluded)
 
 

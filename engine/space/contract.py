@@ -33,6 +33,7 @@ from ecmahost.engine.space.records import (
     EventView,
     Failure,
     LogEntry,
+    OutcomeView,
     Retry,
     Staging,
 )
@@ -115,6 +116,12 @@ class EventStore(ABC):
     @abstractmethod
     async def history(self, event_id: int) -> list[LogEntry]:
         """The event's logged steps, oldest first (empty for an unknown event)."""
+
+    @abstractmethod
+    async def recent_outcomes(self, connector: str, limit: int = 50) -> list[OutcomeView]:
+        """The connector's newest ``limit`` outcomes, newest first: each time one of
+        its events was done, failed, discarded or superseded, as the event log has it
+        (a replayed event that then succeeds is listed again, as done)."""
 
     @abstractmethod
     async def replay(self, ids: Sequence[int] | None) -> list[int]:
@@ -252,3 +259,15 @@ class Store(ABC):
         """The export queue of ``connector`` in numbers: events waiting (pending or
         running), failed ones, and when the oldest waiting one was queued. Reads the
         queue's (connector, status) index only, never the done history."""
+
+    # -- retention ---------------------------------------------------------------------
+
+    @abstractmethod
+    async def prune_finished(self, before: datetime, batch: int = 500) -> int:
+        """Forget what finished events carried: every done, superseded or discarded
+        event that finished (``updated_at``) before ``before`` (naive UTC) and is not
+        yet pruned loses its payload (None) and its history, which becomes one
+        ``pruned`` step; its status, error, attempts and times stay, so its outcome
+        stays visible. Pending, running and failed events are never touched (a replay
+        needs the payload). Works in transactions of at most ``batch`` events, so a
+        write waits at most for one batch; returns how many events were pruned."""

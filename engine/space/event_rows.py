@@ -52,5 +52,5 @@ def view_of(row: ExportEvent) -> EventView:
         row.last_error,
         row.created_at,
         row.updated_at,
-        dict(row.payload),
+        None if row.payload is None else dict(row.payload),
     )

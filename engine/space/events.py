@@ -28,6 +28,7 @@ from ecmahost.engine.space.records import (
     EventView,
     Failure,
     LogEntry,
+    OutcomeView,
     QueuedEvent,
     Retry,
 )
@@ -56,10 +57,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
-__all__ = ["Events", "append_event", "due_objects"]
+__all__ = ["Events", "append_event", "due_objects", "log_each"]
 
 _PENDING = EventStatus.PENDING
 _WAITING_OR_FAILED = (EventStatus.PENDING, EventStatus.FAILED)
+_OUTCOMES = (LogStatus.DONE, LogStatus.FAILED, LogStatus.DISCARDED, LogStatus.SUPERSEDED)
+"""The log steps that end an attempt at an event, for ``recent_outcomes``."""
 
 
 def append_event(session: Session, row: ObjectRow, op: Op, payload: Mapping[str, Any]) -> int:
@@ -244,6 +247,30 @@ class Events(EventStore):
             )
             return [LogEntry(LogStatus(r.status), r.detail, r.at) for r in rows]
 
+    async def recent_outcomes(self, connector: str, limit: int = 50) -> list[OutcomeView]:
+        # Read backwards along the log's primary key, which stops after ``limit`` rows of
+        # this connector: no sort, however long the history.
+        chosen = (
+            select(
+                EventLog.event_id,
+                ExportEvent.anchor,
+                ExportEvent.op,
+                EventLog.status,
+                EventLog.detail,
+                EventLog.at,
+            )
+            .join(ExportEvent, ExportEvent.id == EventLog.event_id)
+            .where(EventLog.connector == connector, EventLog.status.in_(_OUTCOMES))
+            .order_by(EventLog.id.desc())
+            .limit(limit)
+        )
+        async with self._db.read() as session:
+            rows = (await session.execute(chosen)).all()
+        return [
+            OutcomeView(event_id, anchor, Op(op), LogStatus(status), detail, at)
+            for event_id, anchor, op, status, detail, at in rows
+        ]
+
     async def replay(self, ids: Sequence[int] | None) -> list[int]:
         async with self._db.write() as session:
             moved = await _move_failed(session, ids, _PENDING)
@@ -255,7 +282,7 @@ class Events(EventStore):
                         event.connector,
                         event.anchor,
                         Op(event.op),
-                        event.payload,
+                        event.payload or {},  # never None: failed events are not pruned
                     )
         return [e.id for e in moved]
 
@@ -284,7 +311,7 @@ def _log(
     )
 
 
-def _log_each(
+def log_each(
     chosen: ColumnElement[bool], status: LogStatus, detail: str | None, at: datetime
 ) -> Executable:
     """One log entry for each event ``chosen`` selects, in one statement."""
@@ -343,7 +370,7 @@ async def _set_status(
     chosen = ExportEvent.id.in_(among(event_ids))
     await session.execute(update(ExportEvent).where(chosen).values(values))
     logged = LogStatus.RETRYING if status == _PENDING else LogStatus(status)
-    await session.execute(_log_each(chosen, logged, error, values["updated_at"]))
+    await session.execute(log_each(chosen, logged, error, values["updated_at"]))
 
 
 async def _first_waiting(session: AsyncSession, object_id: str) -> int | None:
@@ -361,7 +388,7 @@ def _supersede(object_id: str, by_event: int) -> tuple[Executable, Executable]:
     are still failed). Their error stays: it tells why they failed."""
     chosen = (ExportEvent.object_id == object_id) & (ExportEvent.status == EventStatus.FAILED)
     now = utcnow()
-    logged = _log_each(chosen, LogStatus.SUPERSEDED, f"superseded by event {by_event}", now)
+    logged = log_each(chosen, LogStatus.SUPERSEDED, f"superseded by event {by_event}", now)
     moved = (
         update(ExportEvent)
         .where(chosen)

@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ecmahost.engine.space.states import ObjectState
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from ecmahost.engine.space.states import FINISHED_STATUSES, ObjectState
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "UNPRUNED",
     "Base",
     "EventLog",
     "ExportEvent",
@@ -27,6 +28,14 @@ __all__ = [
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+UNPRUNED = text(
+    "pruned_at IS NULL AND status IN (" + ", ".join(f"'{s}'" for s in FINISHED_STATUSES) + ")"
+)
+"""Finished events retention has not pruned yet: the condition of their partial index.
+Written with literals, not bound parameters, so that SQLite sees a query's condition is
+the index's own and uses it."""
 
 
 class Base(DeclarativeBase):
@@ -100,6 +109,14 @@ class ExportEvent(Base):
     __table_args__ = (
         Index("ix_export_events_due", "connector", "status", "next_attempt_at"),
         Index("ix_export_events_object", "object_id", "id"),
+        # Retention finds what to prune without reading the events of the last weeks'
+        # history it keeps, nor the pending and failed ones.
+        Index(
+            "ix_export_events_unpruned",
+            "updated_at",
+            sqlite_where=UNPRUNED,
+            postgresql_where=UNPRUNED,
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -107,7 +124,8 @@ class ExportEvent(Base):
     object_id: Mapped[str] = mapped_column(String(36))
     anchor: Mapped[str] = mapped_column(Text)
     op: Mapped[str] = mapped_column(String(16))  # upsert | delete
-    payload: Mapped[dict[str, Any]]
+    # None once retention pruned the finished event (see ``pruned_at``).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     status: Mapped[str] = mapped_column(String(16))  # pending|running|done|failed|discarded
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
@@ -115,7 +133,8 @@ class ExportEvent(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     error_kind: Mapped[str | None] = mapped_column(String(16))  # transient|permanent|conflict
     created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
+    updated_at: Mapped[datetime]  # of a finished event: when it finished
+    pruned_at: Mapped[datetime | None]  # when retention took its payload and history
 
 
 class EventLog(Base):

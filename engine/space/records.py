@@ -22,6 +22,7 @@ __all__ = [
     "EventView",
     "Failure",
     "LogEntry",
+    "OutcomeView",
     "QueuedEvent",
     "Retry",
     "Staging",
@@ -127,13 +128,27 @@ class EventView:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None
+    """None once retention pruned the finished event."""
 
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     """One line of an event's append-only history."""
 
+    status: LogStatus
+    detail: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeView:
+    """One export outcome as the event log holds it: the event, what became of it
+    (``done``, ``failed``, ``discarded`` or ``superseded``), why, and when."""
+
+    event_id: int
+    anchor: str
+    op: Op
     status: LogStatus
     detail: str | None
     at: datetime

@@ -23,19 +23,40 @@ _LIKE_ESCAPE = "\\"
 
 
 def filter_clause(mapper: ResourceMapper, connector: str, node: Filter) -> ColumnElement[bool]:
-    """A WHERE clause on ``ObjectRow`` selecting the objects ``node`` matches."""
+    """A WHERE clause on ``ObjectRow`` selecting the objects ``node`` matches.
+
+    Built with an explicit stack, children before their parent: the parser caps a
+    filter's terms, and this build does not lean on Python's recursion either."""
+    built: list[ColumnElement[bool]] = []
+    stack: list[tuple[Filter, bool]] = [(node, False)]
+    while stack:
+        item, children_built = stack.pop()
+        children = _children(item)
+        if children and not children_built:
+            stack.append((item, True))
+            stack.extend((child, False) for child in reversed(children))
+        elif children:
+            operands = built[-len(children) :]
+            del built[-len(children) :]
+            built.append(_combine(item, operands))
+        else:
+            built.append(_leaf(mapper, connector, item))
+    return built[0]
+
+
+def _children(node: Filter) -> tuple[Filter, ...]:
+    if isinstance(node, And | Or):
+        return (node.left, node.right)
+    return (node.expr,) if isinstance(node, Not) else ()
+
+
+def _combine(node: Filter, operands: list[ColumnElement[bool]]) -> ColumnElement[bool]:
     if isinstance(node, And):
-        return and_(
-            filter_clause(mapper, connector, node.left),
-            filter_clause(mapper, connector, node.right),
-        )
-    if isinstance(node, Or):
-        return or_(
-            filter_clause(mapper, connector, node.left),
-            filter_clause(mapper, connector, node.right),
-        )
-    if isinstance(node, Not):
-        return not_(filter_clause(mapper, connector, node.expr))
+        return and_(*operands)
+    return or_(*operands) if isinstance(node, Or) else not_(operands[0])
+
+
+def _leaf(mapper: ResourceMapper, connector: str, node: Filter) -> ColumnElement[bool]:
     if isinstance(node, Present):
         attribute = _attribute(mapper, node.attr)
         if attribute is not None and attribute.name == EXTERNAL_ID:
@@ -43,6 +64,7 @@ def filter_clause(mapper: ResourceMapper, connector: str, node: Filter) -> Colum
         return _values(connector, attribute, None) if attribute else false()
     if isinstance(node, ValuePath):
         return false()  # no multi-valued attributes: nothing to match inside
+    assert isinstance(node, Compare), "And, Or and Not have children"
     return _compare(mapper, connector, node)
 
 

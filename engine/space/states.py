@@ -10,6 +10,7 @@ from enum import StrEnum
 
 __all__ = [
     "BLOCKING_STATUSES",
+    "FINISHED_STATUSES",
     "OPEN_STATUSES",
     "WAITING_STATUSES",
     "ErrorKind",
@@ -68,6 +69,7 @@ class LogStatus(StrEnum):
     FAILED = "failed"
     DISCARDED = "discarded"
     SUPERSEDED = "superseded"
+    PRUNED = "pruned"  # retention took the payload and the earlier steps: the only entry
 
 
 class RunKind(StrEnum):
@@ -88,6 +90,10 @@ class RunStatus(StrEnum):
 
 OPEN_STATUSES = (EventStatus.PENDING, EventStatus.RUNNING, EventStatus.FAILED)
 """Statuses of an event whose object the target may not yet reflect."""
+
+FINISHED_STATUSES = (EventStatus.DONE, EventStatus.SUPERSEDED, EventStatus.DISCARDED)
+"""Statuses of an event nothing will export again (a superseded or discarded event is
+never replayed): retention may take their payloads."""
 
 WAITING_STATUSES = (EventStatus.PENDING, EventStatus.RUNNING)
 """Statuses of an event that will still be exported without anyone's help."""

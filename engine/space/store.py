@@ -12,10 +12,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 
 from ecmahost.connectors.base import Record
 from ecmahost.engine.exceptions import AnchorTakenError, NotFoundError
-from ecmahost.engine.space import health, objects, runs
+from ecmahost.engine.space import health, objects, retention, runs
 from ecmahost.engine.space.contract import Store, Where
 from ecmahost.engine.space.database import (
     migrate,
@@ -220,6 +221,11 @@ class ConnectorSpace(Store):
     async def queue_summary(self, connector: str) -> QueueSummary:
         async with self._db.read() as session:
             return await health.queue_summary(session, connector)
+
+    # -- retention -------------------------------------------------------------------
+
+    async def prune_finished(self, before: datetime, batch: int = retention.DEFAULT_BATCH) -> int:
+        return await retention.prune_finished(self._db, before, batch)
 
 
 def _stage(session: Session, row: ObjectRow, staging: Staging) -> tuple[StoredObject, int | None]:

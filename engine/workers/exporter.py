@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 
 from ecmahost.connectors.base import Connector, Result
 from ecmahost.connectors.exceptions import ConflictError, PermanentError, TransientError
 from ecmahost.engine import queue
 from ecmahost.engine.config import ConnectorConfig
+from ecmahost.engine.metrics import HostMetrics
+from ecmahost.engine.notify import Alert, Alerts
 from ecmahost.engine.queue import Claim, ErrorKind, Outcome, OutcomeStatus, RetryPolicy
 from ecmahost.engine.queue.notifier import Notifier
 from ecmahost.engine.space.models import utcnow
@@ -39,6 +42,9 @@ class Exporter:
         config: ConnectorConfig,
         gate: RunGate,
         outcomes: Notifier[int, Outcome] | None = None,
+        *,
+        metrics: HostMetrics | None = None,
+        alerts: Alerts | None = None,
     ) -> None:
         self.name = name
         self._connector = connector
@@ -54,6 +60,8 @@ class Exporter:
         # Each recorded outcome is published here under each of its event ids.
         self._outcomes: Notifier[int, Outcome] = outcomes if outcomes is not None else Notifier()
         self._recording: set[asyncio.Future[None]] = set()
+        self._metrics = metrics if metrics is not None else HostMetrics()
+        self._alerts = alerts if alerts is not None else Alerts(None)
 
     def wake(self) -> None:
         """New events are queued: look now instead of at the next poll."""
@@ -84,8 +92,10 @@ class Exporter:
             claims = await queue.claim(self._space, self.name, self._batch_size, self._lease_s)
             if not claims:
                 return 0
+            started = time.perf_counter()
             results = await self._export(claims)
-        recording = asyncio.ensure_future(self._record(claims, results))
+            batch_s = time.perf_counter() - started
+        recording = asyncio.ensure_future(self._record(claims, results, batch_s))
         self._recording.add(recording)
         recording.add_done_callback(self._recording.discard)
         await asyncio.shield(recording)
@@ -110,7 +120,9 @@ class Exporter:
             return [Result(c.anchor, error) for c in changes]
         return results
 
-    async def _record(self, claims: Sequence[Claim], results: Sequence[Result]) -> None:
+    async def _record(
+        self, claims: Sequence[Claim], results: Sequence[Result], batch_s: float
+    ) -> None:
         done: list[Claim] = []
         failed: list[tuple[Claim, str, ErrorKind]] = []
         retries: list[tuple[Claim, str, float]] = []
@@ -136,17 +148,40 @@ class Exporter:
                     )
                 )
         await queue.record(self._space, done, failed, retries)
-        self._log_and_notify(done, failed, retries)
+        self._log_and_notify(done, failed, retries, batch_s)
 
     def _log_and_notify(
         self,
         done: list[Claim],
         failed: list[tuple[Claim, str, ErrorKind]],
         retries: list[tuple[Claim, str, float]],
+        batch_s: float,
     ) -> None:
+        self._metrics.export_outcomes(
+            self.name,
+            [(c.change.kind.value, OutcomeStatus.DONE.value) for c in done]
+            + [(c.change.kind.value, OutcomeStatus.FAILED.value) for c, _, _ in failed]
+            + [(c.change.kind.value, OutcomeStatus.RETRYING.value) for c, _, _ in retries],
+            batch_s,
+        )
         for item in done:
+            self._audit(item, OutcomeStatus.DONE)
             self._notify(item, Outcome(OutcomeStatus.DONE))
         for item, message, kind in failed:
+            self._audit(item, OutcomeStatus.FAILED, message)
+            self._alerts.send(
+                Alert(
+                    "export.failed",
+                    self.name,
+                    {
+                        "scim_id": item.object_id,
+                        "anchor": item.change.anchor,
+                        "operation": item.change.kind.value,
+                        "error": message,
+                        "error_kind": kind.value,
+                    },
+                )
+            )
             log.warning(
                 "export failed: %s %s: %s",
                 item.change.kind.value,
@@ -156,6 +191,7 @@ class Exporter:
             )
             self._notify(item, Outcome(OutcomeStatus.FAILED, message, kind))
         for item, message, delay_s in retries:
+            self._audit(item, OutcomeStatus.RETRYING, message)
             log.info(
                 "export will retry in %.1fs: %s: %s",
                 delay_s,
@@ -170,6 +206,24 @@ class Exporter:
             len(failed),
             len(retries),
             extra={"action": "export.batch", "connector": self.name},
+        )
+
+    def _audit(self, item: Claim, result: OutcomeStatus, error: str | None = None) -> None:
+        """The audit line of one change's outcome: who, what, how it went."""
+        log.info(
+            "export %s: %s %s",
+            result.value,
+            item.change.kind.value,
+            item.change.anchor,
+            extra={
+                "action": "export.audit",
+                "connector": self.name,
+                "scim_id": item.object_id,
+                "anchor": item.change.anchor,
+                "operation": item.change.kind.value,
+                "result": result.value,
+                "error": error,
+            },
         )
 
     def _notify(self, item: Claim, outcome: Outcome) -> None:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ecmahost.connectors.base import Connector, Record, TargetMissingError
 from ecmahost.connectors.exceptions import PermanentError, TransientError
+from ecmahost.engine.metrics import HostMetrics
 from ecmahost.engine.space.states import RunKind, RunStatus
 from ecmahost.engine.space.store import ConnectorSpace
 from ecmahost.engine.workers.gate import RunGate
@@ -35,6 +37,9 @@ BATCH_SIZE = 5000
 writes every index page the batch touched, and with random anchors nearly every batch
 touches them all: 5,000 records per commit import 100,000 rows about a third faster
 than 1,000."""
+
+PROGRESS_EVERY_S = 10.0
+"""A long import logs how far it got this often: a silent hour looks like a hang."""
 
 FIRST_RETRY_S = 1.0
 """Pause before the first new attempt after a failed import; it doubles up to the cap."""
@@ -71,6 +76,7 @@ class Importer:
         max_removals: int | None = None,
         state: ConnectorState | None = None,
         retry_cap_s: float = 60.0,
+        metrics: HostMetrics | None = None,
     ) -> None:
         self.name = name
         self._connector = connector
@@ -81,6 +87,8 @@ class Importer:
         self._allow_removals = False
         self.state = state if state is not None else ConnectorState(name, up=True)
         self._retry_cap_s = retry_cap_s
+        self._metrics = metrics if metrics is not None else HostMetrics()
+        self._started = 0.0
 
     def request(self, *, allow_removals: bool = False) -> None:
         """Ask for an import soon; asking again before it starts changes nothing,
@@ -126,6 +134,7 @@ class Importer:
         than the limit, or everything (an empty or missing target)."""
         async with self._gate.full_import():
             self.state.importing()
+            self._started = time.monotonic()
             run_id = await self._space.begin_run(self.name, RunKind.IMPORT)
             log.info(
                 "full import started", extra={"action": "import.start", "connector": self.name}
@@ -154,8 +163,12 @@ class Importer:
     ) -> int:
         seen = 0
         batch: list[Record] = []
+        progress_at = self._started + PROGRESS_EVERY_S
         async for record in self._connector.full_import():
             batch.append(record)
+            if time.monotonic() >= progress_at:
+                self._log_progress(seen + len(batch))
+                progress_at = time.monotonic() + PROGRESS_EVERY_S
             if len(batch) >= BATCH_SIZE:
                 counts.update(await self._space.import_records(self.name, run_id, batch))
                 seen += len(batch)
@@ -168,6 +181,26 @@ class Importer:
         if progress:
             progress(seen)
         return seen
+
+    def _log_progress(self, read: int) -> None:
+        elapsed_s = time.monotonic() - self._started
+        log.info(
+            "full import of %s: %d objects read in %.0f s (%.0f/s)",
+            self.name,
+            read,
+            elapsed_s,
+            read / elapsed_s if elapsed_s > 0 else 0.0,
+            extra={
+                "action": "import.progress",
+                "connector": self.name,
+                "objects": read,
+                "rate_per_s": round(read / elapsed_s, 1) if elapsed_s > 0 else 0.0,
+            },
+        )
+
+    def _measure(self, result: str, counts: Counter[str]) -> None:
+        duration_s = time.monotonic() - self._started
+        self._metrics.import_finished(self.name, result, duration_s, counts)
 
     async def _refuse(
         self, run_id: int, seen: int, counts: Counter[str], reason: str, *, missing: bool = False
@@ -183,6 +216,7 @@ class Importer:
             self.name,
             extra={"action": "import.refused", "connector": self.name, "run_id": run_id},
         )
+        self._measure("refused", counts)
         self.state.mark_degraded(f"import refused: {reason}")
         return report
 
@@ -193,6 +227,7 @@ class Importer:
         await self._space.finish_run(
             run_id, RunStatus.OK if report.ok else RunStatus.FAILED, {"seen": seen, **counts}, error
         )
+        self._measure("ok" if report.ok else "failed", counts)
         self.state.import_finished(report.ok, error)
         extra = {"action": "import.finished", "connector": self.name, "run_id": run_id}
         if report.ok:

@@ -1,48 +1,75 @@
-"""Periodic full imports. The scheduler only asks for an import; the connector's
-importer task runs it, so a slow import never piles up scheduled jobs."""
+"""Periodic full imports and retention. The scheduler only asks; the connector's
+importer task (the retention task) does the work, so a slow run never piles up
+scheduled jobs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-__all__ = ["ImportRequests", "start_scheduler"]
+__all__ = ["ImportRequests", "next_import_at", "start_scheduler"]
 
 
 class ImportRequests(Protocol):
     """What the scheduler asks: an ``Importer``, or anything that passes the request
-    on to one (the host's, for a connector not up yet)."""
+    on to one (the host's, for a connector not up yet); the ``Retention`` task too."""
 
     name: str
 
     def request(self) -> None: ...
 
 
-def start_scheduler(plans: Iterable[tuple[ImportRequests, int]]) -> AsyncIOScheduler:
-    """One interval job per ``(importer, minutes)``; 0 minutes means never."""
+RETENTION_MINUTES = 60
+"""How often retention is asked to prune: hourly keeps each pass small."""
+
+
+def start_scheduler(
+    plans: Iterable[tuple[ImportRequests, int]], retention: ImportRequests | None = None
+) -> AsyncIOScheduler:
+    """One interval job per ``(importer, minutes)``; 0 minutes means never. With a
+    ``retention`` task, one more job asks it to prune every hour."""
     scheduler = AsyncIOScheduler(timezone=UTC)
     for importer, minutes in plans:
         if minutes > 0:
-            scheduler.add_job(
-                _requester(importer),
-                IntervalTrigger(minutes=minutes, timezone=UTC),
-                id=f"import:{importer.name}",
-                coalesce=True,
-                max_instances=1,
-                replace_existing=True,
-            )
+            _every(scheduler, minutes, _job_id(importer.name), importer)
+    if retention is not None:
+        _every(scheduler, RETENTION_MINUTES, retention.name, retention)
     scheduler.start()
     return scheduler
+
+
+def next_import_at(scheduler: AsyncIOScheduler, name: str) -> datetime | None:
+    """When the connector's next scheduled import is asked for (aware, UTC); None
+    when it has no schedule (``autosync_minutes = 0``)."""
+    job = scheduler.get_job(_job_id(name))
+    return None if job is None else job.next_run_time
+
+
+def _job_id(name: str) -> str:
+    return f"import:{name}"
+
+
+def _every(
+    scheduler: AsyncIOScheduler, minutes: int, job_id: str, requests: ImportRequests
+) -> None:
+    scheduler.add_job(
+        _requester(requests),
+        IntervalTrigger(minutes=minutes, timezone=UTC),
+        id=job_id,
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+    )
 
 
 def _requester(importer: ImportRequests):  # type: ignore[no-untyped-def]
     # A coroutine job runs on the event loop; a plain function would run in a
     # thread, where setting an asyncio.Event is not safe.
-    async def request_import() -> None:
+    async def request_run() -> None:
         importer.request()
 
-    return request_import
+    return request_run

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = ["ConnectorState", "Phase"]
@@ -36,12 +37,15 @@ class ConnectorState:
     """The connector is open and its runtime (schema, workers) is in ``Host.runtimes``."""
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once start-up is over for this connector: it serves, or is degraded."""
+    on_change: Callable[[ConnectorState, Phase], None] | None = None
+    """Called with the state and its previous phase when the connector becomes
+    degraded or stops being degraded (the host's alerts)."""
 
     def connected(self) -> None:
         """The connector opened: its runtime is in ``Host.runtimes``; the start-up
         import follows (a reason from before the opening no longer holds)."""
         self.up = True
-        self.phase = Phase.IMPORTING
+        self._moved(Phase.IMPORTING)
         self.reason = None
 
     def importing(self) -> None:
@@ -52,16 +56,22 @@ class ConnectorState:
 
     def serving(self) -> None:
         """All is well: reads and writes go through."""
-        self.phase = Phase.SERVING
+        self._moved(Phase.SERVING)
         self.reason = None
         self.settled.set()
 
     def mark_degraded(self, reason: str) -> None:
         """Something is wrong with the connector (``reason`` tells the operator what);
         it keeps answering reads from its space and queueing writes."""
-        self.phase = Phase.DEGRADED
         self.reason = reason
+        self._moved(Phase.DEGRADED)
         self.settled.set()
+
+    def _moved(self, phase: Phase) -> None:
+        before, self.phase = self.phase, phase
+        entered_or_left = (before is Phase.DEGRADED) != (phase is Phase.DEGRADED)
+        if entered_or_left and self.on_change is not None:
+            self.on_change(self, before)
 
     def import_finished(self, ok: bool, error: str | None) -> None:
         """An import ended: a good one fills the space and clears any degradation."""

@@ -70,8 +70,25 @@ def test_the_wheel_holds_only_the_ecmahost_namespace(wheel: Path) -> None:
         "ecmahost/migrations/script.py.mako",
         "ecmahost/connectors/script/examples/csv-scripts/import.py",
         "ecmahost/connectors/script/examples/shell-scripts/export.sh",
+        *(
+            f"ecmahost/engine/scim/templates/{t}.html"
+            for t in ("base", "login", "refused", "status")
+        ),
     ):
         assert shipped in names
+
+
+def test_the_installed_copy_renders_the_status_page(installed: Path, tmp_path: Path) -> None:
+    login = _run(
+        installed,
+        installed / "python",
+        "-c",
+        "from ecmahost.engine.scim import status_page as p; "
+        "print(p._render('login.html', error=None).text)",
+        cwd=tmp_path,
+    )
+    assert login.returncode == 0, login.stderr
+    assert '<input id="token" name="token" type="password"' in login.stdout
 
 
 def _run(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,8 +22,9 @@ from ecmahost.engine.space.models import ObjectRow
 from ecmahost.engine.space.states import EventStatus, Op
 from ecmahost.engine.space.stored import StoredObject
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import IntegrityError
 
 NAME = "Mem"
 
@@ -45,22 +49,49 @@ def staging(anchor: str) -> Staging:
     return Staging({"AzureObjectID": anchor, "Title": "t"}, visible=True, export=Op.UPSERT)
 
 
+async def refuse_events_of(space: ConnectorSpace, anchor: str) -> None:
+    """The database refuses to queue an export event of ``anchor``: a write of it fails
+    on its last statement, after it staged the object and its index rows."""
+    async with space.write() as session:
+        await session.execute(
+            text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON export_events"
+                f" WHEN NEW.anchor = '{anchor}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+
+
 async def test_concurrent_writes_share_commits_and_fail_alone(
     spaces: tuple[ConnectorSpace, list[int]],
 ) -> None:
     space, commits = spaces
-    anchors = [f"user-{i}" for i in range(60)] + ["user-7"]  # one duplicate anchor
+    await refuse_events_of(space, "refused")
+    anchors = [f"user-{i}" for i in range(60)]
+    writes = [space.create(NAME, a, staging(a)) for a in anchors]
+    # Three writes fail in the middle of the group, each with writes before and after it.
+    # Only the first fails before writing anything; the other two fail after their own
+    # statements ran, which their savepoint alone takes back.
+    failing = {
+        20: space.create(NAME, "user-7", staging("user-7")),  # a visible object has it
+        # inserts its row, then finds the anchor it renames to taken
+        40: space.create(NAME, "renamed", replace(staging("renamed"), anchor="user-3")),
+        50: space.create(NAME, "refused", staging("refused")),  # the event is refused
+    }
+    for at, write in failing.items():
+        writes.insert(at, write)
 
-    results = await asyncio.gather(
-        *(space.create(NAME, a, staging(a)) for a in anchors), return_exceptions=True
-    )
+    results = await asyncio.gather(*writes, return_exceptions=True)
 
-    errors = [r for r in results if isinstance(r, Exception)]
-    assert len(errors) == 1 and isinstance(errors[0], AnchorTakenError)
+    errors = {i: type(r) for i, r in enumerate(results) if isinstance(r, Exception)}
+    assert errors == {20: AnchorTakenError, 40: AnchorTakenError, 50: IntegrityError}
     total, objects = await space.query(NAME, None, 1, 100)
     assert total == 60 and {o.anchor for o in objects} == set(anchors)
-    assert 1 <= len(commits) < 60 / 4, f"{len(commits)} commits for 61 writes: no grouping"
+    async with space.read() as session:  # no trace of the failed writes, hidden or not
+        stored = set((await session.scalars(select(ObjectRow.anchor))).all())
+    assert stored == set(anchors)
+    assert 1 <= len(commits) < 60 / 4, f"{len(commits)} commits for 63 writes: no grouping"
     events = await queue.list_events(space, connector=NAME)
+    assert {e.anchor for e in events} == set(anchors)
     assert len(events) == 60 and all(e.status == EventStatus.PENDING for e in events)
 
 
@@ -78,6 +109,21 @@ async def test_a_dead_workers_claim_is_reclaimed_after_its_lease(
     assert again.event_ids == first.event_ids == (event_id,)
     statuses = [h["status"] for h in await queue.history(space, event_id)]
     assert statuses == ["pending", "reclaimed"]
+
+
+async def test_at_start_up_a_dead_processs_running_events_are_queued_again(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, _ = spaces
+    await space.create(NAME, "a", staging("a"))
+    await space.create(NAME, "b", staging("b"))
+    claimed = await queue.claim(space, NAME, 10, lease_s=300)  # then the process died
+    assert await queue.claim(space, NAME, 10) == []  # held by the lease
+
+    assert await queue.recover(space) == 2
+
+    again = await queue.claim(space, NAME, 10)  # not after the lease: at once
+    assert [c.event_ids for c in again] == [c.event_ids for c in claimed]
 
 
 async def test_a_newer_change_supersedes_a_failed_create_and_is_exported_as_an_add(
@@ -250,3 +296,53 @@ async def test_an_unknown_event_has_failed_and_a_later_change_releases_the_objec
     [claim] = await queue.claim(space, NAME, 10)
     assert claim.event_ids == (later,) and claim.change.attributes["Title"] == "y"
     assert claim.change.kind is ChangeKind.REPLACE
+
+
+async def test_recent_outcomes_are_the_connectors_newest_first_a_replay_listed_again(
+    spaces: tuple[ConnectorSpace, list[int]],
+) -> None:
+    space, _ = spaces
+    _, first = await space.create(NAME, "a", staging("a"))
+    _, second = await space.create(NAME, "b", staging("b"))
+    await space.create("Other", "c", staging("c"))
+    claims = {c.event_ids[0]: c for c in await queue.claim(space, NAME, 10)}
+    await queue.record(space, done=[claims[second]])
+    await queue.record(space, failed=[(claims[first], "rejected", ErrorKind.PERMANENT)])
+    await queue.replay(space, [first])
+    [claim] = await queue.claim(space, NAME, 10)
+    await queue.record(space, done=[claim])
+    [other] = await queue.claim(space, "Other", 10)
+    await queue.record(space, done=[other])
+
+    outcomes = await queue.recent_outcomes(space, NAME)
+    assert [(o.event_id, o.status, o.detail) for o in outcomes] == [
+        (first, "done", None),
+        (first, "failed", "rejected"),
+        (second, "done", None),
+    ]
+    assert outcomes[0].anchor == "a" and outcomes[0].op == Op.UPSERT
+    assert [o.event_id for o in await queue.recent_outcomes(space, NAME, limit=1)] == [first]
+
+
+async def test_closing_the_space_finishes_the_commit_under_way(tmp_path: Path) -> None:
+    space = await ConnectorSpace.open(sqlite_url(tmp_path))
+    committing = threading.Event()
+
+    def slow_commit(_connection: object) -> None:  # on the writer's thread
+        committing.set()
+        time.sleep(0.2)  # the group's commit is on its way to disk when the host stops
+
+    event.listen(space.group_engine, "commit", slow_commit)
+    writes = [asyncio.create_task(space.create(NAME, f"u{i}", staging(f"u{i}"))) for i in range(20)]
+    await asyncio.to_thread(committing.wait, 5)
+
+    await space.close()
+
+    async with asyncio.timeout(5):  # every writer is answered: none is left waiting
+        results = await asyncio.gather(*writes, return_exceptions=True)
+    assert not [r for r in results if isinstance(r, BaseException)]
+    again = await ConnectorSpace.open(sqlite_url(tmp_path))
+    try:
+        assert (await again.query(NAME, None, 1, 100))[0] == 20
+    finally:
+        await again.close()

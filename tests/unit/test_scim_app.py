@@ -273,8 +273,9 @@ async def test_a_wrong_token_writes_nothing(make_scim: MakeScim) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "expected"),
     [
-        ("GET", "/ecma2host_Nope/scim/Users", 404),
-        ("GET", "/ecma2host_mem/scim/Users", 404),  # the name is case-sensitive
+        # An unknown connector answers as a wrong token does: names cannot be probed.
+        ("GET", "/ecma2host_Nope/scim/Users", 401),
+        ("GET", "/ecma2host_mem/scim/Users", 401),  # the name is case-sensitive
         ("GET", "/ecma2host_Mem/scim/Users/00000000-0000-0000-0000-000000000000", 404),
         ("PATCH", "/ecma2host_Mem/scim/Users/00000000-0000-0000-0000-000000000000", 404),
         ("DELETE", "/ecma2host_Mem/scim/Users/00000000-0000-0000-0000-000000000000", 404),
@@ -388,13 +389,14 @@ async def test_every_response_is_scim_json(make_scim: MakeScim) -> None:
         ("GET", f"{base}/Users?count=many", None),
         ("DELETE", f"{base}/Users", None),
         ("GET", "/ecma2host_Nope/scim/Users", None),
+        ("GET", f"{base}/Users/00000000-0000-0000-0000-000000000000", None),
     ]
     seen = set()
     for method, path, body in requests:
         status, headers, _ = await send(scim, method, path, json=body)
         seen.add(status)
         assert headers["Content-Type"].startswith(SCIM_JSON), (method, path, status)
-    assert seen == {200, 201, 400, 404, 405, 409}
+    assert seen == {200, 201, 400, 401, 404, 405, 409}
 
 
 # -- create, read, export outcomes (sync mode) ---------------------------------------------

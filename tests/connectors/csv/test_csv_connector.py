@@ -560,7 +560,9 @@ async def test_unencodable_values_fail_only_their_change(make: Factory, tmp_path
     assert isinstance(results[1].error, PermanentError)
     assert "'DisplayName'" in str(results[1].error)
     assert "'b'" in str(results[1].error)
-    assert str(tmp_path / "users.csv") in str(results[1].error)
+    # The file by name only: the message reaches Entra, the folder is nobody's business.
+    assert str(results[1].error).startswith("users.csv: ")
+    assert str(tmp_path) not in str(results[1].error)
     assert isinstance(results[1].error.__cause__.__cause__, UnicodeEncodeError)
     records = await _records(connector)
     assert set(records) == {"a", "c"}
