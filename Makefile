@@ -28,7 +28,8 @@ run: $(STAMP) ## serve the demo CSV connector (token generated on first run)
 	fi
 	@token="$${ECMAHOST_CSV_TOKEN:-$$(cat $(TOKEN_FILE))}"; \
 	echo "Secret token for Entra: $$token"; \
-	echo "Tenant URL for Entra:  https://$$(hostname -f 2>/dev/null || hostname):8585/ecma2host_CSV/scim"; \
+	echo "Tenant URL for Entra:  $$($(BIN)/ecmahost --config config/ecmahost.toml tenant-url CSV)"; \
+	echo "Its certificate:       $(STATE)/tls/cert.pem (trust it where Entra's agent runs)"; \
 	ECMAHOST_CSV_TOKEN="$$token" exec $(BIN)/ecmahost --config config/ecmahost.toml serve
 
 test: $(STAMP) ## run the whole test suite

@@ -189,6 +189,12 @@ class Connector(abc.ABC):
     async def validate(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Check that the target is reachable and usable; raise if it is not."""
 
+    async def import_size(self) -> int | None:
+        """About how many records ``full_import`` will yield, when the target tells
+        cheaply (a row count, a file's lines); None when it cannot. Only shown as
+        progress, so it may be a little off. Called while open."""
+        return None
+
     @abc.abstractmethod
     async def schema(self) -> Schema:
         """The object type and attributes this connector serves; stable while open."""

@@ -56,7 +56,8 @@ def resolve_secret(reference: str, key: str, base_dir: Path) -> str:
 def redact(secret: str, key: str | None = None) -> None:
     """Never print ``secret``: it is replaced by ``***`` wherever it would appear, as
     it is, as it reads inside a JSON string (escaped, with or without ``\\uXXXX``
-    for non-ASCII) and inside a Python ``repr`` (messages quote values with ``!r``). ``key`` names the setting in the warning for a short secret."""
+    for non-ASCII) and inside a Python ``repr`` (messages quote values with ``!r``).
+    ``key`` names the setting in the warning for a short secret."""
     global _ordered
     if not secret:
         return

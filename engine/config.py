@@ -25,6 +25,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 __all__ = [
@@ -93,6 +94,10 @@ class HostSettings(_Strict):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_host_name: str | None = None
+    """Deprecated: one name; it is added to ``tls_host_names``."""
+    tls_host_names: list[str] = Field(default_factory=list)
+    """Names the self-signed certificate covers besides ``hostname``, ``hostname -f``,
+    ``public_url``'s host and the loopback names: every name in a Tenant URL."""
     state_dir: Path = Path("state")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
@@ -131,6 +136,21 @@ class HostSettings(_Strict):
     notify_url: SecretStr | None = None
     """A webhook that gets a JSON POST when an export fails for good and when a
     connector becomes degraded or recovers; may be ``env:NAME`` or ``file:PATH``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_tls_host_name(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or data.get("tls_host_name") is None:
+            return data
+        log.warning(
+            "host.tls_host_name is deprecated; list the names in host.tls_host_names",
+            extra={"action": "config.deprecated", "key": "host.tls_host_name"},
+        )
+        names = data.get("tls_host_names") or []
+        if not isinstance(names, list):
+            return data  # the field's own check names the key
+        name = data["tls_host_name"]
+        return {**data, "tls_host_names": names if name in names else [*names, name]}
 
     @field_validator("listen", "metrics_listen")
     @classmethod
@@ -225,8 +245,12 @@ def config_path(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get("ECMAHOST_CONFIG") or DEFAULT_CONFIG)
 
 
-def load_config(path: Path) -> HostConfig:
-    """Read, resolve secrets in and validate the TOML file at ``path``."""
+def load_config(path: Path, *, resolve_secrets: bool = True) -> HostConfig:
+    """Read, resolve secrets in and validate the TOML file at ``path``.
+
+    ``resolve_secrets=False`` leaves each ``env:``/``file:`` secret unread (its value
+    is a placeholder naming it), for commands that never use one: they run where the
+    secrets are not at hand."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -239,13 +263,15 @@ def load_config(path: Path) -> HostConfig:
         raise ConfigError("must be a table of connectors", "connectors")
     literal_keys: list[str] = []
     raw["connectors"] = {
-        name: _connector_raw(name, body, base_dir, literal_keys)
+        name: _connector_raw(name, body, base_dir, literal_keys, resolve_secrets)
         for name, body in connectors.items()
     }
     host = raw.get("host", {})
     if isinstance(host, Mapping):
-        host = _with_secret(host, "admin_token", "host", base_dir, literal_keys)
-        raw["host"] = _with_secret(host, "notify_url", "host", base_dir, literal_keys)
+        host = _with_secret(host, "admin_token", "host", base_dir, literal_keys, resolve_secrets)
+        raw["host"] = _with_secret(
+            host, "notify_url", "host", base_dir, literal_keys, resolve_secrets
+        )
     try:
         config = HostConfig.model_validate({**raw, "base_dir": base_dir})
     except ValidationError as exc:
@@ -303,15 +329,22 @@ def _secrets_in(value: str, key: str, base_dir: Path) -> list[str]:
     return found
 
 
-def _connector_raw(name: str, body: Any, base_dir: Path, literal_keys: list[str]) -> dict[str, Any]:
+def _connector_raw(
+    name: str, body: Any, base_dir: Path, literal_keys: list[str], resolve: bool
+) -> dict[str, Any]:
     if not isinstance(body, Mapping):
         raise ConfigError("must be a table", f"connectors.{name}")
-    body = _with_secret(body, "token", f"connectors.{name}", base_dir, literal_keys)
+    body = _with_secret(body, "token", f"connectors.{name}", base_dir, literal_keys, resolve)
     return {**body, "name": name}
 
 
 def _with_secret(
-    table: Mapping[str, Any], field: str, where: str, base_dir: Path, literal_keys: list[str]
+    table: Mapping[str, Any],
+    field: str,
+    where: str,
+    base_dir: Path,
+    literal_keys: list[str],
+    resolve: bool = True,
 ) -> dict[str, Any]:
     """``table`` with its secret ``field`` resolved (see ``resolve_secret``)."""
     value = table.get(field)
@@ -320,6 +353,8 @@ def _with_secret(
     key = f"{where}.{field}"
     if not is_reference(value):
         literal_keys.append(key)
+    elif not resolve:
+        return {**table, field: f"(not resolved: {value})"}
     return {**table, field: resolve_secret(value, key, base_dir)}
 
 

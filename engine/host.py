@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from ecmahost.connectors.base import Capability, Connector, DataType, Schema
 from ecmahost.connectors.exceptions import ConfigError, TransientError
 from ecmahost.connectors.secrets import redact
-from ecmahost.engine import queue
+from ecmahost.engine import queue, tls
 from ecmahost.engine.config import ConnectorConfig, DisableAction, HostConfig
 from ecmahost.engine.metrics import HostMetrics
 from ecmahost.engine.notify import Alert, Alerts
@@ -89,6 +89,8 @@ class Host:
         self._scheduler: AsyncIOScheduler | None = None
         self._starting = True
         """While start-up waits for first attempts, which report their own errors."""
+        self.certificate: tls.CertificateInfo | None = None
+        """The certificate served (read at a serving start), for /health and metrics."""
         self.metrics = HostMetrics(process=True)
         url = config.host.notify_url
         self.alerts = Alerts(url.get_secret_value() if url is not None else None)
@@ -106,6 +108,7 @@ class Host:
                     extra={"action": "export.recover"},
                 )
         if serve:
+            self.certificate = self._served_certificate()
             report_broken_plugins()
             try:
                 await self._start_serving()
@@ -115,6 +118,16 @@ class Host:
         elif connectors:
             for name, config in self.config.connectors.items():
                 self.runtimes[name] = await self._open_connector(config)
+
+    def _served_certificate(self) -> tls.CertificateInfo | None:
+        settings = self.config.host
+        if settings.tls == "off":
+            return None
+        if settings.tls == "files" and settings.tls_cert is not None:
+            cert = self.config.resolve(settings.tls_cert)
+        else:
+            cert = self.config.state_dir / "tls" / tls.CERT_FILE_NAME
+        return tls.certificate_info(cert) if cert.exists() else None
 
     async def _open_connector(self, config: ConnectorConfig) -> ConnectorRuntime:
         connector = await self._build(config)

@@ -9,7 +9,10 @@ import os
 import socket
 import ssl
 import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -21,9 +24,14 @@ from ecmahost.connectors.exceptions import ConfigError
 
 __all__ = [
     "CERT_FILE_NAME",
+    "EXPIRY_WARNING_DAYS",
     "KEY_FILE_NAME",
+    "CertificateInfo",
+    "certificate_info",
     "client_context",
     "ensure_self_signed",
+    "host_names",
+    "renew_self_signed",
     "server_context",
 ]
 
@@ -34,25 +42,100 @@ _KEY_SIZE_BITS = 2048
 _BACKDATE = datetime.timedelta(days=1)  # tolerate clocks that lag ours
 _LIFETIME = datetime.timedelta(days=730)
 _MAX_COMMON_NAME = 64  # RFC 5280 upper bound; SAN carries the full name anyway
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+EXPIRY_WARNING_DAYS = 30
+"""From this many days before its expiry a certificate is reported as expiring."""
 
 
-def ensure_self_signed(folder: Path, host_name: str | None = None) -> tuple[Path, Path]:
-    """Return ``(cert, key)`` in ``folder``, creating a self-signed pair the first time.
+@dataclass(frozen=True, slots=True)
+class CertificateInfo:
+    """What an operator checks of the served certificate: the names it covers
+    (subject alternative names), its SHA-256 fingerprint and its expiry (UTC)."""
 
-    Existing files are reused untouched. A new ``folder`` is made 0700, the key is
-    written 0600 and atomically. If only one of the two files exists, raise
-    ``ConfigError`` rather than overwrite what may be an operator's own key.
+    names: tuple[str, ...]
+    sha256: str
+    not_after: datetime.datetime
+    self_signed: bool
+
+    def days_left(self, now: datetime.datetime | None = None) -> int:
+        remaining = self.not_after - (now or datetime.datetime.now(datetime.UTC))
+        return remaining.days  # floors: one hour left is day 0, expired is negative
+
+    def expiring(self, now: datetime.datetime | None = None) -> bool:
+        return self.days_left(now) < EXPIRY_WARNING_DAYS
+
+    def covers(self, names: Iterable[str]) -> bool:
+        return {_canonical(name) for name in names} <= set(self.names)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "names": list(self.names),
+            "sha256": self.sha256,
+            "not_after": self.not_after.isoformat().replace("+00:00", "Z"),
+            "days_left": self.days_left(),
+            "expiring": self.expiring(),
+        }
+
+
+def host_names(configured: Sequence[str] = (), public_url: str | None = None) -> tuple[str, ...]:
+    """The names a self-signed certificate must cover for every Tenant URL an operator
+    may type: the configured names, the host of ``public_url``, ``hostname -f``,
+    ``hostname`` and the loopback names, each once and in that order (the first is
+    the certificate's subject)."""
+    public_host = urlsplit(public_url).hostname if public_url else None
+    candidates = (*configured, public_host, socket.getfqdn(), socket.gethostname())
+    names: list[str] = []
+    for name in (*candidates, *_LOOPBACK_NAMES):
+        if name and _canonical(name) not in names:
+            names.append(_canonical(name))
+    return tuple(names)
+
+
+def certificate_info(cert: Path) -> CertificateInfo:
+    """Read ``cert``'s names, fingerprint and expiry; an unreadable file is a ConfigError."""
+    certificate = _load_certificate(cert)
+    try:
+        alt = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = [str(value) for value in alt.value.get_values_for_type(x509.DNSName)]
+        names += [str(value) for value in alt.value.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        names = []
+    return CertificateInfo(
+        names=tuple(_canonical(name) for name in names),
+        sha256=certificate.fingerprint(hashes.SHA256()).hex(":").upper(),
+        not_after=certificate.not_valid_after_utc,
+        self_signed=certificate.issuer == certificate.subject,
+    )
+
+
+def ensure_self_signed(folder: Path, names: Sequence[str] | str | None = None) -> tuple[Path, Path]:
+    """Return ``(cert, key)`` in ``folder``, creating a self-signed pair when there is none,
+    or when ours no longer covers ``names`` (added to ``host_names()``) or has expired.
+
+    A pair not self-signed is the operator's and is reused untouched. A new ``folder``
+    is made 0700, the key is written 0600 and atomically. If only one of the two files
+    exists, raise ``ConfigError`` rather than overwrite what may be an operator's key.
     """
+    wanted = host_names([names] if isinstance(names, str) else (names or ()))
     cert_path, key_path = folder / CERT_FILE_NAME, folder / KEY_FILE_NAME
     if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
+        if not _outdated(certificate_info(cert_path), wanted):
+            return cert_path, key_path
+        return renew_self_signed(folder, wanted)
     for present, missing in ((cert_path, key_path), (key_path, cert_path)):
         if present.exists():
             raise ConfigError(f"{present} exists but {missing} does not: supply both or neither")
+    return renew_self_signed(folder, wanted)
+
+
+def renew_self_signed(folder: Path, names: Sequence[str]) -> tuple[Path, Path]:
+    """Write a new self-signed pair for ``names`` (the first is the subject) into
+    ``folder``, replacing what is there."""
+    cert_path, key_path = folder / CERT_FILE_NAME, folder / KEY_FILE_NAME
     _make_private_folder(folder)
-    host = host_name or socket.getfqdn() or socket.gethostname() or "localhost"
     key = rsa.generate_private_key(public_exponent=65537, key_size=_KEY_SIZE_BITS)
-    certificate = _self_signed_certificate(key, host)
+    certificate = _self_signed_certificate(key, list(names) or list(_LOOPBACK_NAMES))
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -93,8 +176,22 @@ def client_context(cert: Path) -> ssl.SSLContext:
     return context
 
 
-def _self_signed_certificate(key: rsa.RSAPrivateKey, host: str) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host[:_MAX_COMMON_NAME])])
+def _outdated(info: CertificateInfo, wanted: Sequence[str]) -> bool:
+    # Only our own (self-signed) certificate is replaced: any other is the operator's.
+    return info.self_signed and (not info.covers(wanted) or info.days_left() < 0)
+
+
+def _canonical(name: str) -> str:
+    # DNS names compare without case; addresses in their compressed form ("::1").
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        return name.lower().rstrip(".")
+
+
+def _self_signed_certificate(key: rsa.RSAPrivateKey, names: list[str]) -> x509.Certificate:
+    subject = names[0][:_MAX_COMMON_NAME]
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     now = datetime.datetime.now(datetime.UTC)
     public_key = key.public_key()
     builder = (
@@ -105,7 +202,7 @@ def _self_signed_certificate(key: rsa.RSAPrivateKey, host: str) -> x509.Certific
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _BACKDATE)
         .not_valid_after(now + _LIFETIME)
-        .add_extension(x509.SubjectAlternativeName(_alt_names(host)), critical=False)
+        .add_extension(x509.SubjectAlternativeName(_alt_names(names)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_server_key_usage(), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -117,11 +214,11 @@ def _self_signed_certificate(key: rsa.RSAPrivateKey, host: str) -> x509.Certific
     return builder.sign(key, hashes.SHA256())
 
 
-def _alt_names(host: str) -> list[x509.GeneralName]:
+def _alt_names(hosts: list[str]) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = []
-    for candidate in (host, "localhost", "127.0.0.1", "::1"):
+    for candidate in hosts:
         name = _general_name(candidate)
-        if name not in names:  # host may itself be "localhost"
+        if name not in names:
             names.append(name)
     return names
 

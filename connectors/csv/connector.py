@@ -130,6 +130,13 @@ class CsvConnector(Connector):
         finally:
             cursor.close()
 
+    async def import_size(self) -> int | None:
+        # The file's lines less the header: a quoted value holding a line break
+        # counts twice, which a progress bar can bear.
+        if not self._path.exists():
+            return None
+        return max(await asyncio.to_thread(_count_lines, self._path) - 1, 0)
+
     async def export(self, changes: Sequence[Change]) -> Sequence[Result]:
         schema = await self.schema()
         results: list[Result] = []
@@ -402,3 +409,12 @@ def _ends_with_newline(path: Path, encoding: str) -> bool:
             return False
         file.seek(size - len(newline))
         return file.read() == newline
+
+
+def _count_lines(path: Path) -> int:
+    lines, last = 0, b"\n"
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last != b"\n")  # a last line without its line break

@@ -132,6 +132,12 @@ class SqlConnector(Connector):
                 return
             after = rows[-1][0]
 
+    async def import_size(self) -> int | None:
+        engine, mapping = self._opened()
+        with boundary(f"{self.name}: cannot count table {mapping.table.fullname}"):
+            async with engine.connect() as conn:
+                return int((await conn.execute(mapping.count())).scalar_one())
+
     async def export(self, changes: Sequence[Change]) -> Sequence[Result]:
         engine, mapping = self._opened()
         plans = [self._plan(change, mapping) for change in changes]

@@ -14,7 +14,16 @@ from typing import Any
 from ecmahost.connectors.base import Attribute, Change, Record, Schema, Value
 from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.connectors.sql.values import Codec, codec_for, flag_codec
-from sqlalchemy import Column, Executable, Table, UniqueConstraint, bindparam, select, type_coerce
+from sqlalchemy import (
+    Column,
+    Executable,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    func,
+    select,
+    type_coerce,
+)
 from sqlalchemy.types import NullType
 
 __all__ = ["Field", "TableMapping"]
@@ -68,6 +77,10 @@ class TableMapping:
         return cls(table, schema, tuple(fields))
 
     # -- reading ---------------------------------------------------------------
+
+    def count(self) -> Executable:
+        """How many rows the table holds (a full import's progress total)."""
+        return select(func.count()).select_from(self.table)
 
     def page(self, after: Any, size: int) -> Executable:
         """The next ``size`` rows by anchor, after the raw anchor value ``after``."""

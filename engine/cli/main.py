@@ -12,25 +12,22 @@ import ssl
 import sys
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
-from ecmahost.connectors.exceptions import ConfigError, EcmahostError
-from ecmahost.engine import queue, tls
-from ecmahost.engine.cli import ecma_xml, errors, serve
+from ecmahost.connectors.base import Connector
+from ecmahost.connectors.exceptions import EcmahostError
+from ecmahost.engine import tls
+from ecmahost.engine.cli import certs, check, ecma_xml, errors, exports, migrate, progress, serve
 from ecmahost.engine.config import HostConfig, Listen, config_path, load_config
 from ecmahost.engine.host import Host
 from ecmahost.engine.logs import configure_logging
-from ecmahost.engine.queue import wakeup
-from ecmahost.engine.scim.admin import event_json
-from ecmahost.engine.space import ConnectorSpace
-from ecmahost.engine.space.states import EventStatus
+from ecmahost.engine.space import backup
+from ecmahost.engine.space.database import database_file
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 __all__ = ["main"]
 
@@ -50,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except EcmahostError as exc:
         return _one_line(exc, args.verbose)
+    except BrokenPipeError:  # before OSError, which it is
+        return _pipe_closed()
     except OSError as exc:
         known = errors.explain(exc, getattr(args, "state_dir", None))
         if known is None:
@@ -57,6 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _one_line(known, args.verbose)
     except KeyboardInterrupt:
         return 130
+
+
+def _pipe_closed() -> int:
+    """The reader went away (``| head``): stop without a traceback, and point stdout
+    at /dev/null so the interpreter's final flush does not raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # what a shell reports for a process ended by SIGPIPE
 
 
 def _one_line(exc: EcmahostError, verbose: bool) -> int:
@@ -77,14 +85,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", help="configuration file (default: $ECMAHOST_CONFIG, then config/ecmahost.toml)"
     )
+    # Accepted after the command too (ecmahost serve --config FILE), where it wins.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="serve the SCIM endpoints")
+    serve = sub.add_parser("serve", parents=[common], help="serve the SCIM endpoints")
     serve.add_argument("--listen", help="HOST:PORT (default from the configuration)")
     serve.add_argument("--tls", choices=["off", "self-signed"], help="override the configured TLS")
     serve.set_defaults(func=_cmd_serve)
 
-    imp = sub.add_parser("import", help="run a full import of a connector now")
+    imp = sub.add_parser("import", parents=[common], help="run a full import of a connector now")
     imp.add_argument("connector")
     imp.add_argument(
         "--allow-removals",
@@ -93,39 +104,78 @@ def _parser() -> argparse.ArgumentParser:
     )
     imp.set_defaults(func=_cmd_import)
 
-    exports = sub.add_parser("exports", help="inspect and replay queued exports")
-    ex_sub = exports.add_subparsers(required=True, metavar="ACTION")
-    ex_list = ex_sub.add_parser("list", help="list export events")
-    ex_list.add_argument("--failed", action="store_true", help="only failed events")
-    ex_list.add_argument("--connector")
-    ex_list.add_argument("--json", action="store_true", help="one JSON object per line")
-    ex_list.set_defaults(func=_cmd_exports_list)
-    ex_show = ex_sub.add_parser("show", help="show one event with its payload and history")
-    ex_show.add_argument("id", type=int)
-    ex_show.set_defaults(func=_cmd_exports_show)
-    ex_replay = ex_sub.add_parser("replay", help="queue failed events again")
-    ex_replay.add_argument("ids", nargs="*", type=int)
-    ex_replay.add_argument("--all", action="store_true", help="every failed event")
-    ex_replay.set_defaults(func=_cmd_exports_replay)
-    ex_discard = ex_sub.add_parser("discard", help="give up on failed events (kept as discarded)")
-    ex_discard.add_argument("ids", nargs="+", type=int)
-    ex_discard.set_defaults(func=_cmd_exports_discard)
+    exports.add_commands(sub, common, _load)
 
-    cache = sub.add_parser("cache", help="dump a connector's connector space (JSON lines)")
+    cache = sub.add_parser(
+        "cache", parents=[common], help="dump a connector's connector space (JSON lines)"
+    )
     cache.add_argument("connector")
     cache.set_defaults(func=_cmd_cache)
 
-    test = sub.add_parser("test-connection", help="send Entra's test query to a running host")
+    test = sub.add_parser(
+        "test-connection", parents=[common], help="send Entra's test query to a running host"
+    )
     test.add_argument("connector")
     test.add_argument("--url", help="base URL of the host (default from the configuration)")
     test.set_defaults(func=_cmd_test_connection)
 
-    token = sub.add_parser("token", help="print a new random secret token")
+    token = sub.add_parser("token", parents=[common], help="print a new random secret token")
     token.set_defaults(func=_cmd_token)
 
-    connectors = sub.add_parser("connectors", help="create connector configurations")
+    cert = sub.add_parser("cert", parents=[common], help="the host's TLS certificate")
+    cert_sub = cert.add_subparsers(required=True, metavar="ACTION")
+    cert_show = cert_sub.add_parser(
+        "show", parents=[common], help="names, fingerprint, expiry (exit 1 when expiring)"
+    )
+    cert_show.set_defaults(func=lambda a: certs.show(_load(a, secrets=False)))
+    cert_renew = cert_sub.add_parser(
+        "renew", parents=[common], help="make a new self-signed certificate"
+    )
+    cert_renew.set_defaults(func=lambda a: certs.renew(_load(a, secrets=False)))
+
+    tenant = sub.add_parser(
+        "tenant-url", parents=[common], help="a Tenant URL for Entra that the certificate covers"
+    )
+    tenant.add_argument("connector")
+    tenant.set_defaults(
+        func=lambda a: print(certs.tenant_url(_load(a, secrets=False), a.connector))
+    )
+
+    checking = sub.add_parser(
+        "check-config", parents=[common], help="validate the configuration without serving"
+    )
+    checking.add_argument(
+        "--connect", action="store_true", help="also open each connector's target once"
+    )
+    checking.set_defaults(
+        func=lambda a: check.check_config(_load(a, secrets=a.connect), connect=a.connect)
+    )
+
+    upgrade = sub.add_parser(
+        "migrate", parents=[common], help="bring the database to this version's schema"
+    )
+    upgrade.add_argument(
+        "--check", action="store_true", help="only tell what would run (exit 1 if anything)"
+    )
+    upgrade.set_defaults(
+        func=lambda a: asyncio.run(
+            migrate.run_migrations(_load(a, secrets=False), check_only=a.check)
+        )
+    )
+
+    copy = sub.add_parser(
+        "backup", parents=[common], help="an online, consistent copy of the database"
+    )
+    copy.add_argument("path", type=Path, help="file to write (replaced if it exists)")
+    copy.set_defaults(func=_cmd_backup)
+
+    connectors = sub.add_parser(
+        "connectors", parents=[common], help="create connector configurations"
+    )
     co_sub = connectors.add_subparsers(required=True, metavar="ACTION")
-    xml = co_sub.add_parser("import-xml", help="convert an ECMA2Host connector export to TOML")
+    xml = co_sub.add_parser(
+        "import-xml", parents=[common], help="convert an ECMA2Host connector export to TOML"
+    )
     xml.add_argument("file", type=Path, help="the configuration XML exported by ECMA2Host")
     xml.add_argument("--output", type=Path, help="TOML file to write or add to (default: stdout)")
     xml.add_argument("--scripts-dir", type=Path, help="where scripts go (default: NAME-scripts)")
@@ -140,8 +190,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace) -> HostConfig:
-    config = load_config(config_path(args.config))
+def _load(args: argparse.Namespace, *, secrets: bool = True) -> HostConfig:
+    """The configuration; ``secrets=False`` for a command that uses none of them."""
+    config = load_config(config_path(args.config), resolve_secrets=secrets)
     configure_logging(config.host.log_level, config.host.log_format)
     args.state_dir = config.state_dir  # for the one-line error of a state folder problem
     return config
@@ -153,22 +204,19 @@ def _load(args: argparse.Namespace) -> HostConfig:
 def _cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args)
     listen = Listen.parse(args.listen) if args.listen else config.host.listen_at
-    mode = args.tls or config.host.tls
-    serve.serve(config, listen, lambda: _server_tls(config, mode))
+    if args.tls:  # the host reads the mode too: /health shows the certificate served
+        config = config.model_copy(
+            update={"host": config.host.model_copy(update={"tls": args.tls})}
+        )
+    serve.serve(config, listen, lambda: certs.server_tls(config))
     return 0
 
 
-def _server_tls(config: HostConfig, mode: str) -> ssl.SSLContext | None:
-    if mode == "off":
-        return None
-    if mode == "files":
-        if config.host.tls_cert is None or config.host.tls_key is None:
-            raise ConfigError("tls = 'files' needs tls_cert and tls_key", "host.tls")
-        return tls.server_context(
-            config.resolve(config.host.tls_cert), config.resolve(config.host.tls_key)
-        )
-    cert, key = tls.ensure_self_signed(config.state_dir / "tls", config.host.tls_host_name)
-    return tls.server_context(cert, key)
+def _cmd_backup(args: argparse.Namespace) -> int:
+    config = _load(args, secrets=False)
+    report = backup.backup(database_file(config.state_dir), args.path)
+    print(f"backup {report.target}: {report.size_bytes:,} bytes in {report.elapsed_s:.1f} s")
+    return 0
 
 
 def _url_host(host: str) -> str:
@@ -187,17 +235,11 @@ async def _import(config: HostConfig, name: str, allow_removals: bool = False) -
     host = Host(config.model_copy(update={"connectors": {name: config.connector(name)}}))
     await host.open()
     try:
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            TextColumn("{task.completed:,} records"),
-            TimeElapsedColumn(),
-            console=_err,
-            transient=True,
-        ) as progress:
-            task = progress.add_task(f"importing {name}", total=None)
+        total = await _import_size(host.runtime(name).connector)
+        with progress.import_progress(_err, total) as shown:
+            task = shown.add_task(f"importing {name}", total=total)
             report = await host.runtime(name).importer.full_import(
-                lambda seen: progress.update(task, completed=seen), allow_removals=allow_removals
+                lambda seen: shown.update(task, completed=seen), allow_removals=allow_removals
             )
     finally:
         await host.close()
@@ -218,8 +260,15 @@ async def _import(config: HostConfig, name: str, allow_removals: bool = False) -
     return 0
 
 
+async def _import_size(connector: Connector) -> int | None:
+    try:
+        return await connector.import_size()
+    except EcmahostError:  # the import itself will say what is wrong
+        return None
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
-    return asyncio.run(_cache(_load(args), args.connector))
+    return asyncio.run(_cache(_load(args, secrets=False), args.connector))
 
 
 async def _cache(config: HostConfig, name: str) -> int:
@@ -233,76 +282,6 @@ async def _cache(config: HostConfig, name: str) -> int:
             print(json.dumps(line, ensure_ascii=False))
     finally:
         await host.close()
-    return 0
-
-
-# -- exports ----------------------------------------------------------------------------
-
-
-async def _with_space(config: HostConfig, work: Callable[[ConnectorSpace], Awaitable[T]]) -> T:
-    host = Host(config)
-    await host.open(connectors=False)
-    assert host.space is not None
-    try:
-        return await work(host.space)
-    finally:
-        await host.close()
-
-
-def _cmd_exports_list(args: argparse.Namespace) -> int:
-    events = asyncio.run(
-        _with_space(
-            _load(args),
-            lambda s: queue.list_events(
-                s, status=EventStatus.FAILED if args.failed else None, connector=args.connector
-            ),
-        )
-    )
-    if args.json:
-        for e in events:
-            print(json.dumps(event_json(e), ensure_ascii=False))
-        return 0
-    table = Table("id", "connector", "status", "op", "anchor", "attempts", "last error")
-    for e in events:
-        table.add_row(
-            str(e.id), e.connector, e.status, e.op, e.anchor, str(e.attempts), e.last_error or ""
-        )
-    Console().print(table)
-    return 0
-
-
-def _cmd_exports_show(args: argparse.Namespace) -> int:
-    async def show(space: ConnectorSpace) -> dict[str, Any] | None:
-        events = await queue.list_events(space, ids=[args.id])
-        if not events:
-            return None
-        return {**event_json(events[0]), "history": await queue.history(space, args.id)}
-
-    shown = asyncio.run(_with_space(_load(args), show))
-    if shown is None:
-        print(f"ecmahost: error: no export event {args.id}", file=sys.stderr)
-        return 1
-    print(json.dumps(shown, ensure_ascii=False, indent=2))
-    return 0
-
-
-def _cmd_exports_replay(args: argparse.Namespace) -> int:
-    if not args.all and not args.ids:
-        print("ecmahost: error: name event ids or --all", file=sys.stderr)
-        return 2
-    ids = None if args.all else args.ids
-    config = _load(args)
-    moved = asyncio.run(_with_space(config, lambda s: queue.replay(s, ids)))
-    wakeup.poke(config.state_dir)  # the serving host exports them now, not at its poll
-    print(f"queued again: {len(moved)} event(s) {' '.join(map(str, moved))}".rstrip())
-    return 0
-
-
-def _cmd_exports_discard(args: argparse.Namespace) -> int:
-    config = _load(args)
-    moved = asyncio.run(_with_space(config, lambda s: queue.discard(s, args.ids)))
-    wakeup.poke(config.state_dir)
-    print(f"discarded: {len(moved)} event(s) {' '.join(map(str, moved))}".rstrip())
     return 0
 
 

@@ -4,6 +4,7 @@ event's history, replay or discard failed ones."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from ecmahost.engine.space.contract import Store
@@ -20,9 +21,13 @@ async def list_events(
     connector: str | None = None,
     ids: Sequence[int] | None = None,
     limit: int = 1000,
+    after_id: int | None = None,
+    since: datetime | None = None,
 ) -> list[EventView]:
     """Up to ``limit`` events in id order, filtered by whichever criteria are given."""
-    return await space.events.find(status=status, connector=connector, ids=ids, limit=limit)
+    return await space.events.find(
+        status=status, connector=connector, ids=ids, limit=limit, after_id=after_id, since=since
+    )
 
 
 async def history(space: Store, event_id: int) -> list[dict[str, Any]]:

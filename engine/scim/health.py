@@ -3,7 +3,8 @@
 ``GET /health`` is a liveness check: the process answers, nothing is read. With
 ``?detail=1``, and at ``GET /ready``, the admin token gets each connector's truth:
 its state (``importing``, ``serving``, ``degraded`` and why), its last import and
-its export queue in numbers. ``/ready`` answers 503 while any connector is not
+its export queue in numbers, and the served certificate (``tls``: names, SHA-256,
+expiry, ``expiring`` from 30 days before it). ``/ready`` answers 503 while any connector is not
 serving, so a readiness probe can use it as is."""
 
 from __future__ import annotations
@@ -42,7 +43,12 @@ async def _detail(request: web.Request) -> dict[str, Any]:
         (p.value for p in (Phase.DEGRADED, Phase.IMPORTING) if p.value in phases),
         Phase.SERVING.value,
     )
-    return {"status": status, "connectors": connectors}
+    certificate = host.certificate
+    return {
+        "status": status,
+        "connectors": connectors,
+        "tls": None if certificate is None else certificate.as_json(),
+    }
 
 
 async def _connector(host: Host, name: str) -> dict[str, Any]:

@@ -106,9 +106,12 @@ class EventStore(ABC):
         connector: str | None = None,
         ids: Sequence[int] | None = None,
         limit: int = 1000,
+        after_id: int | None = None,
+        since: datetime | None = None,
     ) -> list[EventView]:
         """Up to ``limit`` events in id order, of this status, connector and ids when
-        given."""
+        given; with ``after_id`` only later ids (the next page), with ``since`` only
+        events changed at or after it (naive UTC)."""
 
     @abstractmethod
     async def history(self, event_id: int) -> list[LogEntry]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import sqlite3
 from importlib.metadata import version
@@ -20,14 +21,19 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 __all__ = [
+    "DATABASE_FILE_NAME",
     "DatabaseUnusableError",
     "current_user",
+    "database_file",
     "migrate",
     "open_engine",
     "open_group_engine",
+    "pending_migrations",
     "sessionmaker_for",
     "sqlite_url",
 ]
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -36,8 +42,15 @@ WRITER_CACHE_KIB = 65536
 index pages all over the file, and keeping them cached saves rereading them."""
 
 
+DATABASE_FILE_NAME = "ecmahost.db"
+
+
+def database_file(state_dir: Path) -> Path:
+    return state_dir / DATABASE_FILE_NAME
+
+
 def sqlite_url(state_dir: Path) -> str:
-    return f"sqlite+aiosqlite:///{state_dir / 'ecmahost.db'}"
+    return f"sqlite+aiosqlite:///{database_file(state_dir)}"
 
 
 def open_engine(
@@ -128,7 +141,23 @@ async def migrate(engine: AsyncEngine) -> None:
     path = engine.url.database or str(engine.url)
     try:
         async with engine.begin() as conn:
+            before, applied = await conn.run_sync(_pending, path)
             await conn.run_sync(_upgrade, path)
+    except DBAPIError as exc:
+        problem = _unusable(path, exc.orig)
+        if problem is None:
+            raise
+        raise problem from exc
+    _log_migration(path, before, applied)
+
+
+async def pending_migrations(engine: AsyncEngine) -> tuple[str | None, list[str]]:
+    """The database's schema revision and the revisions ``migrate`` would apply, in
+    order; nothing is changed. Raises ``DatabaseUnusableError`` as ``migrate`` does."""
+    path = engine.url.database or str(engine.url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(_pending, path)
     except DBAPIError as exc:
         problem = _unusable(path, exc.orig)
         if problem is None:
@@ -136,10 +165,40 @@ async def migrate(engine: AsyncEngine) -> None:
         raise problem from exc
 
 
-def _upgrade(connection: Connection, path: str) -> None:
+def _pending(connection: Connection, path: str) -> tuple[str | None, list[str]]:
+    script = ScriptDirectory.from_config(_alembic_config(connection))
+    _refuse_unknown_revision(connection, script, path)
+    current = MigrationContext.configure(connection).get_current_revision()
+    steps = script.iterate_revisions(script.get_current_head(), current)
+    return current, [step.revision for step in reversed(list(steps))]
+
+
+def _log_migration(path: str, before: str | None, applied: list[str]) -> None:
+    # An upgrade is the one moment the schema changes: the log says so, and from what.
+    # A new database is no news (and must not bury a start-up error's one line).
+    extra = {"action": "db.migrate", "database": path, "from": before, "applied": applied}
+    if applied and before is not None:
+        log.info(
+            "database %s migrated from schema %s to %s (%s)",
+            path,
+            before or "(empty)",
+            applied[-1],
+            ", ".join(applied),
+            extra=extra,
+        )
+    else:
+        log.debug("database %s: schema %s, applied %s", path, before, applied, extra=extra)
+
+
+def _alembic_config(connection: Connection) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection, path: str) -> None:
+    config = _alembic_config(connection)
     _refuse_unknown_revision(connection, ScriptDirectory.from_config(config), path)
     command.upgrade(config, "head")
 

@@ -223,8 +223,14 @@ class Events(EventStore):
         connector: str | None = None,
         ids: Sequence[int] | None = None,
         limit: int = 1000,
+        after_id: int | None = None,
+        since: datetime | None = None,
     ) -> list[EventView]:
         chosen = select(ExportEvent).order_by(ExportEvent.id).limit(limit)
+        if after_id is not None:  # keyset paging: each page is one index range
+            chosen = chosen.where(ExportEvent.id > after_id)
+        if since is not None:
+            chosen = chosen.where(ExportEvent.updated_at >= since)
         if status:
             chosen = chosen.where(ExportEvent.status == status)
         if connector:

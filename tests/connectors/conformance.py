@@ -192,6 +192,17 @@ class ConnectorConformance:
             check_record(record, schema)
         assert by_anchor(records) == objects
 
+    async def test_import_size_counts_what_the_import_yields(
+        self, connector: Connector, seed: Seed
+    ) -> None:
+        require(connector, Capability.IMPORT)
+        schema = await connector.schema()
+        objects = keyed(self.objects(schema, range(7)), schema)
+        await seed([Record(anchor, values) for anchor, values in objects.items()])
+        size = await connector.import_size()
+        if size is not None:  # a target that cannot tell cheaply says None
+            assert size == len([record async for record in connector.full_import()]) == 7
+
     async def test_abandoned_import_leaves_the_connector_usable(
         self, connector: Connector, seed: Seed
     ) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import ipaddress
 import re
+import socket
 import ssl
 import stat
 import sys
@@ -18,7 +19,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ecmahost.connectors.exceptions import ConfigError
-from ecmahost.engine.tls import client_context, ensure_self_signed, server_context
+from ecmahost.engine.tls import (
+    CertificateInfo,
+    certificate_info,
+    client_context,
+    ensure_self_signed,
+    host_names,
+    server_context,
+)
 
 HOST = "ecma.example.test"
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
@@ -58,8 +66,69 @@ def test_existing_folder_keeps_its_mode(tmp_path: Path) -> None:
 def test_second_call_reuses_the_files(pair: tuple[Path, Path]) -> None:
     cert, key = pair
     before = cert.read_bytes(), key.read_bytes()
-    assert ensure_self_signed(cert.parent, "another.example.test") == pair
+    assert ensure_self_signed(cert.parent, [HOST.upper(), "127.0.0.1"]) == pair
     assert (cert.read_bytes(), key.read_bytes()) == before
+
+
+def test_a_name_not_covered_makes_a_new_certificate(tmp_path: Path) -> None:
+    cert, _ = ensure_self_signed(tmp_path, HOST)
+    before = certificate_info(cert)
+    ensure_self_signed(tmp_path, [HOST, "scim.example.test"])
+    after = certificate_info(cert)
+    assert after.sha256 != before.sha256
+    assert {HOST, "scim.example.test"} <= set(after.names)
+
+
+def test_an_expired_certificate_is_replaced(tmp_path: Path) -> None:
+    cert, key = ensure_self_signed(tmp_path, HOST)
+    expired = write_certificate(cert, key, list(host_names([HOST])), days=-1)  # covers all
+    ensure_self_signed(tmp_path, HOST)
+    assert certificate_info(cert).sha256 != expired.sha256
+    assert certificate_info(cert).days_left() > 700
+
+
+def test_an_operators_certificate_is_never_replaced(tmp_path: Path) -> None:
+    cert, key = ensure_self_signed(tmp_path, HOST)
+    theirs = write_certificate(cert, key, ["other.example.test"], days=-1, issuer="Their CA")
+    ensure_self_signed(tmp_path, HOST)
+    assert certificate_info(cert).sha256 == theirs.sha256
+
+
+def test_certificate_info_reports_expiry(tmp_path: Path) -> None:
+    cert, key = ensure_self_signed(tmp_path, HOST)
+    soon = write_certificate(cert, key, [HOST], days=29)
+    assert (soon.days_left(), soon.expiring()) == (29, True)
+    later = write_certificate(cert, key, [HOST], days=30)
+    assert (later.days_left(), later.expiring()) == (30, False)
+    assert later.as_json()["sha256"] == later.sha256
+    assert re.fullmatch(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", later.sha256)
+
+
+def write_certificate(
+    cert: Path, key: Path, names: list[str], *, days: int, issuer: str | None = None
+) -> CertificateInfo:
+    """Replace ``cert`` with one for ``key`` valid until ``days`` from now (plus a few
+    minutes, so whole days count down predictably)."""
+    private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    assert isinstance(private, rsa.RSAPrivateKey)
+    now = datetime.datetime.now(datetime.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    issued_by = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]) if issuer else subject
+    built = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issued_by)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=400))
+        .not_valid_after(now + datetime.timedelta(days=days, minutes=5))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+        )
+        .sign(private, hashes.SHA256())
+    )
+    cert.write_bytes(built.public_bytes(serialization.Encoding.PEM))
+    return certificate_info(cert)
 
 
 def test_key_is_rsa_2048_and_matches(
@@ -83,7 +152,10 @@ def test_certificate_fields(certificate: x509.Certificate) -> None:
 
 def test_subject_alternative_names(certificate: x509.Certificate) -> None:
     san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert san.get_values_for_type(x509.DNSName) == [HOST, "localhost"]
+    dns = san.get_values_for_type(x509.DNSName)
+    assert dns[0] == HOST
+    machine = {socket.getfqdn().lower(), socket.gethostname().lower(), "localhost"}
+    assert set(dns[1:]) == machine
     assert san.get_values_for_type(x509.IPAddress) == [
         ipaddress.ip_address("127.0.0.1"),
         ipaddress.ip_address("::1"),
@@ -112,7 +184,8 @@ def test_special_host_names(tmp_path: Path, host: str, dns: list[str], ips: list
     cert, _ = ensure_self_signed(tmp_path, host)
     loaded = x509.load_pem_x509_certificate(cert.read_bytes())
     san = loaded.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert san.get_values_for_type(x509.DNSName) == dns
+    machine = {socket.getfqdn().lower(), socket.gethostname().lower()}
+    assert set(san.get_values_for_type(x509.DNSName)) == {*dns, *machine}
     assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address(ip) for ip in ips]
 
 
