@@ -111,6 +111,11 @@ class HostMetrics:
             ["connector", "state"],
             registry=r,
         )
+        self.tls_expiry = Gauge(
+            "ecmahost_tls_certificate_expiry_timestamp_seconds",
+            "When the served certificate expires (Unix time); 0 when the host serves no TLS.",
+            registry=r,
+        )
         if process:
             ProcessCollector(registry=r)
             PlatformCollector(registry=r)
@@ -144,6 +149,9 @@ class HostMetrics:
     def set_state(self, connector: str, phase: str, phases: Iterable[str]) -> None:
         for each in phases:
             self.connector_state.labels(connector, each).set(1 if each == phase else 0)
+
+    def set_certificate_expiry(self, not_after: datetime) -> None:
+        self.tls_expiry.set(not_after.timestamp())
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -126,12 +126,15 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def _exposition(host: Host) -> web.Response:
-    """The gauges read now (one indexed query per connector), then every metric."""
+    """The gauges read now (one indexed query per connector, the served certificate's
+    expiry), then every metric."""
     if host.space is not None:
         now = utcnow()
         for name, state in host.states.items():
             host.metrics.set_queue(name, await host.space.queue_summary(name), now)
             host.metrics.set_state(name, state.phase.value, _PHASES)
+    if host.certificate is not None:
+        host.metrics.set_certificate_expiry(host.certificate.not_after)
     return web.Response(body=host.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

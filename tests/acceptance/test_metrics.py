@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography import x509
+
 from tests.acceptance.conftest import Server, wait_until
 from tests.acceptance.monitoring import (
     ADMIN,
@@ -147,3 +149,17 @@ def test_the_scrape_only_address_needs_no_token(
     assert value(found, "ecmahost_connector_state", connector="CSV", state="serving") == 1
     assert get(f"http://127.0.0.1:{port}/ecma2host_CSV/scim/Users", TOKEN)[0] == 404
     assert get(root(server) + "/metrics")[0] == 404  # the SCIM port still has no /metrics
+
+
+def test_the_served_certificates_expiry_is_a_gauge(
+    write_config: Callable[..., Path], server_factory: Callable[..., Server]
+) -> None:
+    port = free_port()
+    config = write_config(csv_connector_toml(), f'metrics_listen = "127.0.0.1:{port}"')
+    server_factory(config, "--tls", "self-signed")
+    pem = (config.parent / "state" / "tls" / "cert.pem").read_bytes()
+    not_after = x509.load_pem_x509_certificate(pem).not_valid_after_utc
+
+    found = samples(get(f"http://127.0.0.1:{port}/metrics")[1])
+    expiry = value(found, "ecmahost_tls_certificate_expiry_timestamp_seconds")
+    assert expiry == not_after.timestamp()
