@@ -69,9 +69,7 @@ def read_tinyint1_as_boolean(inspector: Inspector, _table: Table, column: dict[s
         column["type"] = types.Boolean(create_constraint=False)
 
 
-def upsert_statement(
-    mapping: TableMapping, values: Mapping[Column[Any], Any]
-) -> Executable | None:
+def upsert_statement(mapping: TableMapping, values: Mapping[Column[Any], Any]) -> Executable | None:
     """``INSERT … ON DUPLICATE KEY UPDATE`` replacing the mapped columns, or None when the
     table has a unique key besides the anchor (see the module's docstring)."""
     if _other_unique_keys(mapping.table, mapping.anchor.column):

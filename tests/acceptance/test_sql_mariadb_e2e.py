@@ -12,8 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiomysql
-
 from tests.acceptance.conftest import Server, ecmahost, filter_query
 from tests.conftest import CORE, EXT, TOKEN
 from tests.connectors.sql.mariadb import MariadbServer, mariadb_fixture
@@ -138,14 +136,16 @@ def test_entra_sequence_then_a_full_import_against_mariadb(
     # Changes made in the table behind the host's back, then a full import.
     table.run(
         f"UPDATE users SET \"Title\" = 'Changed' WHERE \"AzureObjectID\" = '{first}';"
-        "INSERT INTO users (\"AzureObjectID\", \"DisplayName\", \"IsActive\") "
+        'INSERT INTO users ("AzureObjectID", "DisplayName", "IsActive") '
         "VALUES ('hr-only', 'Added by HR', 1)"
     )
     imported = ecmahost(config, "import", "SQL", env=env)
     assert imported.returncode == 0, imported.stderr[-2000:]
     cache = ecmahost(config, "cache", "SQL", env=env)
     assert cache.returncode == 0, cache.stderr[-2000:]
-    space = {line["anchor"]: line["attributes"] for line in map(json.loads, cache.stdout.splitlines())}
+    space = {
+        line["anchor"]: line["attributes"] for line in map(json.loads, cache.stdout.splitlines())
+    }
     assert space == {anchor: _attributes(row) for anchor, row in table.rows().items()}
     assert mariadb.password not in "".join(server.stderr_lines) + imported.stderr
 

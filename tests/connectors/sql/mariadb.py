@@ -102,7 +102,9 @@ class MariadbServer:
 
     def sql(self, script: str) -> None:
         """Run ``script`` as root over the socket."""
-        self._run(str(self._client), "--no-defaults", f"--socket={self.socket}", "-uroot", "-e", script)
+        self._run(
+            str(self._client), "--no-defaults", f"--socket={self.socket}", "-uroot", "-e", script
+        )
 
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError):

@@ -173,7 +173,9 @@ async def test_a_binary_anchor_keeps_spellings_apart_without_a_warning(
 async def test_a_value_too_long_fails_its_change_even_on_a_lenient_server(
     make_sql: Factory, maria: Backend, mariadb: MariadbServer
 ) -> None:
-    await maria.run('CREATE TABLE users ("AzureObjectID" VARCHAR(64) PRIMARY KEY, "Code" VARCHAR(3))')
+    await maria.run(
+        'CREATE TABLE users ("AzureObjectID" VARCHAR(64) PRIMARY KEY, "Code" VARCHAR(3))'
+    )
     connector = await make_sql(maria.url)
     mariadb.sql("SET GLOBAL sql_mode = ''")  # where MariaDB would cut the value short
     try:
@@ -198,7 +200,9 @@ async def test_four_byte_characters_need_no_charset_in_the_url(
     ]
 
 
-async def test_an_unreachable_mariadb_is_transient(make_sql: Factory, mariadb: MariadbServer) -> None:
+async def test_an_unreachable_mariadb_is_transient(
+    make_sql: Factory, mariadb: MariadbServer
+) -> None:
     url = mariadb.url("conformance").replace(str(mariadb.port), str(free_port()))
     with pytest.raises(TransientError, match=r"error 2003"):
         await make_sql(url)
