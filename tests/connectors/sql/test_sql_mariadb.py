@@ -249,3 +249,12 @@ def test_error_numbers_decide_what_the_caller_does(
     translated = translate(wrapper("INSERT ...", {"v": "secret"}, error), "cannot write 'x'")
     assert type(translated) is expected
     assert str(translated) == f"cannot write 'x': {error.args[1]} (error {error.args[0]})"
+
+
+async def test_uuid_anchor_in_mariadbs_uuid_type(make_sql: Factory, maria: Backend) -> None:
+    await maria.run('CREATE TABLE users ("AzureObjectID" UUID PRIMARY KEY, "Title" TEXT)')
+    connector = await make_sql(maria.url)
+    anchor = "de4841f1-cb92-48e5-9056-29a36a0653c2"
+    results = await connector.export([add(anchor, Title="x"), add("not-a-uuid", Title="y")])
+    assert results[0].ok and isinstance(results[1].error, PermanentError), results[1].error
+    assert await imported(connector) == {anchor: {"AzureObjectID": anchor, "Title": "x"}}
