@@ -160,15 +160,17 @@ class SqlConnector(Connector):
         with boundary(f"{self.name}: cannot read the definition of table {s.table}"):
             async with engine.connect() as conn:
                 table = await conn.run_sync(_table, s.table, s.table_schema, f"{self._key}.table")
-                mapping = TableMapping.build(
-                    table,
-                    anchor=s.anchor,
-                    attributes=s.attributes,
-                    object_type=s.object_type,
-                    disable_column=s.disable_column,
-                    key=self._key,
-                )
-                if conn.dialect.name in mariadb.DIALECTS:
+        mapping = TableMapping.build(
+            table,
+            anchor=s.anchor,
+            attributes=s.attributes,
+            object_type=s.object_type,
+            disable_column=s.disable_column,
+            key=self._key,
+        )
+        if engine.dialect.name in mariadb.DIALECTS:
+            with boundary(f"{self.name}: cannot read the collation of {s.table}"):
+                async with engine.connect() as conn:
                     await mariadb.warn_of_inexact_anchor(conn, mapping)
         return mapping
 

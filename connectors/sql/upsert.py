@@ -3,8 +3,8 @@ delete. Every value is a bound parameter; SQLAlchemy quotes the identifiers.
 
 PostgreSQL and SQLite get one ``INSERT … ON CONFLICT (anchor) DO UPDATE`` statement,
 MariaDB and MySQL ``INSERT … ON DUPLICATE KEY UPDATE`` where that is safe (see
-``mariadb``); other databases an ``UPDATE`` followed, when it matched no row, by an ``INSERT`` (the
-caller runs both in one savepoint, and one connector exports at a time).
+``mariadb``); other databases an ``UPDATE`` followed, when it matched no row, by an
+``INSERT`` (the caller runs both in one savepoint, and one connector exports at a time).
 """
 
 from __future__ import annotations
