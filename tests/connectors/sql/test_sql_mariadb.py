@@ -4,6 +4,7 @@ what MariaDB does differently: collations, strict mode, utf8mb4, its error numbe
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -258,3 +259,13 @@ async def test_uuid_anchor_in_mariadbs_uuid_type(make_sql: Factory, maria: Backe
     results = await connector.export([add(anchor, Title="x"), add("not-a-uuid", Title="y")])
     assert results[0].ok and isinstance(results[1].error, PermanentError), results[1].error
     assert await imported(connector) == {anchor: {"AzureObjectID": anchor, "Title": "x"}}
+
+
+async def test_a_missing_database_is_transient_and_the_password_never_shown(
+    make_sql: Factory, mariadb: MariadbServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(TransientError) as caught:
+        await make_sql(mariadb.url("no_such_database"))
+    assert "no_such_database" in str(caught.value) and "error 1049" in str(caught.value)
+    assert mariadb.password not in caplog.text + str(caught.value)
