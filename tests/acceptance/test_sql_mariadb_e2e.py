@@ -1,6 +1,7 @@
 """The real ``ecmahost serve`` with a SQL connector over a real MariaDB table: Entra's
 sequence (match, create, get by id and by filter, patch, disable, delete) checked in the
-table itself, then a full import whose connector space equals the table."""
+table itself, then a full import whose connector space equals the table; and a server
+outage that exports ride out and deliver once it is over."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.acceptance.conftest import Server, ecmahost, filter_query
+from tests.acceptance.conftest import Server, ecmahost, filter_query, wait_until
 from tests.conftest import CORE, EXT, TOKEN
 from tests.connectors.sql.mariadb import MariadbServer, mariadb_fixture
 from tests.connectors.sql.sql_support import mariadb_backend
@@ -157,3 +158,32 @@ def _attributes(row: dict[str, Any]) -> dict[str, Any]:
         for name, value in row.items()
         if value is not None and value != ""
     }
+
+
+def test_a_mariadb_outage_is_retried_then_delivered(
+    mariadb: MariadbServer,
+    write_config: Callable[..., Path],
+    server_factory: Callable[..., Server],
+) -> None:
+    table = Table(mariadb)
+    retry_quickly = (
+        "export_wait_s = 10\nretry_base_s = 0.2\nretry_cap_s = 0.5\nretry_max_attempts = 1000\n"
+    )
+    config = write_config(_toml().replace('type = "sql"\n', 'type = "sql"\n' + retry_quickly))
+    env = {URL_VARIABLE: table.url}
+    server = server_factory(config, env=env)
+    before, during = _user(1), _user(2)
+    created = server.request("POST", "/Users", {"schemas": [CORE], EXT: before}, name="SQL")
+    assert created.status == 201, created.body
+
+    mariadb.stop()
+    try:
+        refused = server.request("POST", "/Users", {"schemas": [CORE], EXT: during}, name="SQL")
+        assert refused.status == 503, refused.body
+        assert "will be retried" in refused.body["detail"]
+    finally:
+        mariadb.start()  # same port, same data folder
+
+    wait_until(lambda: during["AzureObjectID"] in table.rows(), timeout_s=20)
+    listed = ecmahost(config, "exports", "list", "--failed", "--json", env=env)
+    assert listed.returncode == 0 and listed.stdout == ""
