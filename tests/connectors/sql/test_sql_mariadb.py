@@ -12,7 +12,7 @@ from pathlib import Path
 import aiomysql
 import pymysql
 import pytest
-from ecmahost.connectors.base import Change, ChangeKind, Record
+from ecmahost.connectors.base import Change, ChangeKind, DataType, Record
 from ecmahost.connectors.exceptions import ConflictError, PermanentError, TransientError
 from ecmahost.connectors.sql.connector import SqlConnector, SqlSettings
 from ecmahost.connectors.sql.errors import translate
@@ -269,3 +269,15 @@ async def test_a_missing_database_is_transient_and_the_password_never_shown(
         await make_sql(mariadb.url("no_such_database"))
     assert "no_such_database" in str(caught.value) and "error 1049" in str(caught.value)
     assert mariadb.password not in caplog.text + str(caught.value)
+
+
+async def test_the_mysql_url_gets_the_same_treatment(make_sql: Factory, maria: Backend) -> None:
+    await maria.run(users_ddl("users"))
+    connector = await make_sql(maria.url.replace("mariadb+aiomysql", "mysql+aiomysql"))
+    assert (await connector.schema()).get("IsActive").data_type is DataType.BOOLEAN  # type: ignore[union-attr]
+    with statements() as seen:
+        await export_ok(connector, [add("a", IsActive=True, Title="🙂")])
+    assert [s for s, _ in seen if "ON DUPLICATE KEY UPDATE" in s.upper()], seen
+    assert await imported(connector) == {
+        "a": {"AzureObjectID": "a", "IsActive": True, "Title": "🙂"}
+    }
