@@ -29,6 +29,7 @@ from ecmahost.connectors.base import (
 )
 from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
 from ecmahost.connectors.secrets import redact, resolve_secret
+from ecmahost.connectors.sql import mariadb
 from ecmahost.connectors.sql.errors import boundary, translate
 from ecmahost.connectors.sql.mapping import TableMapping
 from ecmahost.connectors.sql.upsert import delete_object, rename_object, upsert_object
@@ -159,7 +160,7 @@ class SqlConnector(Connector):
         with boundary(f"{self.name}: cannot read the definition of table {s.table}"):
             async with engine.connect() as conn:
                 table = await conn.run_sync(_table, s.table, s.table_schema, f"{self._key}.table")
-        return TableMapping.build(
+        mapping = TableMapping.build(
             table,
             anchor=s.anchor,
             attributes=s.attributes,
@@ -167,6 +168,11 @@ class SqlConnector(Connector):
             disable_column=s.disable_column,
             key=self._key,
         )
+        if engine.dialect.name in mariadb.DIALECTS:
+            with boundary(f"{self.name}: cannot read the collation of {s.table}"):
+                async with engine.connect() as conn:
+                    await mariadb.warn_of_inexact_anchor(conn, mapping)
+        return mapping
 
     def _opened(self) -> tuple[AsyncEngine, TableMapping]:
         if self._engine is None or self._mapping is None:
@@ -248,7 +254,8 @@ def _table(conn: Connection, name: str, schema: str | None, key: str) -> Table:
     if not conn.dialect.has_table(conn, name, schema=schema):
         where = f"{schema}.{name}" if schema else name
         raise ConfigError(f"no table {where} in the database", key)
-    return Table(name, MetaData(), schema=schema, autoload_with=conn)
+    listeners = [("column_reflect", mariadb.read_tinyint1_as_boolean)]
+    return Table(name, MetaData(), schema=schema, autoload_with=conn, listeners=listeners)
 
 
 def _create_engine(url: URL, timeout_s: float, key: str) -> AsyncEngine:
@@ -279,6 +286,8 @@ def _connect_args(url: URL, timeout_s: float) -> dict[str, Any]:
         }
     if driver == "aiosqlite":
         return {"timeout": timeout_s}  # how long to wait for another writer's lock
+    if url.get_backend_name() in mariadb.DIALECTS:
+        return mariadb.connect_args(url, timeout_s)
     return {}
 
 

@@ -46,6 +46,36 @@ _SQLITE_TRANSIENT = (
     "SQLITE_INTERRUPT",
 )
 _SQLITE_UNIQUE = ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+# MariaDB and MySQL say what went wrong by error number, not SQLSTATE (most of theirs
+# are HY000), and their drivers raise OperationalError for errors they do not know,
+# constraint failures included: only these numbers are worth a retry.
+_MYSQL_TRANSIENT = frozenset(
+    {
+        1021,  # disk full
+        1037,  # out of memory
+        1038,  # out of sort memory
+        1040,  # too many connections
+        1041,  # out of memory for a thread
+        1044,  # access denied to the database: nothing about the change is wrong
+        1045,  # access denied (wrong password)
+        1049,  # the database does not exist (yet)
+        1053,  # server shutdown in progress
+        1114,  # the table is full
+        1129,  # host blocked after too many connection errors
+        1205,  # lock wait timeout
+        1213,  # deadlock
+        1927,  # MariaDB: connection killed
+        1969,  # MariaDB: max_statement_time exceeded
+        2002,  # cannot connect through the socket
+        2003,  # cannot connect over TCP
+        2006,  # server has gone away
+        2013,  # connection lost during a query
+        3024,  # MySQL: max_execution_time exceeded
+        4031,  # MySQL: disconnected for inactivity
+    }
+)
+_MYSQL_UNIQUE = frozenset({1062, 1586})  # duplicate entry (for key …)
+_MYSQL_DRIVERS = frozenset({"pymysql", "aiomysql", "asyncmy"})
 
 
 def translate(exc: BaseException, doing: str) -> EcmahostError:
@@ -77,6 +107,9 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if exc.connection_invalidated:
         return True
+    code = _mysql_code(exc.orig)
+    if code is not None:
+        return code in _MYSQL_TRANSIENT
     state = _sqlstate(exc.orig)
     if state is not None:
         return state[:2] in _TRANSIENT_SQLSTATE_CLASSES or state in _TRANSIENT_SQLSTATES
@@ -97,6 +130,9 @@ def describe(exc: BaseException) -> str:
 
 
 def _driver_message(orig: BaseException) -> str:
+    mysql_error = _mysql_error(orig)
+    if mysql_error is not None:  # str() would show the tuple
+        return f"{mysql_error[1]} (error {mysql_error[0]})"
     text = str(orig)
     if text.startswith("<class '"):  # some adapters prefix the driver's class
         text = text.partition(": ")[2]
@@ -115,9 +151,28 @@ def _sqlstate(orig: BaseException | None) -> str | None:
     return None
 
 
+def _mysql_code(orig: BaseException | None) -> int | None:
+    error = _mysql_error(orig)
+    return error[0] if error is not None else None
+
+
+def _mysql_error(orig: BaseException | None) -> tuple[int, str] | None:
+    """(number, message) of a MariaDB/MySQL driver's error (PyMySQL's shape), else None."""
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        if candidate is None or type(candidate).__module__.split(".")[0] not in _MYSQL_DRIVERS:
+            continue
+        args = candidate.args
+        if len(args) == 2 and type(args[0]) is int and isinstance(args[1], str):
+            return args[0], args[1]
+    return None
+
+
 def _is_unique_violation(exc: BaseException) -> bool:
     if not isinstance(exc, sa_exc.IntegrityError):
         return False
+    code = _mysql_code(exc.orig)
+    if code is not None:
+        return code in _MYSQL_UNIQUE
     state = _sqlstate(exc.orig)
     if state is not None:
         return state == _UNIQUE_SQLSTATE

@@ -1,9 +1,10 @@
 """Writing one object by its anchor: an upsert that replaces the whole object, and a
 delete. Every value is a bound parameter; SQLAlchemy quotes the identifiers.
 
-PostgreSQL and SQLite get one ``INSERT … ON CONFLICT (anchor) DO UPDATE`` statement;
-other databases an ``UPDATE`` followed, when it matched no row, by an ``INSERT`` (the
-caller runs both in one savepoint, and one connector exports at a time).
+PostgreSQL and SQLite get one ``INSERT … ON CONFLICT (anchor) DO UPDATE`` statement,
+MariaDB and MySQL ``INSERT … ON DUPLICATE KEY UPDATE`` where that is safe (see
+``mariadb``); other databases an ``UPDATE`` followed, when it matched no row, by an
+``INSERT`` (the caller runs both in one savepoint, and one connector exports at a time).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ecmahost.connectors.sql import mariadb
 from ecmahost.connectors.sql.mapping import TableMapping
 from sqlalchemy import Column, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,6 +35,11 @@ async def upsert_object(
     ``values`` holds the object's present attributes. A new row gets the table's
     defaults for the others; an existing row has them cleared (set NULL), since the
     change carries the whole object. Unmapped columns are never touched."""
+    if conn.dialect.name in mariadb.DIALECTS:
+        duplicate_key = mariadb.upsert_statement(mapping, values)
+        if duplicate_key is not None:
+            await conn.execute(duplicate_key)
+            return
     make_insert = NATIVE_UPSERT.get(conn.dialect.name)
     if make_insert is None:
         await _update_or_insert(conn, mapping, values)

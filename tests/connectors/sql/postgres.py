@@ -27,7 +27,7 @@ from typing import NoReturn
 
 import pytest
 
-__all__ = ["PostgresServer", "postgres_fixture", "require_server"]
+__all__ = ["PostgresServer", "free_port", "postgres_fixture", "require_server"]
 
 SUPERUSER = "postgres"
 START_TIMEOUT_S = 60
@@ -52,7 +52,7 @@ def _bin_dir() -> Path | None:
     return versions[-1].parent if versions else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -65,7 +65,7 @@ class PostgresServer:
         self.bin_dir = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="ecmahost-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.password = secrets.token_urlsafe(18)
         # Root may not run PostgreSQL: hand the folder to the postgres system user.
         self._owner = pwd.getpwnam(SUPERUSER) if os.geteuid() == 0 else None

@@ -1,8 +1,10 @@
-"""What the SQL connector's tests share: the users table, fresh SQLite and PostgreSQL
-databases with direct access for checks, a connector factory, and a statement log."""
+"""What the SQL connector's tests share: the users table, fresh SQLite, PostgreSQL and
+MariaDB databases with direct access for checks, a connector factory, and a statement
+log."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiomysql
 import asyncpg
 import pytest
 from ecmahost.connectors.base import Change, ChangeKind, DataType, Record, Value
@@ -19,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from tests.connectors.conformance import DEMO_ATTRIBUTES
+from tests.connectors.sql.mariadb import MariadbServer
 from tests.connectors.sql.postgres import PostgresServer
 
 __all__ = [
@@ -30,6 +34,8 @@ __all__ = [
     "imported",
     "insert_statement",
     "make_sql_fixture",
+    "mariadb_backend",
+    "mariadb_connection",
     "pg_fixture",
     "postgres_backend",
     "row_of",
@@ -46,8 +52,12 @@ _TYPES = {DataType.STRING: "TEXT", DataType.BOOLEAN: "BOOLEAN", DataType.INTEGER
 
 
 def users_ddl(table: str) -> str:
-    """CREATE TABLE for the users table; quoted names keep their case on PostgreSQL."""
-    columns = ", ".join(f'"{name}" {_TYPES[t]}' for name, t in SQL_ATTRIBUTES.items())
+    """CREATE TABLE for the users table; quoted names keep their case on PostgreSQL.
+    The anchor is a VARCHAR: MariaDB keys no TEXT column without a prefix length."""
+    columns = ", ".join(
+        f'"{name}" {"VARCHAR(255)" if name == "AzureObjectID" else _TYPES[t]}'
+        for name, t in SQL_ATTRIBUTES.items()
+    )
     return f'CREATE TABLE "{table}" ({columns}, PRIMARY KEY ("AzureObjectID"))'
 
 
@@ -120,11 +130,59 @@ def postgres_backend(server: PostgresServer) -> Backend:
     return Backend("postgresql", server.url(database), run, rows)
 
 
-@pytest.fixture(name="backend", params=["sqlite", "postgresql"])
+async def mariadb_connection(server: MariadbServer, database: str) -> aiomysql.Connection:
+    """A direct connection that reads double-quoted names as PostgreSQL does (ANSI_QUOTES),
+    so the tests' SQL serves every server; the connector's own sessions keep the default."""
+    db = await aiomysql.connect(
+        host="127.0.0.1",
+        port=server.port,
+        user="ecmahost",
+        password=server.password,
+        db=database,
+        charset="utf8mb4",
+        autocommit=True,
+        init_command="SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',ANSI_QUOTES')",
+    )
+    return db
+
+
+def mariadb_backend(server: MariadbServer) -> Backend:
+    database = f"t_{secrets.token_hex(4)}"
+    server.create_database(database)
+
+    async def run(script: str) -> None:
+        db = await mariadb_connection(server, database)
+        try:
+            async with db.cursor() as cursor:
+                for statement in filter(str.strip, script.split(";")):
+                    await cursor.execute(_keyable_text(statement))
+        finally:
+            db.close()
+
+    async def rows(query: str) -> list[dict[str, Any]]:
+        db = await mariadb_connection(server, database)
+        try:
+            async with db.cursor(aiomysql.DictCursor) as cursor:
+                await cursor.execute(query)
+                return list(await cursor.fetchall())
+        finally:
+            db.close()
+
+    return Backend("mariadb", server.url(database), run, rows)
+
+
+def _keyable_text(statement: str) -> str:
+    """The tests' ``TEXT PRIMARY KEY`` / ``TEXT UNIQUE`` as VARCHAR, which MariaDB can key."""
+    return re.sub(r"\bTEXT(?= (PRIMARY KEY|UNIQUE))", "VARCHAR(255)", statement)
+
+
+@pytest.fixture(name="backend", params=["sqlite", "postgresql", "mariadb"])
 def backend_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     """A fresh database of each kind, in turn."""
     if request.param == "sqlite":
         return sqlite_backend(tmp_path / "target.db")
+    if request.param == "mariadb":
+        return mariadb_backend(request.getfixturevalue("mariadb"))
     return postgres_backend(request.getfixturevalue("postgres"))
 
 
