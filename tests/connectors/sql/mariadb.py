@@ -18,7 +18,6 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.connectors.sql.postgres import free_port, require_server
+from tests.connectors.sql.shared_server import SharedServer
 
 __all__ = ["MariadbServer", "mariadb_fixture"]
 
@@ -141,42 +141,26 @@ def _programs() -> tuple[Path, Path, Path] | None:
     return Path(server), Path(install_db), Path(client)
 
 
-_lock = threading.Lock()
-_shared: MariadbServer | None = None
-_users = 0
-
-
-@contextlib.contextmanager
-def _shared_server() -> Iterator[MariadbServer]:
-    global _shared, _users
-    with _lock:
-        if _shared is None:
-            programs = _programs()
-            if programs is None:
-                require_server("MariaDB is not installed (no mariadbd/mariadb-install-db found)")
-            server = MariadbServer(*programs)
-            try:
-                server.init()
-                server.start()
-                server.create_user()
-            except BaseException:
-                server.destroy()
-                raise
-            _shared = server
-        _users += 1
-        server = _shared
+def _start() -> MariadbServer:
+    programs = _programs()
+    if programs is None:
+        require_server("MariaDB is not installed (no mariadbd/mariadb-install-db found)")
+    server = MariadbServer(*programs)
     try:
-        yield server
-    finally:
-        with _lock:
-            _users -= 1
-            if _users == 0:
-                _shared = None
-                server.destroy()
+        server.init()
+        server.start()
+        server.create_user()
+    except BaseException:
+        server.destroy()
+        raise
+    return server
+
+
+_shared = SharedServer(_start, MariadbServer.destroy)
 
 
 @pytest.fixture(scope="session", name="mariadb")
 def mariadb_fixture() -> Iterator[MariadbServer]:
     """The session's MariaDB server (skipped, or failed under CI, when not installed)."""
-    with _shared_server() as server:
+    with _shared.use() as server:
         yield server

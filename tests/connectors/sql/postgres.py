@@ -5,9 +5,8 @@ user (PostgreSQL refuses to run as root); the server listens on a free loopback 
 with its Unix socket inside that folder, and a random password guards TCP logins.
 The folder is removed when the session ends.
 
-Both the SQL connector's tests and ``tests/acceptance`` use it. A fixture imported into two
-modules is two fixtures to pytest, so the server itself is shared through a reference
-count: the first user starts it, the last one stops it.
+Both the SQL connector's tests and ``tests/acceptance`` use it, through one
+``SharedServer``.
 """
 
 from __future__ import annotations
@@ -20,12 +19,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from tests.connectors.sql.shared_server import SharedServer
 
 __all__ = ["PostgresServer", "free_port", "postgres_fixture", "require_server"]
 
@@ -146,41 +146,25 @@ class PostgresServer:
         subprocess.run(command, check=True, capture_output=True, text=True, cwd=self.root)
 
 
-_lock = threading.Lock()
-_shared: PostgresServer | None = None
-_users = 0
-
-
-@contextlib.contextmanager
-def _shared_server() -> Iterator[PostgresServer]:
-    global _shared, _users
-    with _lock:
-        if _shared is None:
-            bin_dir = _bin_dir()
-            if bin_dir is None:
-                require_server("PostgreSQL is not installed (no initdb/pg_ctl found)")
-            server = PostgresServer(bin_dir)
-            try:
-                server.init()
-                server.start()
-            except BaseException:
-                server.destroy()
-                raise
-            _shared = server
-        _users += 1
-        server = _shared
+def _start() -> PostgresServer:
+    bin_dir = _bin_dir()
+    if bin_dir is None:
+        require_server("PostgreSQL is not installed (no initdb/pg_ctl found)")
+    server = PostgresServer(bin_dir)
     try:
-        yield server
-    finally:
-        with _lock:
-            _users -= 1
-            if _users == 0:
-                _shared = None
-                server.destroy()
+        server.init()
+        server.start()
+    except BaseException:
+        server.destroy()
+        raise
+    return server
+
+
+_shared = SharedServer(_start, PostgresServer.destroy)
 
 
 @pytest.fixture(scope="session", name="postgres")
 def postgres_fixture() -> Iterator[PostgresServer]:
     """The session's PostgreSQL server (skipped, or failed under CI, when not installed)."""
-    with _shared_server() as server:
+    with _shared.use() as server:
         yield server
