@@ -33,8 +33,10 @@ __all__ = [
     "Value",
 ]
 
-Value = str | int | bool
-"""A single attribute value. Absent values are left out of the mapping, never None."""
+Value = str | int | bool | list[str]
+"""An attribute's value. Absent values are left out of the mapping, never None. A
+multi-valued attribute holds a list of distinct strings in sorted order (a set: the
+order carries no meaning, and one order keeps equal sets equal), never empty."""
 
 
 class Capability(enum.Enum):
@@ -61,6 +63,8 @@ class Attribute:
     data_type: DataType = DataType.STRING
     is_anchor: bool = False
     case_exact: bool = False
+    multi_valued: bool = False
+    """Holds a set of strings (a list, see ``Value``); only String attributes may."""
 
 
 @dataclass(frozen=True, slots=True)
