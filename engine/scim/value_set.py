@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ecmahost.connectors.base import Attribute
+from ecmahost.connectors.base import Attribute, value_set
 from ecmahost.engine.exceptions import ScimError
 
 __all__ = ["as_set", "difference", "items_of", "union"]
@@ -67,9 +67,4 @@ def _key(attribute: Attribute, text: str) -> str:
 
 
 def _canonical(attribute: Attribute, texts: Iterable[str]) -> list[str]:
-    """Distinct values (the first spelling of each kept), sorted without case first
-    so that the order does not hang on which spelling came first."""
-    kept: dict[str, str] = {}
-    for text in texts:
-        kept.setdefault(_key(attribute, text), text)
-    return sorted(kept.values(), key=lambda t: (t.casefold(), t))
+    return value_set(texts, case_exact=attribute.case_exact)
