@@ -264,7 +264,8 @@ class _Plan:
 
 async def _write(conn: AsyncConnection, mapping: TableMapping, plan: _Plan) -> None:
     """The plan's statements: values rows go after their object's row is written and
-    before it is deleted, so a foreign key from the values table to it holds."""
+    before it is deleted or renamed (a rename writes them anew under the new anchor),
+    so a foreign key from a values table to the row holds, with or without cascades."""
     if plan.values is None:
         for value_table in mapping.sets:
             await value_table.clear(conn, plan.anchor)
@@ -272,9 +273,9 @@ async def _write(conn: AsyncConnection, mapping: TableMapping, plan: _Plan) -> N
         return
     anchor = plan.values[mapping.anchor.column]
     if plan.previous is not None:
-        await rename_object(conn, mapping, plan.previous, anchor)
         for value_table in mapping.sets:
-            await value_table.rename(conn, plan.previous, anchor)
+            await value_table.clear(conn, plan.previous)
+        await rename_object(conn, mapping, plan.previous, anchor)
     await upsert_object(conn, mapping, plan.values)
     for value_table, wanted in zip(mapping.sets, plan.sets, strict=True):
         await value_table.write(conn, anchor, wanted)

@@ -20,7 +20,7 @@ from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.connectors.sql.mapping import column_named
 from ecmahost.connectors.sql.values import Codec, codec_for
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Column, Executable, Table, delete, insert, select, update
+from sqlalchemy import Column, Executable, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["ValueTable", "ValueTableSettings", "wanted_sets"]
@@ -98,11 +98,6 @@ class ValueTable:
         if new:
             rows = [{self.key.name: anchor, self.value.name: self.codec.to_db(v)} for v in new]
             await conn.execute(insert(self.table), rows)
-
-    async def rename(self, conn: AsyncConnection, previous: Any, anchor: Any) -> None:
-        await conn.execute(
-            update(self.table).where(self.key == previous).values({self.key: anchor})
-        )
 
     async def clear(self, conn: AsyncConnection, anchor: Any) -> None:
         await conn.execute(delete(self.table).where(self.key == anchor))
