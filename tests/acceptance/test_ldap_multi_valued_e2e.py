@@ -99,3 +99,25 @@ def test_multi_valued_ldap_several_values_for_a_single_valued_attribute_is_a_400
     assert refused.status == 400
     assert "Title" in refused.body["detail"]
     assert directory(slapd, base) == {}
+
+
+def test_multi_valued_ldap_imported_sets_match_filters_by_any_value(
+    slapd: Slapd, write_config: Callable[..., Path], server_factory: Callable[..., Server]
+) -> None:
+    base = slapd.new_ou()
+    slapd.ldapadd(
+        f"dn: uid=multi,{base}\nobjectClass: inetOrgPerson\nuid: multi\ncn: M\nsn: Multi\n"
+        "mail: first@example.org\nmail: second@example.org\n"
+    )
+    server = serve(server_factory, write_config(multi_valued_toml(slapd, base)), slapd)
+    for expression in (
+        'Email eq "second@example.org"',  # one eq: the index lookup
+        'Email sw "SECOND" and Surname eq "Multi"',  # the general path
+        'Email eq "first@example.org" or Email eq "nobody@example.org"',
+    ):
+        found = server.request("GET", "/Users" + filter_query(expression), name="LDAP")
+        assert found.body["totalResults"] == 1, expression
+        shown = found.body["Resources"][0][EXT]
+        assert shown["Email"] == ["first@example.org", "second@example.org"]
+    none = server.request("GET", "/Users" + filter_query('Email eq "third@x.org"'), name="LDAP")
+    assert none.body["totalResults"] == 0
