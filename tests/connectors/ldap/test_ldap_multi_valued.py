@@ -78,6 +78,11 @@ async def test_multi_valued_ldap_sets_are_written_whole_and_imported_as_sets(
     assert entry["objectclass"] == ["inetOrgPerson"]
     assert "adele" in await imported(connector)
 
+    # A set without the configured class gets it added: the entry stays served.
+    bare = change(ChangeKind.REPLACE, "adele", objectClass=["top"])
+    assert errors(await connector.export([bare])) == [None]
+    assert sorted(held(slapd, ldap_ou, "adele")["objectclass"]) == ["inetOrgPerson", "top"]
+
     cleared = change(ChangeKind.REPLACE, "adele", objectClass=["inetOrgPerson"])
     assert errors(await connector.export([cleared])) == [None]
     entry = held(slapd, ldap_ou, "adele")
