@@ -91,7 +91,7 @@ class ValueTable:
         result = await conn.execute(select(self.value).where(self.key == anchor))
         held = [str(self.codec.from_db(raw)) for (raw,) in result.all() if raw is not None]
         gone = sorted(set(held) - set(wanted))
-        new = [v for v in wanted if v not in set(held)]
+        new = [v for v in wanted if v not in held]
         if gone:
             stored = [self.codec.to_db(v) for v in gone]
             await conn.execute(delete(self.table).where(self.key == anchor, self.value.in_(stored)))

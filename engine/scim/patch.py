@@ -70,6 +70,11 @@ def _apply_one(
         if not path:
             raise ScimError(400, f"Operations[{index}]: remove needs a path", "noTarget")
         _remove(mapper, attributes, path, value)
+    elif path and "[" in path:
+        # Sets hold plain strings: a filter names values to remove, nothing to change.
+        raise ScimError(
+            400, f"Operations[{index}]: a value filter in the path is for remove", "invalidPath"
+        )
     elif path and op.lower() == "add":
         _add(mapper, attributes, path, value)
     elif path:
@@ -103,7 +108,7 @@ def _multi_valued(mapper: ResourceMapper, path: str) -> Attribute | None:
 
 def _add(mapper: ResourceMapper, attributes: dict[str, Value], path: str, value: Any) -> None:
     """``add`` sets a single value, and adds to a set (RFC 7644 §3.5.2.1)."""
-    target = None if "[" in path else _multi_valued(mapper, path)
+    target = _multi_valued(mapper, path)
     if target is None:
         mapper.assign(attributes, path, value)
         return

@@ -122,6 +122,13 @@ def test_multi_valued_patch_value_filter_only_on_sets_by_value(path: str) -> Non
     assert caught.value.status == 400
 
 
+@pytest.mark.parametrize("op", ["add", "replace"])
+def test_multi_valued_patch_value_filter_on_add_or_replace_is_a_400(op: str) -> None:
+    with pytest.raises(ScimError) as caught:
+        patch({"op": op, "path": 'mail[value eq "a@example.org"]', "value": "z@example.org"})
+    assert caught.value.status == 400
+
+
 def test_multi_valued_index_has_a_row_per_value() -> None:
     rows = index_rows("id1", "LDAP", {"uid": "adele", "mail": ["A@x.org", "b@x.org"]})
     assert sorted((r["attr"], r["value"]) for r in rows) == [
