@@ -298,12 +298,14 @@ def _sets(
     named = {name.lower(): name for name in settings.multi_valued}
     where = f"{key}.multi_valued"
     served = list(attributes)
+    object_class = None
     if named.pop("objectclass", None) is not None:
         object_class = types.describe("objectClass", "objectClass", where)
-        assert object_class is not None, "objectClass has a textual syntax"
+        if object_class is None:
+            raise ConfigError("the server's objectClass has a binary syntax", where)
         served.append(object_class)
     for index, attribute in enumerate(served):
-        if attribute.name.lower() in named or attribute.name == "objectClass":
+        if attribute is object_class or attribute.name.lower() in named:
             served[index] = _as_set(settings, types, attribute, where)
             named.pop(attribute.name.lower(), None)
     if named:
