@@ -80,25 +80,30 @@ def _apply_one(
     elif path:
         mapper.assign(attributes, path, value)
     else:
-        _apply_pathless(mapper, attributes, index, value)
+        _apply_pathless(mapper, attributes, index, value, adds=op.lower() == "add")
 
 
 def _apply_pathless(
-    mapper: ResourceMapper, attributes: dict[str, Value], index: int, value: Any
+    mapper: ResourceMapper, attributes: dict[str, Value], index: int, value: Any, *, adds: bool
 ) -> None:
     """A path-less add/replace: each key is an attribute path, or the extension URN
-    holding an object of attributes."""
+    holding an object of attributes. ``adds``: values join a set rather than replace it."""
     if not isinstance(value, Mapping):
         raise ScimError(400, f"Operations[{index}].value must be an object", "invalidValue")
+    put = _add if adds else _replace
     for key, item in value.items():
         if key in ("schemas", "meta", "id"):
             continue
         if key.lower() == EXTENSION.lower() and isinstance(item, Mapping):
             for name, sub_value in item.items():
                 if name not in ("schemas", "meta", "id"):
-                    _add(mapper, attributes, f"{EXTENSION}:{name}", sub_value)
+                    put(mapper, attributes, f"{EXTENSION}:{name}", sub_value)
         else:
-            _add(mapper, attributes, key, item)
+            put(mapper, attributes, key, item)
+
+
+def _replace(mapper: ResourceMapper, attributes: dict[str, Value], path: str, value: Any) -> None:
+    mapper.assign(attributes, path, value)
 
 
 def _multi_valued(mapper: ResourceMapper, path: str) -> Attribute | None:

@@ -92,6 +92,8 @@ def test_multi_valued_patch_add_adds_to_the_set() -> None:
 def test_multi_valued_patch_replace_sets_the_whole_set() -> None:
     replaced = patch({"op": "replace", "path": "mail", "value": ["z@example.org"]})
     assert replaced["mail"] == ["z@example.org"]
+    pathless = patch({"op": "Replace", "value": {EXT: {"mail": ["y@example.org"]}}})
+    assert pathless["mail"] == ["y@example.org"]
 
 
 @pytest.mark.parametrize(
