@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,10 +31,26 @@ __all__ = [
     "Schema",
     "TargetMissingError",
     "Value",
+    "value_set",
 ]
 
-Value = str | int | bool
-"""A single attribute value. Absent values are left out of the mapping, never None."""
+Value = str | int | bool | list[str]
+"""An attribute's value. Absent values are left out of the mapping, never None. A
+multi-valued attribute holds a list of distinct strings in sorted order (a set: the
+order carries no meaning, and one order keeps equal sets equal), never empty."""
+
+
+def value_set(texts: Iterable[str], *, case_exact: bool = False) -> list[str]:
+    """``texts`` as a multi-valued attribute's ``Value``: distinct, non-empty, sorted
+    without case first. Texts differing only in case are one value (the first
+    spelling is kept) unless ``case_exact``, as a directory's matching rules see them.
+    Every connector and the engine build sets with it, so that one set of values has
+    one form wherever it was read."""
+    kept: dict[str, str] = {}
+    for text in texts:
+        if text:
+            kept.setdefault(text if case_exact else text.casefold(), text)
+    return sorted(kept.values(), key=lambda t: (t.casefold(), t))
 
 
 class Capability(enum.Enum):
@@ -61,6 +77,8 @@ class Attribute:
     data_type: DataType = DataType.STRING
     is_anchor: bool = False
     case_exact: bool = False
+    multi_valued: bool = False
+    """Holds a set of strings (a list, see ``Value``); only String attributes may."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ def save_schema(state_dir: Path, connector: str, schema: Schema) -> None:
                 "data_type": a.data_type.value,
                 "is_anchor": a.is_anchor,
                 "case_exact": a.case_exact,
+                "multi_valued": a.multi_valued,
             }
             for a in schema.attributes
         ],
@@ -52,7 +53,14 @@ def load_schema(state_dir: Path, connector: str) -> Schema | None:
         return Schema(
             document["object_type"],
             tuple(
-                Attribute(a["name"], DataType(a["data_type"]), a["is_anchor"], a["case_exact"])
+                Attribute(
+                    a["name"],
+                    DataType(a["data_type"]),
+                    a["is_anchor"],
+                    a["case_exact"],
+                    # Absent from files kept before sets existed: single-valued then.
+                    a.get("multi_valued", False),
+                )
                 for a in document["attributes"]
             ),
         )

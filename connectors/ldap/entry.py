@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ecmahost.connectors.base import Change, DataType, Record, Value
+from ecmahost.connectors.base import Change, DataType, Record, Value, value_set
 from ecmahost.connectors.ldap.dn import DnRefusedError, child_dn, parse_dn
 from ecmahost.connectors.ldap.driver import MODIFY_REPLACE
 from ecmahost.connectors.ldap.escape import escape_dn_value
-from ecmahost.connectors.ldap.schema import DisableFlag, Layout
+from ecmahost.connectors.ldap.schema import DisableFlag, Layout, LdapAttribute
 from ecmahost.connectors.ldap.settings import DN_PSEUDO_ATTRIBUTE
 
 __all__ = ["Entry", "Plan", "desired_values", "entry_values", "new_entry", "plan_modify", "record"]
@@ -57,8 +57,7 @@ def record(layout: Layout, entry: Entry) -> Record | None:
         return None
     attributes: dict[str, Value] = {}
     for attribute in layout.attributes:
-        text = entry.first(attribute.ldap_name)
-        value = None if text is None else _from_ldap(text, attribute.data_type)
+        value = _imported(attribute, entry)
         if value is not None:
             attributes[attribute.name] = value
     if layout.serve_dn:
@@ -69,27 +68,31 @@ def record(layout: Layout, entry: Entry) -> Record | None:
     return Record(anchor, attributes)
 
 
-def desired_values(layout: Layout, change: Change) -> dict[str, str | None]:
-    """The LDAP values (None: absent) the change asks for, by LDAP name; ValueError
+def desired_values(layout: Layout, change: Change) -> dict[str, list[str]]:
+    """The LDAP values (empty: absent) the change asks for, by LDAP name; ValueError
     for an attribute the layout does not serve or an anchor that disagrees."""
     by_name = {a.name.lower(): a for a in layout.attributes}
-    wanted: dict[str, str | None] = dict.fromkeys((a.ldap_name for a in layout.attributes), None)
+    wanted: dict[str, list[str]] = {a.ldap_name: [] for a in layout.attributes}
     flag = layout.flag
     for name, value in change.attributes.items():
         lower = name.lower()
         attribute = by_name.get(lower)
         if attribute is not None:
-            wanted[attribute.ldap_name] = _to_ldap(value, attribute.data_type)
+            wanted[attribute.ldap_name] = _to_ldap(value, attribute)
         elif not (lower == DN_PSEUDO_ATTRIBUTE and layout.serve_dn) and (
             flag is None or lower != flag.name.lower()
         ):
             raise ValueError(f"attribute {name!r} is not in the schema")
     anchor = wanted[layout.anchor.ldap_name]
-    if anchor is not None and anchor != change.anchor:
-        raise ValueError(f"attribute {layout.anchor.name!r} is {anchor!r}, not the anchor")
-    wanted[layout.anchor.ldap_name] = change.anchor
+    if anchor and anchor != [change.anchor]:
+        raise ValueError(f"attribute {layout.anchor.name!r} is {anchor[0]!r}, not the anchor")
+    wanted[layout.anchor.ldap_name] = [change.anchor]
     if flag is not None:
-        wanted[flag.ldap_name] = _flag_value(flag, change)
+        enabled = _flag_value(flag, change)
+        wanted[flag.ldap_name] = [] if enabled is None else [enabled]
+    for name in wanted:
+        if name.lower() == "objectclass":  # served as a set: the entry keeps its classes
+            wanted[name] = value_set([*layout.object_classes, *wanted[name]])
     return wanted
 
 
@@ -105,7 +108,7 @@ def new_entry(
     server reads is what was checked. ``DnRefusedError`` names the broken rule."""
     wanted = desired_values(layout, change)
     attributes: dict[str, list[str]] = {"objectClass": list(layout.object_classes)}
-    attributes |= {name: [value] for name, value in wanted.items() if value is not None}
+    attributes |= {name: values for name, values in wanted.items() if values}
     given = _given_dn(change) if layout.serve_dn else None
     dn = None
     if given is not None:
@@ -115,23 +118,35 @@ def new_entry(
             raise DnRefusedError(f"{DN_PSEUDO_ATTRIBUTE} {exc}") from None
     if dn is None:
         rdn_value = wanted[layout.rdn.ldap_name]
-        if rdn_value is None:
+        if not rdn_value:
             raise ValueError(f"attribute {layout.rdn.name!r}, which names the entry, is empty")
-        dn = f"{layout.rdn.ldap_name}={escape_dn_value(rdn_value)},{container}"
+        dn = f"{layout.rdn.ldap_name}={escape_dn_value(rdn_value[0])},{container}"
     return dn, attributes
 
 
 def plan_modify(layout: Layout, change: Change, entry: Entry) -> Plan:
     """The smallest modify that gives ``entry`` the change's values: an attribute is
-    replaced only when its first value differs, removed only when present."""
+    replaced only when its first value (all its values, for a set) differs, removed
+    only when present. A set is replaced whole: one operation, whatever it held."""
+    sets = {a.ldap_name: a for a in layout.attributes if a.as_set}
     modifications: Modifications = {}
-    for name, value in desired_values(layout, change).items():
+    for name, values in desired_values(layout, change).items():
         if name.lower() == layout.anchor.ldap_name.lower():
             continue  # the anchor never changes; the entry was found by it
-        if entry.first(name) == value:
+        held = _held(entry, name, sets.get(name))
+        if held == values:
             continue
-        modifications[name] = [(MODIFY_REPLACE, [] if value is None else [value])]
+        modifications[name] = [(MODIFY_REPLACE, values)]
     return Plan(_new_rdn(layout, entry, modifications), modifications)
+
+
+def _held(entry: Entry, ldap_name: str, as_set: LdapAttribute | None) -> list[str]:
+    """What ``entry`` holds, in the form ``desired_values`` gives."""
+    if as_set is None:
+        first = entry.first(ldap_name)
+        return [] if first is None else [first]
+    held = entry.values.get(ldap_name.lower(), ())
+    return value_set(held, case_exact=as_set.case_exact)
 
 
 def _new_rdn(layout: Layout, entry: Entry, modifications: Modifications) -> str | None:
@@ -158,11 +173,24 @@ def _given_dn(change: Change) -> str | None:
     return None
 
 
-def _to_ldap(value: Value, data_type: DataType) -> str:
+def _imported(attribute: LdapAttribute, entry: Entry) -> Value | None:
+    if attribute.as_set:
+        held = entry.values.get(attribute.ldap_name.lower(), ())
+        return value_set(held, case_exact=attribute.case_exact) or None
+    text = entry.first(attribute.ldap_name)
+    return None if text is None else _from_ldap(text, attribute.data_type)
+
+
+def _to_ldap(value: Value, attribute: LdapAttribute) -> list[str]:
+    if isinstance(value, list):
+        if not attribute.as_set:
+            raise ValueError(f"attribute {attribute.name!r} holds one value, not a set")
+        return value_set(value, case_exact=attribute.case_exact)
     if isinstance(value, bool):
         text = "TRUE" if value else "FALSE"
-        return text if data_type is DataType.BOOLEAN else ("True" if value else "False")
-    return str(value)
+        boolean = attribute.data_type is DataType.BOOLEAN
+        return [text if boolean else ("True" if value else "False")]
+    return [str(value)]
 
 
 def _from_ldap(text: str, data_type: DataType) -> Value | None:

@@ -5,11 +5,16 @@ hold; each attribute type's syntax (inherited from its supertype when it has non
 gives the connector's data type: Boolean, Integer, or String for every other
 textual syntax. Binary syntaxes (photos, certificates, passwords) are never served.
 
-Every attribute is served as a single value, as in ECMA2Host. Attributes the
-schema declares multi-valued (``cn``, ``mail``, ``uid`` in the standard schemas)
-are served too: an import shows the first value the server returns, and an export
-writes the attribute only when that first value differs, and then leaves it with
-exactly the one value.
+An attribute is served as a single value, as in ECMA2Host, unless the settings'
+``multi_valued`` names it: it is then a set of strings (a SCIM array) that an import
+reads whole and an export writes whole. Only attributes the schema declares
+multi-valued (no SINGLE-VALUE) may be named. Others the schema declares multi-valued
+(``cn``, ``sn``, ``uid`` in the standard schemas) hold one value in nearly every
+directory and in Entra's mappings, so they stay single unless named: an import shows
+the first value the server returns, and an export writes the attribute only when
+that first value differs, and then leaves it with exactly the one value.
+``objectClass`` named there is served as a set too; an export writes it with the
+configured ``object_classes`` always included, so the entry stays a served one.
 """
 
 from __future__ import annotations
@@ -54,7 +59,10 @@ class LdapAttribute:
     ldap_name: str
     data_type: DataType
     multi_valued: bool
+    """What the server's schema says (no SINGLE-VALUE)."""
     case_exact: bool
+    as_set: bool = False
+    """Served as a set of values, because the settings' ``multi_valued`` names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +115,7 @@ def discover(info: SchemaInfo | None, settings: LdapSettings, key: str) -> Layou
     # Anchors are text to the host, whatever the attribute's syntax.
     anchor = replace(found, data_type=DataType.STRING)
     attributes = (anchor, *(a for a in mapped if a is not found))
+    attributes = _sets(settings, types, attributes, key)
     rdn = _rdn(settings, types, attributes, key)
     schema = _schema(settings.object_type, anchor, attributes, flag, settings.serve_dn, key)
     return Layout(
@@ -281,6 +290,42 @@ def _anchor(
     return anchor  # served under its LDAP name, since no connector name was mapped to it
 
 
+def _sets(
+    settings: LdapSettings, types: _Types, attributes: tuple[LdapAttribute, ...], key: str
+) -> tuple[LdapAttribute, ...]:
+    """The attributes with those ``multi_valued`` names served as sets, and
+    ``objectClass`` added when it is named."""
+    named = {name.lower(): name for name in settings.multi_valued}
+    where = f"{key}.multi_valued"
+    served = list(attributes)
+    object_class = None
+    if named.pop("objectclass", None) is not None:
+        object_class = types.describe("objectClass", "objectClass", where)
+        if object_class is None:
+            raise ConfigError("the server's objectClass has a binary syntax", where)
+        served.append(object_class)
+    for index, attribute in enumerate(served):
+        if attribute is object_class or attribute.name.lower() in named:
+            served[index] = _as_set(settings, types, attribute, where)
+            named.pop(attribute.name.lower(), None)
+    if named:
+        raise ConfigError(f"{sorted(named.values())} are not served attributes", where)
+    return tuple(served)
+
+
+def _as_set(
+    settings: LdapSettings, types: _Types, attribute: LdapAttribute, key: str
+) -> LdapAttribute:
+    if not attribute.multi_valued:
+        raise ConfigError(f"{attribute.ldap_name!r} is SINGLE-VALUE in the server's schema", key)
+    if attribute.data_type is not DataType.STRING:
+        raise ConfigError(f"{attribute.ldap_name!r}: only String attributes hold sets", key)
+    name = attribute.ldap_name
+    if types.same(name, settings.anchor) or types.same(name, settings.rdn_attribute):
+        raise ConfigError(f"{attribute.ldap_name!r} names the entry: it holds one value", key)
+    return replace(attribute, as_set=True)
+
+
 def _rdn(
     settings: LdapSettings, types: _Types, attributes: tuple[LdapAttribute, ...], key: str
 ) -> LdapAttribute:
@@ -324,7 +369,13 @@ def _schema(
     key: str,
 ) -> Schema:
     served = [
-        Attribute(a.name, a.data_type, is_anchor=a is anchor, case_exact=a.case_exact)
+        Attribute(
+            a.name,
+            a.data_type,
+            is_anchor=a is anchor,
+            case_exact=a.case_exact,
+            multi_valued=a.as_set,
+        )
         for a in attributes
     ]
     if serve_dn:

@@ -59,6 +59,9 @@ class LdapSettings(ConnectorSettings):
     LDAP attribute names; without it every attribute the object classes allow is
     served under its own name. ``anchor`` and ``rdn_attribute`` are LDAP names.
     ``serve_dn`` adds the ``-dn-`` attribute (the entry's DN) to the schema.
+    ``multi_valued`` names the connector attributes served as sets (SCIM arrays):
+    each must be multi-valued in the server's schema (no SINGLE-VALUE); the name
+    ``objectClass`` serves the entry's object classes as one.
     """
 
     url: str
@@ -74,6 +77,7 @@ class LdapSettings(ConnectorSettings):
     attributes: dict[str, str] | None = None
     disable: LdapDisable | None = None
     serve_dn: bool = True
+    multi_valued: tuple[str, ...] = ()
     object_type: str = Field("Person", min_length=1)
     page_size: int = Field(500, ge=1, le=100_000)
     timeout_s: float = Field(30.0, gt=0, le=600)
@@ -120,6 +124,14 @@ class LdapSettings(ConnectorSettings):
             raise ValueError("attribute names cannot be empty")
         if any(name.lower() == DN_PSEUDO_ATTRIBUTE for name in value):
             raise ValueError(f"{DN_PSEUDO_ATTRIBUTE} is always served; do not map it")
+        return value
+
+    @field_validator("multi_valued")
+    @classmethod
+    def _distinct_sets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        lowered = [name.lower() for name in value]
+        if "" in lowered or len(set(lowered)) != len(lowered):
+            raise ValueError("name each multi-valued attribute once")
         return value
 
     @model_validator(mode="after")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,6 +33,7 @@ from ecmahost.connectors.sql import mariadb
 from ecmahost.connectors.sql.errors import boundary, translate
 from ecmahost.connectors.sql.mapping import TableMapping
 from ecmahost.connectors.sql.upsert import delete_object, rename_object, upsert_object
+from ecmahost.connectors.sql.value_tables import ValueTable, ValueTableSettings, wanted_sets
 from pydantic import Field, SecretStr, field_validator
 from sqlalchemy import MetaData, Table, event, make_url
 from sqlalchemy import exc as sa_exc
@@ -43,6 +44,10 @@ __all__ = ["SqlConnector", "SqlSettings"]
 
 log = logging.getLogger(__name__)
 
+_KEYS_PER_QUERY = 5000
+"""Anchors bound in one read of a values table: a page of the default size is one
+query, and a huge page stays under the drivers' bound-parameter limits (32,766)."""
+
 
 class SqlSettings(ConnectorSettings):
     """``url`` is a SQLAlchemy async URL (a secret: ``env:NAME`` or ``file:PATH`` refer
@@ -50,7 +55,8 @@ class SqlSettings(ConnectorSettings):
     ``anchor`` names the anchor column; ``attributes`` maps attribute names to columns
     (default: every column, by its own name); ``disable_column`` is served as a Boolean
     even when it is an integer 0/1 column; ``timeout_s`` bounds connecting and waiting
-    for a lock."""
+    for a lock. ``multi_valued`` maps a multi-valued attribute's name to the table
+    holding its values, one row per value (see ``value_tables``)."""
 
     url: SecretStr
     table: str = Field(min_length=1)
@@ -61,6 +67,7 @@ class SqlSettings(ConnectorSettings):
     disable_column: str | None = None
     page_size: int = Field(1000, ge=1, le=100_000)
     timeout_s: float = Field(30.0, gt=0)
+    multi_valued: dict[str, ValueTableSettings] = Field(default_factory=dict)
 
     @field_validator("attributes")
     @classmethod
@@ -124,11 +131,9 @@ class SqlConnector(Connector):
         engine, mapping = self._opened()
         after: Any = None
         while True:
-            rows = await self._page(engine, mapping, after)
-            for row in rows:
-                record = mapping.record(row)
-                if record is not None:
-                    yield record
+            rows, records = await self._page(engine, mapping, after)
+            for record in records:
+                yield record
             if len(rows) < self.settings.page_size:
                 return
             after = rows[-1][0]
@@ -160,6 +165,7 @@ class SqlConnector(Connector):
         with boundary(f"{self.name}: cannot read the definition of table {s.table}"):
             async with engine.connect() as conn:
                 table = await conn.run_sync(_table, s.table, s.table_schema, f"{self._key}.table")
+                sets = [await conn.run_sync(self._value_table, n) for n in s.multi_valued]
         mapping = TableMapping.build(
             table,
             anchor=s.anchor,
@@ -167,12 +173,19 @@ class SqlConnector(Connector):
             object_type=s.object_type,
             disable_column=s.disable_column,
             key=self._key,
+            sets=sets,
         )
         if engine.dialect.name in mariadb.DIALECTS:
             with boundary(f"{self.name}: cannot read the collation of {s.table}"):
                 async with engine.connect() as conn:
                     await mariadb.warn_of_inexact_anchor(conn, mapping)
         return mapping
+
+    def _value_table(self, conn: Connection, name: str) -> ValueTable:
+        where = self.settings.multi_valued[name]
+        key = f"{self._key}.multi_valued.{name}"
+        schema = where.table_schema or self.settings.table_schema
+        return ValueTable.build(name, _table(conn, where.table, schema, f"{key}.table"), where, key)
 
     def _opened(self) -> tuple[AsyncEngine, TableMapping]:
         if self._engine is None or self._mapping is None:
@@ -195,11 +208,19 @@ class SqlConnector(Connector):
                 url = url.set(database=str(self.base_dir / path))
         return url
 
-    async def _page(self, engine: AsyncEngine, mapping: TableMapping, after: Any) -> list[Any]:
+    async def _page(
+        self, engine: AsyncEngine, mapping: TableMapping, after: Any
+    ) -> tuple[list[Any], list[Record]]:
+        """The next page's rows and the records they hold, each with its sets: one
+        query for the rows, then one per multi-valued attribute for the whole page."""
         with boundary(f"{self.name}: cannot read table {mapping.table.fullname}"):
             async with engine.connect() as conn:
                 result = await conn.execute(mapping.page(after, self.settings.page_size))
-                return list(result.all())
+                rows = list(result.all())
+                records = [r for r in map(mapping.record, rows) if r is not None]
+                for value_table in mapping.sets if records else ():
+                    records = await _with_sets(conn, mapping, value_table, records)
+                return rows, records
 
     def _plan(self, change: Change, mapping: TableMapping) -> _Plan:
         try:
@@ -207,7 +228,8 @@ class SqlConnector(Connector):
                 return _Plan(change, anchor=mapping.anchor_value(change.anchor))
             previous = change.previous_anchor
             renamed_from = mapping.anchor_value(previous) if previous is not None else None
-            return _Plan(change, values=mapping.values(change), previous=renamed_from)
+            sets = wanted_sets(mapping.sets, change.attributes)
+            return _Plan(change, values=mapping.values(change), previous=renamed_from, sets=sets)
         except ValueError as exc:
             table = mapping.table.fullname
             error = PermanentError(f"{self.name}: cannot write {change.anchor!r} to {table}: {exc}")
@@ -221,13 +243,7 @@ class SqlConnector(Connector):
             return Result(anchor, plan.error)
         try:
             async with conn.begin_nested():
-                if plan.values is None:
-                    await delete_object(conn, mapping, plan.anchor)
-                else:
-                    if plan.previous is not None:
-                        anchor_value = plan.values[mapping.anchor.column]
-                        await rename_object(conn, mapping, plan.previous, anchor_value)
-                    await upsert_object(conn, mapping, plan.values)
+                await _write(conn, mapping, plan)
         except sa_exc.SQLAlchemyError as exc:
             verb = "delete" if plan.values is None else "write"
             error = translate(exc, f"{self.name}: cannot {verb} {anchor!r}")
@@ -248,6 +264,43 @@ class _Plan:
     error: PermanentError | None = None
     previous: Any = None
     """The anchor's column value the row has now, for a rename."""
+    sets: Sequence[Sequence[str]] = ()
+    """The values of each of the mapping's ``sets``, in its order."""
+
+
+async def _write(conn: AsyncConnection, mapping: TableMapping, plan: _Plan) -> None:
+    """The plan's statements: values rows go after their object's row is written and
+    before it is deleted or renamed (a rename writes them anew under the new anchor),
+    so a foreign key from a values table to the row holds, with or without cascades."""
+    if plan.values is None:
+        for value_table in mapping.sets:
+            await value_table.clear(conn, plan.anchor)
+        await delete_object(conn, mapping, plan.anchor)
+        return
+    anchor = plan.values[mapping.anchor.column]
+    if plan.previous is not None:
+        for value_table in mapping.sets:
+            await value_table.clear(conn, plan.previous)
+        await rename_object(conn, mapping, plan.previous, anchor)
+    await upsert_object(conn, mapping, plan.values)
+    for value_table, wanted in zip(mapping.sets, plan.sets, strict=True):
+        await value_table.write(conn, anchor, wanted)
+
+
+async def _with_sets(
+    conn: AsyncConnection, mapping: TableMapping, value_table: ValueTable, records: list[Record]
+) -> list[Record]:
+    stored = [mapping.anchor_value(r.anchor) for r in records]
+    rows: list[Any] = []
+    for start in range(0, len(stored), _KEYS_PER_QUERY):
+        chunk = stored[start : start + _KEYS_PER_QUERY]
+        rows.extend((await conn.execute(value_table.of_page(chunk))).all())
+    sets = value_table.grouped(rows, mapping.anchor.codec)
+    name = value_table.attribute.name
+    return [
+        replace(r, attributes={**r.attributes, name: sets[r.anchor]}) if r.anchor in sets else r
+        for r in records
+    ]
 
 
 def _table(conn: Connection, name: str, schema: str | None, key: str) -> Table:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecmahost.connectors.base import Attribute, Change, Record, Schema, Value
 from ecmahost.connectors.exceptions import ConfigError
@@ -26,7 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import NullType
 
-__all__ = ["Field", "TableMapping"]
+if TYPE_CHECKING:  # value_tables builds on this module
+    from ecmahost.connectors.sql.value_tables import ValueTable
+
+__all__ = ["Field", "TableMapping", "column_named"]
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +45,14 @@ class Field:
 
 @dataclass(frozen=True, slots=True)
 class TableMapping:
-    """The table, its anchor field and every mapped field (anchor first)."""
+    """The table, its anchor field and every mapped field (anchor first); ``sets``
+    are the multi-valued attributes, each a ``ValueTable`` (listed after the fields
+    in the schema)."""
 
     table: Table
     schema: Schema
     fields: tuple[Field, ...]
+    sets: tuple[ValueTable, ...] = ()
 
     @property
     def anchor(self) -> Field:
@@ -62,19 +68,23 @@ class TableMapping:
         object_type: str,
         disable_column: str | None,
         key: str,
+        sets: Sequence[ValueTable] = (),
     ) -> TableMapping:
         """The mapping the settings ask for; ``ConfigError`` naming the setting (under
         ``key``, e.g. ``connectors.HR.settings``) when the table cannot serve it."""
-        anchor_column = _column(table, anchor, f"{key}.anchor")
+        anchor_column = column_named(table, anchor, f"{key}.anchor")
         flag_column = None
         if disable_column is not None:
-            flag_column = _column(table, disable_column, f"{key}.disable_column")
+            flag_column = column_named(table, disable_column, f"{key}.disable_column")
         pairs = _pairs(table, anchor_column, attributes, key)
         fields = [_field(name, column, anchor_column, flag_column, key) for name, column in pairs]
         _check_fields(fields, flag_column, key)
         _check_unique(table, anchor_column, f"{key}.anchor")
-        schema = Schema(object_type, tuple(f.attribute for f in fields))
-        return cls(table, schema, tuple(fields))
+        served = [f.attribute for f in fields] + [s.attribute for s in sets]
+        names = [a.name.lower() for a in served]
+        if len(set(names)) != len(names):
+            raise ConfigError("a multi-valued attribute is also a column", f"{key}.multi_valued")
+        return cls(table, Schema(object_type, tuple(served)), tuple(fields), tuple(sets))
 
     # -- reading ---------------------------------------------------------------
 
@@ -143,6 +153,8 @@ class TableMapping:
         ValueError naming the attribute when one cannot be stored."""
         values: dict[Column[Any], Any] = {self.anchor.column: self.anchor_value(change.anchor)}
         for name, value in change.attributes.items():
+            if self._is_set(name):
+                continue  # written to its own table (see value_tables)
             field = self._field(name)
             if field is self.anchor:
                 if value != change.anchor:
@@ -154,6 +166,10 @@ class TableMapping:
                 raise ValueError(f"attribute {field.attribute.name!r}: {exc}") from None
         return values
 
+    def _is_set(self, name: str) -> bool:
+        attribute = self.schema.get(name)
+        return attribute is not None and attribute.multi_valued
+
     def _field(self, name: str) -> Field:
         attribute = self.schema.get(name)
         if attribute is None:
@@ -164,7 +180,7 @@ class TableMapping:
 # -- building --------------------------------------------------------------------------
 
 
-def _column(table: Table, name: str, key: str) -> Column[Any]:
+def column_named(table: Table, name: str, key: str) -> Column[Any]:
     """The column called ``name``: exactly, else the only one whose name differs in case
     (PostgreSQL folds unquoted names to lower case, so ``AzureObjectID`` may be
     ``azureobjectid`` there)."""
@@ -185,7 +201,7 @@ def _pairs(
         pairs = [(c.name, c) for c in table.columns if _usable(c)]
     else:
         pairs = [
-            (name, _column(table, column, f"{key}.attributes.{name}"))
+            (name, column_named(table, column, f"{key}.attributes.{name}"))
             for name, column in attributes.items()
         ]
     if not any(column is anchor for _, column in pairs):

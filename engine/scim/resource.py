@@ -20,6 +20,7 @@ from ecmahost.engine.config import Deprovision
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.provisioning import is_active
 from ecmahost.engine.scim.body import INT64_MAX, INT64_MIN
+from ecmahost.engine.scim.value_set import as_set, items_of
 from ecmahost.engine.space.stored import StoredObject
 
 __all__ = [
@@ -96,7 +97,13 @@ class ResourceMapper:
     # -- values ----------------------------------------------------------------
 
     def coerce(self, attribute: Attribute, value: Any) -> Value | None:
-        """A request value as the attribute's type; None (absent) for null or ``""``."""
+        """A request value as the attribute's type; None (absent) for null or ``""``.
+        A multi-valued attribute takes an array or one value and holds their set; a
+        single-valued one takes an array of at most one value (Entra's expressions
+        may produce one), and an array of several is a 400 naming the attribute."""
+        if attribute.multi_valued:
+            return as_set(attribute, value)
+        value = _single(attribute, value)
         if value is None or value == "":
             return None
         if attribute.data_type is DataType.BOOLEAN:
@@ -134,7 +141,7 @@ class ResourceMapper:
         if isinstance(target, _Ignored):
             log.debug("ignoring %s: the target has no such attribute", path)
             return
-        if target == self.schema.anchor and not _anchor_typed(target, value):
+        if target == self.schema.anchor and not _anchor_typed(target, _single(target, value)):
             raise ScimError(400, f"the anchor {target.name} must be a string", "invalidValue")
         coerced = self.coerce(target, value)
         if coerced is None:
@@ -203,6 +210,21 @@ def _extension_part(body: Mapping[str, Any]) -> Mapping[str, Any]:
                 raise ScimError(400, f"{EXTENSION} must be an object", "invalidSyntax")
             return value
     return {}
+
+
+def _single(attribute: Attribute, value: Any) -> Any:
+    """The one item of an array given to a single-valued attribute (None for an
+    empty array); any other value as it is."""
+    if not isinstance(value, list):
+        return value
+    items = items_of(value)
+    if len(items) > 1:
+        raise ScimError(
+            400,
+            f"{attribute.name} is single-valued: got {len(items)} values",
+            "invalidValue",
+        )
+    return items[0] if items else None
 
 
 def _anchor_typed(anchor: Attribute, value: Any) -> bool:

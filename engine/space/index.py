@@ -16,7 +16,7 @@ __all__ = ["index_rows", "index_text", "reindex"]
 
 
 def index_text(value: Value) -> str:
-    """The text a value is indexed and compared under (case-insensitive)."""
+    """The text a single value is indexed and compared under (case-insensitive)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value).casefold()
@@ -37,14 +37,14 @@ def reindex(session: Session, row: ObjectRow) -> None:
 def index_rows(
     object_id: str, connector: str, attributes: Mapping[str, Any]
 ) -> list[dict[str, str]]:
-    """The index rows of an object's present values."""
-    return [
-        {
-            "object_id": object_id,
-            "connector": connector,
-            "attr": name.lower(),
-            "value": index_text(v),
-        }
-        for name, v in attributes.items()
-        if v is not None and v != ""
-    ]
+    """The index rows of an object's present values: one per value of a set. Values
+    of a set that differ only in case index as one row (the key holds the text)."""
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    for name, value in attributes.items():
+        for item in value if isinstance(value, list) else [value]:
+            if item is None or item == "":
+                continue
+            row = {"object_id": object_id, "connector": connector, "attr": name.lower()}
+            row["value"] = index_text(item)
+            rows.setdefault((row["attr"], row["value"]), row)
+    return list(rows.values())

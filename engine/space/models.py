@@ -89,7 +89,8 @@ class ObjectRow(Base):
 
 class ObjectValue(Base):
     """An index row per attribute value, so ``eq`` on any attribute is a lookup.
-    ``attr`` is the lower-cased name, ``value`` the case-folded text of the value."""
+    ``attr`` is the lower-cased name, ``value`` the case-folded text of the value; a
+    multi-valued attribute has a row per value (hence ``value`` in the key)."""
 
     __tablename__ = "object_values"
     __table_args__ = (Index("ix_object_values_lookup", "connector", "attr", "value"),)
@@ -99,7 +100,7 @@ class ObjectValue(Base):
     )
     attr: Mapped[str] = mapped_column(String(200), primary_key=True)
     connector: Mapped[str] = mapped_column(String(200))
-    value: Mapped[str] = mapped_column(Text)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
 
 
 class ExportEvent(Base):

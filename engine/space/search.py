@@ -63,7 +63,7 @@ def _leaf(mapper: ResourceMapper, connector: str, node: Filter) -> ColumnElement
             return ObjectRow.external_id.is_not(None)
         return _values(connector, attribute, None) if attribute else false()
     if isinstance(node, ValuePath):
-        return false()  # no multi-valued attributes: nothing to match inside
+        return false()  # sets hold plain strings: no sub-attributes to match inside
     assert isinstance(node, Compare), "And, Or and Not have children"
     return _compare(mapper, connector, node)
 
@@ -77,10 +77,19 @@ def eq_lookup(mapper: ResourceMapper, node: Filter) -> tuple[str, str] | None:
     if attribute is None or attribute.name == EXTERNAL_ID:
         return None
     try:
-        value = mapper.coerce(attribute, node.value)
+        text = _text(mapper, attribute, node.value)
     except Exception:  # the general path decides what a bad value matches
         return None
-    return None if value is None else (attribute.name.lower(), index_text(value))
+    return None if text is None else (attribute.name.lower(), text)
+
+
+def _text(mapper: ResourceMapper, attribute: Attribute, value: Any) -> str | None:
+    """The index text a filter's value compares with; for a multi-valued attribute,
+    with each of its values (``mail eq "x"``: any value is "x")."""
+    coerced = mapper.coerce(attribute, value)
+    if isinstance(coerced, list):
+        return index_text(coerced[0]) if len(coerced) == 1 else None
+    return None if coerced is None else index_text(coerced)
 
 
 def _attribute(mapper: ResourceMapper, path: AttrPath) -> Attribute | None:
@@ -99,12 +108,11 @@ def _compare(mapper: ResourceMapper, connector: str, node: Compare) -> ColumnEle
         present = _values(connector, attribute, None)
         return not_(present) if node.op == "eq" else present
     try:
-        value = mapper.coerce(attribute, node.value)
+        text = _text(mapper, attribute, node.value)
     except Exception:  # a value the attribute can never hold matches nothing
-        value = None
-    if value is None:
+        text = None
+    if text is None:
         return false() if node.op != "ne" else _values(connector, attribute, None)
-    text = index_text(value)
     if node.op == "ne":
         return not_(_values(connector, attribute, ObjectValue.value == text))
     return _values(connector, attribute, _value_test(attribute, node.op, text))

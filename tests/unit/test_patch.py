@@ -199,7 +199,7 @@ def then(operation: Any) -> dict[str, Any]:
         (then({"op": "replace", "path": 7, "value": "x"}), "invalidPath"),
         (then({"op": "replace", "path": "active", "value": "maybe"}), "invalidValue"),
         (then({"op": "replace", "path": "active", "value": 1}), "invalidValue"),
-        (then({"op": "replace", "path": "title", "value": ["a"]}), "invalidValue"),
+        (then({"op": "replace", "path": "title", "value": ["a", "b"]}), "invalidValue"),
         (then({"op": "replace", "value": "Title"}), "invalidValue"),
         (then({"op": "remove"}), "noTarget"),
         (then({"op": "Remove", "path": ""}), "noTarget"),
