@@ -25,11 +25,12 @@ SETS = {"multi_valued": {"Email": MAIL}}
 
 
 async def create_tables(backend: Backend) -> None:
-    serial = "SERIAL" if backend.name == "postgresql" else "INTEGER"
+    serial = {"postgresql": "SERIAL", "mariadb": "INTEGER AUTO_INCREMENT"}.get(backend.name)
+    # VARCHAR keys: MariaDB cannot key or reference a TEXT column.
     await backend.run(
-        'CREATE TABLE users ("AzureObjectID" TEXT PRIMARY KEY, "UserName" TEXT);'
-        f"CREATE TABLE user_mail (id {serial} PRIMARY KEY, "
-        'user_id TEXT NOT NULL REFERENCES users ("AzureObjectID"), '
+        'CREATE TABLE users ("AzureObjectID" VARCHAR(255) PRIMARY KEY, "UserName" TEXT);'
+        f"CREATE TABLE user_mail (id {serial or 'INTEGER'} PRIMARY KEY, "
+        'user_id VARCHAR(255) NOT NULL REFERENCES users ("AzureObjectID"), '
         "mail TEXT NOT NULL CHECK (length(mail) < 40))"
     )
 
