@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from ecmahost.connectors.base import Attribute, DataType, Schema
+from ecmahost.connectors.base import Attribute, DataType, Direction, Schema
 
 __all__ = ["load_schema", "save_schema"]
 
@@ -34,6 +34,7 @@ def save_schema(state_dir: Path, connector: str, schema: Schema) -> None:
                 "data_type": a.data_type.value,
                 "is_anchor": a.is_anchor,
                 "case_exact": a.case_exact,
+                "direction": a.direction.value,
             }
             for a in schema.attributes
         ],
@@ -52,8 +53,7 @@ def load_schema(state_dir: Path, connector: str) -> Schema | None:
         return Schema(
             document["object_type"],
             tuple(
-                Attribute(a["name"], DataType(a["data_type"]), a["is_anchor"], a["case_exact"])
-                for a in document["attributes"]
+                _attribute(a) for a in document["attributes"]
             ),
         )
     except FileNotFoundError:
@@ -61,3 +61,15 @@ def load_schema(state_dir: Path, connector: str) -> Schema | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("ignoring the kept schema %s: %s", path, exc)
         return None
+
+
+def _attribute(kept: dict[str, object]) -> Attribute:
+    # Files kept before directions existed have none: both ways, as then.
+    direction = Direction(kept.get("direction", Direction.IMPORT_EXPORT.value))
+    return Attribute(
+        str(kept["name"]),
+        DataType(kept["data_type"]),
+        bool(kept["is_anchor"]),
+        bool(kept["case_exact"]),
+        direction,
+    )

@@ -51,12 +51,17 @@ def _attribute(
 
 
 def _connector_attribute(attribute: Attribute) -> dict[str, Any]:
-    return _attribute(
+    described = _attribute(
         attribute.name,
         _SCIM_TYPES[attribute.data_type],
         required=attribute.is_anchor,
         uniqueness="server" if attribute.is_anchor else "none",
     )
+    if not attribute.exported:
+        described["mutability"] = "readOnly"
+    elif not attribute.imported:
+        described |= {"mutability": "writeOnly", "returned": "never"}
+    return described
 
 
 def schemas(schema: Schema, base_url: str) -> list[dict[str, Any]]:
