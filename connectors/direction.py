@@ -49,9 +49,13 @@ def with_directions(schema: Schema, settings: DirectionSettings, key: str) -> Sc
             attribute = schema.get(name)
             if attribute is None:
                 known = ", ".join(a.name for a in schema.attributes)
-                raise ConfigError(f"no attribute {name!r} (attributes: {known})", f"{key}.{setting}")
+                raise ConfigError(
+                    f"no attribute {name!r} (attributes: {known})", f"{key}.{setting}"
+                )
             if attribute.is_anchor:
-                raise ConfigError(f"the anchor {attribute.name!r} flows both ways", f"{key}.{setting}")
+                raise ConfigError(
+                    f"the anchor {attribute.name!r} flows both ways", f"{key}.{setting}"
+                )
     return Schema(schema.object_type, tuple(_directed(a, settings) for a in schema.attributes))
 
 

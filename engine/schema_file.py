@@ -52,9 +52,7 @@ def load_schema(state_dir: Path, connector: str) -> Schema | None:
         document = json.loads(path.read_text(encoding="utf-8"))
         return Schema(
             document["object_type"],
-            tuple(
-                _attribute(a) for a in document["attributes"]
-            ),
+            tuple(_attribute(a) for a in document["attributes"]),
         )
     except FileNotFoundError:
         return None

@@ -27,6 +27,7 @@ from ecmahost.connectors.base import (
     Result,
     Schema,
 )
+from ecmahost.connectors.direction import DirectionSettings
 from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
 from ecmahost.connectors.secrets import redact, resolve_secret
 from ecmahost.connectors.sql.errors import boundary, translate
@@ -43,13 +44,16 @@ __all__ = ["SqlConnector", "SqlSettings"]
 log = logging.getLogger(__name__)
 
 
-class SqlSettings(ConnectorSettings):
+class SqlSettings(ConnectorSettings, DirectionSettings):
     """``url`` is a SQLAlchemy async URL (a secret: ``env:NAME`` or ``file:PATH`` refer
     to it); ``table`` lives in ``table_schema`` (default: the connection's own);
     ``anchor`` names the anchor column; ``attributes`` maps attribute names to columns
     (default: every column, by its own name); ``disable_column`` is served as a Boolean
     even when it is an integer 0/1 column; ``timeout_s`` bounds connecting and waiting
-    for a lock."""
+    for a lock. ``import_only``/``export_only`` name attributes that flow one way
+    (generated columns are import-only anyway); ``defaulted_columns`` names columns
+    the database fills that reflection does not show (a trigger): like columns with a
+    default, an object without them leaves them alone rather than set NULL."""
 
     url: SecretStr
     table: str = Field(min_length=1)
@@ -60,6 +64,7 @@ class SqlSettings(ConnectorSettings):
     disable_column: str | None = None
     page_size: int = Field(1000, ge=1, le=100_000)
     timeout_s: float = Field(30.0, gt=0)
+    defaulted_columns: tuple[str, ...] = ()
 
     @field_validator("attributes")
     @classmethod
@@ -166,6 +171,8 @@ class SqlConnector(Connector):
             object_type=s.object_type,
             disable_column=s.disable_column,
             key=self._key,
+            directions=s,
+            defaulted_columns=s.defaulted_columns,
         )
 
     def _opened(self) -> tuple[AsyncEngine, TableMapping]:

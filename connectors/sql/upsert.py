@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ecmahost.connectors.sql.mapping import TableMapping
+from ecmahost.connectors.sql.mapping import Field, TableMapping
 from sqlalchemy import Column, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,7 +32,9 @@ async def upsert_object(
 
     ``values`` holds the object's present attributes. A new row gets the table's
     defaults for the others; an existing row has them cleared (set NULL), since the
-    change carries the whole object. Unmapped columns are never touched."""
+    change carries the whole object, except those the database fills and those that
+    do not flow both ways (see ``Field.cleared_when_absent``). Unmapped columns are
+    never touched."""
     make_insert = NATIVE_UPSERT.get(conn.dialect.name)
     if make_insert is None:
         await _update_or_insert(conn, mapping, values)
@@ -40,7 +42,7 @@ async def upsert_object(
     statement = make_insert(mapping.table).values(dict(values))
     replaced = {
         f.column: statement.excluded[f.column.name] if f.column in values else None
-        for f in mapping.fields[1:]
+        for f in _replaced(mapping, values)
     }
     anchor = [mapping.anchor.column]
     if replaced:
@@ -66,12 +68,18 @@ async def delete_object(conn: AsyncConnection, mapping: TableMapping, anchor: An
     await conn.execute(delete(table).where(column == anchor))
 
 
+def _replaced(mapping: TableMapping, values: Mapping[Column[Any], Any]) -> list[Field]:
+    """The fields an update of an existing row sets: those the object holds, and
+    those it lacks whose column is to be cleared."""
+    return [f for f in mapping.fields[1:] if f.column in values or f.cleared_when_absent]
+
+
 async def _update_or_insert(
     conn: AsyncConnection, mapping: TableMapping, values: Mapping[Column[Any], Any]
 ) -> None:
     table, column = mapping.table, mapping.anchor.column
     anchor = values[column]
-    replaced = {f.column: values.get(f.column) for f in mapping.fields[1:]}
+    replaced = {f.column: values.get(f.column) for f in _replaced(mapping, values)}
     if replaced:
         result = await conn.execute(update(table).where(column == anchor).values(replaced))
         found = result.rowcount > 0
