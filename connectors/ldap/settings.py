@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ecmahost.connectors.base import ConnectorSettings
+from ecmahost.connectors.direction import DirectionSettings
 from ecmahost.connectors.ldap.dn import is_within, parse_dn
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -51,7 +52,7 @@ class LdapDisable(BaseModel):
         return self
 
 
-class LdapSettings(ConnectorSettings):
+class LdapSettings(ConnectorSettings, DirectionSettings):
     """Where the directory is, how to bind, and which entries and attributes to serve.
 
     ``password`` may be ``env:NAME`` or ``file:PATH`` (resolved against the
@@ -59,6 +60,8 @@ class LdapSettings(ConnectorSettings):
     LDAP attribute names; without it every attribute the object classes allow is
     served under its own name. ``anchor`` and ``rdn_attribute`` are LDAP names.
     ``serve_dn`` adds the ``-dn-`` attribute (the entry's DN) to the schema.
+    ``import_only``/``export_only`` name connector attributes that flow one way; an
+    import-only one may be assigned by the server (``createTimestamp``).
     """
 
     url: str
