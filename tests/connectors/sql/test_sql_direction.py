@@ -29,7 +29,7 @@ async def test_a_column_with_a_default_is_never_overwritten_with_null(
 ) -> None:
     await backend.run(
         'CREATE TABLE users ("AzureObjectID" TEXT PRIMARY KEY, "UserName" TEXT, '
-        "\"Department\" TEXT NOT NULL DEFAULT 'unassigned', \"Title\" TEXT)"
+        '"Department" TEXT NOT NULL DEFAULT \'unassigned\', "Title" TEXT)'
     )
     connector = await make_sql(backend.url)
     assert (await connector.export([add("u1", UserName="ann", Title="Eng")]))[0].ok
