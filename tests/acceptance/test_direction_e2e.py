@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.acceptance.conftest import Server, filter_query, wait_until
+from tests.acceptance.conftest import Server, ecmahost, filter_query, wait_until
 from tests.conftest import CORE, EXT, TOKEN
 from tests.connectors.sql.postgres import PostgresServer, postgres_fixture
 
@@ -106,7 +106,8 @@ def _find(server: Server, anchor: str) -> list[dict[str, Any]]:
 def test_directions_defaults_inverted_flag_and_delete_none(
     table: Table, write_config: Callable[..., Path], server_factory: Callable[..., Server]
 ) -> None:
-    server = server_factory(write_config(CONNECTOR.format(url=table.url)))
+    config = write_config(CONNECTOR.format(url=table.url))
+    server = server_factory(config)
     user = {"AzureObjectID": "a-1", "UserName": "ann", "Password": "Initial-1", "Shout": "NO"}
     created = server.request("POST", "/Users", {"schemas": [CORE], EXT: user}, name="SQL")
     assert created.status == 201, created.body
@@ -114,6 +115,9 @@ def test_directions_defaults_inverted_flag_and_delete_none(
     # Export-only: written, never in an answer. Import-only (generated): ignored.
     assert "Password" not in created.body[EXT]
     assert "Password" not in server.request("GET", f"/Users/{user_id}", name="SQL").body[EXT]
+    dumped = ecmahost(config, "cache", "SQL")  # the connector space's readable copy
+    assert dumped.returncode == 0, dumped.stderr
+    assert "a-1" in dumped.stdout and "Initial-1" not in dumped.stdout
     row = table.row("a-1")
     assert (row["Password"], row["Shout"], row["Department"]) == ("Initial-1", "ANN", "unassigned")
 
