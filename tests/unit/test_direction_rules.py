@@ -9,8 +9,11 @@ import pytest
 from ecmahost.connectors.base import Attribute, Capability, DataType, Direction, Schema, Value
 from ecmahost.engine.config import ConnectorConfig, DeleteAction, Deprovision, DisableAction
 from ecmahost.engine.provisioning import Rules, stage_delete, stage_write
+from ecmahost.engine.queue.claims import coalesce
 from ecmahost.engine.scim.discovery import schemas
 from ecmahost.engine.scim.resource import CORE_USER, EXTENSION, ResourceMapper
+from ecmahost.engine.space.records import DueObject, QueuedEvent
+from ecmahost.engine.space.states import Op
 from ecmahost.engine.space.stored import StoredObject
 
 SCHEMA = Schema(
@@ -142,3 +145,39 @@ def test_an_inverted_flag_kept_store_only_exports_the_target_value() -> None:
     )
     assert staging.attributes["Disabled"] is True
     assert staging.exported == {"AccountName": "a1", "Title": "X", "Disabled": False}
+
+
+# -- coalescing queued events -----------------------------------------------------------
+
+
+def _event(event_id: int, op: Op, **payload: Value) -> QueuedEvent:
+    return QueuedEvent(event_id, "Mem", "id-a1", "a1", op, payload, 0)
+
+
+def test_an_export_only_value_survives_coalescing_with_a_later_write() -> None:
+    """Queued: a create with the initial password, then a title change without it."""
+    due = DueObject(
+        "id-a1",
+        (
+            _event(1, Op.UPSERT, AccountName="a1", Password="s3cret!"),
+            _event(2, Op.UPSERT, AccountName="a1", Title="Boss"),
+        ),
+        None,
+    )
+    change = coalesce(due, frozenset({"Password"})).change
+    assert change.attributes == {"AccountName": "a1", "Title": "Boss", "Password": "s3cret!"}
+    # Other attributes are the newest state's: a value removed stays removed.
+    assert coalesce(due).change.attributes == {"AccountName": "a1", "Title": "Boss"}
+
+
+def test_an_export_only_value_before_a_delete_is_not_carried() -> None:
+    due = DueObject(
+        "id-a1",
+        (
+            _event(1, Op.UPSERT, AccountName="a1", Password="old"),
+            _event(2, Op.DELETE),
+            _event(3, Op.UPSERT, AccountName="a1"),
+        ),
+        None,
+    )
+    assert coalesce(due, frozenset({"Password"})).change.attributes == {"AccountName": "a1"}
