@@ -294,6 +294,17 @@ def _has_default(column: Column[Any]) -> bool:
     return column.server_default is not None or column.identity is not None
 
 
+def _marked(field: Field, defaulted: set[Column[Any]]) -> Field:
+    """The field as the database defines it: a generated column is import-only (not
+    the anchor: who picks it, Entra or the database, is the anchor settings' rule)."""
+    generated = _generated(field.column)
+    attribute = field.attribute
+    if generated and not attribute.is_anchor:
+        attribute = dataclasses.replace(attribute, direction=Direction.IMPORT_ONLY)
+    filled = generated or _has_default(field.column) or field.column in defaulted
+    return dataclasses.replace(field, attribute=attribute, defaulted=filled)
+
+
 def _directed(
     fields: Sequence[Field],
     object_type: str,
@@ -302,16 +313,7 @@ def _directed(
     key: str,
 ) -> list[Field]:
     """The fields with their flow direction and whether the database fills them."""
-    marked = [
-        dataclasses.replace(
-            f,
-            attribute=dataclasses.replace(f.attribute, direction=Direction.IMPORT_ONLY)
-            if _generated(f.column) and not f.attribute.is_anchor
-            else f.attribute,
-            defaulted=f.column in defaulted or _has_default(f.column) or _generated(f.column),
-        )
-        for f in fields
-    ]
+    marked = [_marked(f, defaulted) for f in fields]
     if directions is None:
         return marked
     schema = with_directions(
