@@ -26,6 +26,7 @@ __all__ = [
     "Connector",
     "ConnectorSettings",
     "DataType",
+    "Direction",
     "Record",
     "Result",
     "Schema",
@@ -69,6 +70,19 @@ class DataType(enum.Enum):
     BOOLEAN = "Boolean"
 
 
+class Direction(enum.Enum):
+    """Which way an attribute flows (Schema.xml ``AllowedAttributeOperation``).
+
+    An import-only attribute is read from the target and shown to Entra but never
+    written (a server-assigned timestamp, a generated column); an export-only one is
+    written but never read back nor shown (an initial password). A connector leaves
+    either untouched in the target when a change does not carry it."""
+
+    IMPORT_EXPORT = "ImportExport"
+    IMPORT_ONLY = "ImportOnly"
+    EXPORT_ONLY = "ExportOnly"
+
+
 @dataclass(frozen=True, slots=True)
 class Attribute:
     """One attribute of the connector's object type."""
@@ -79,6 +93,17 @@ class Attribute:
     case_exact: bool = False
     multi_valued: bool = False
     """Holds a set of strings (a list, see ``Value``); only String attributes may."""
+    direction: Direction = Direction.IMPORT_EXPORT
+
+    @property
+    def imported(self) -> bool:
+        """Whether imports read it and SCIM shows it."""
+        return self.direction is not Direction.EXPORT_ONLY
+
+    @property
+    def exported(self) -> bool:
+        """Whether SCIM writes reach the target."""
+        return self.direction is not Direction.IMPORT_ONLY
 
 
 @dataclass(frozen=True, slots=True)

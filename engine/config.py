@@ -62,10 +62,12 @@ class DisableAction(enum.Enum):
 
 
 class DeleteAction(enum.Enum):
-    """What a SCIM DELETE exports."""
+    """What a SCIM DELETE exports; ``none`` removes the object from the connector
+    space only (the target keeps it, and the next full import shows it again)."""
 
     DELETE = "delete"
     DISABLE = "disable"
+    NONE = "none"
 
 
 class _Strict(BaseModel):
@@ -178,6 +180,10 @@ class Deprovision(_Strict):
     disable: DisableAction = DisableAction.NONE
     disable_attribute: str | None = None
     delete: DeleteAction = DeleteAction.DELETE
+    disabled_value: bool = False
+    """What ``disable_attribute`` holds while the object is disabled: false for an
+    attribute where true means enabled (``IsActive``), true for an inverted one where
+    true means disabled (``msDS-UserAccountDisabled``, a ``disabled`` column)."""
 
 
 class ConnectorConfig(_Strict):

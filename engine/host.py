@@ -166,6 +166,7 @@ class Host:
                 outcomes,
                 metrics=self.metrics,
                 alerts=self.alerts,
+                carried=frozenset(a.name for a in schema.attributes if not a.imported),
             ),
             Importer(
                 config.name,

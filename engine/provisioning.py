@@ -7,6 +7,7 @@ the SCIM front-end's error middleware turns into SCIM errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -51,6 +52,12 @@ class Rules:
     disable: DisableAction
     delete: DeleteAction
     can_rename: bool
+    disabled_value: bool = False
+    """What the disable attribute holds while disabled (True: an inverted flag)."""
+    import_only: frozenset[str] = frozenset()
+    """Attributes a write never sets: the target's value is kept."""
+    export_only: frozenset[str] = frozenset()
+    """Attributes a write exports but the connector space never keeps."""
 
     @classmethod
     def of(
@@ -65,15 +72,22 @@ class Rules:
             config.deprovision.disable,
             config.deprovision.delete,
             Capability.RENAME in capabilities,
+            config.deprovision.disabled_value,
+            frozenset(a.name for a in schema.attributes if not a.exported),
+            frozenset(a.name for a in schema.attributes if not a.imported),
         )
 
     def is_active(self, attributes: Mapping[str, Value]) -> bool:
-        return is_active(attributes, self.disable_attribute)
+        return is_active(attributes, self.disable_attribute, self.disabled_value)
 
 
-def is_active(attributes: Mapping[str, Value], disable_attribute: str | None) -> bool:
-    """False only when the disable attribute is present and false."""
-    return disable_attribute is None or attributes.get(disable_attribute, True) is not False
+def is_active(
+    attributes: Mapping[str, Value], disable_attribute: str | None, disabled_value: bool = False
+) -> bool:
+    """False only when the disable attribute is present and holds ``disabled_value``."""
+    if disable_attribute is None or disable_attribute not in attributes:
+        return True
+    return attributes[disable_attribute] is not disabled_value
 
 
 # -- staging ----------------------------------------------------------------------
@@ -89,30 +103,64 @@ def stage_write(
 
     A rename needs the connector's capability; a write that turns an active object
     inactive is a disable, exported as the connector's deprovisioning choice says.
-    AnchorRequiredError or AnchorImmutableError for a write the anchor rule refuses."""
+    AnchorRequiredError or AnchorImmutableError for a write the anchor rule refuses.
+
+    Import-only attributes keep the values ``before`` had (the target's); export-only
+    ones are exported but never kept in the staged attributes."""
     anchor = _new_anchor(rules, before, attributes)
+    attributes = _keep_imported(rules, before, attributes)
     if before is None or not rules.is_active(before.attributes) or rules.is_active(attributes):
-        return Staging(attributes, True, Op.UPSERT, anchor=anchor, external_id=external_id)
-    return _stage_disable(rules, before, attributes, anchor, external_id)
+        staging = Staging(attributes, True, Op.UPSERT, anchor=anchor, external_id=external_id)
+    else:
+        staging = _stage_disable(rules, before, attributes, anchor, external_id)
+    return _split_directions(rules, staging)
+
+
+def _keep_imported(
+    rules: Rules, before: StoredObject | None, attributes: dict[str, Value]
+) -> dict[str, Value]:
+    """The write's attributes with the import-only ones as the target had them: a
+    write cannot set them, and a PUT that leaves them out does not clear them."""
+    if not rules.import_only:
+        return attributes
+    kept = {k: v for k, v in attributes.items() if k not in rules.import_only}
+    if before is not None:
+        kept |= {k: v for k, v in before.attributes.items() if k in rules.import_only}
+    return kept
+
+
+def _split_directions(rules: Rules, staging: Staging) -> Staging:
+    """Export-only values go to the export alone; import-only ones never do (the
+    connector leaves an attribute a change lacks as the target has it)."""
+    if not (rules.import_only or rules.export_only) or staging.export is None:
+        return staging
+    source = staging.exported if staging.exported is not None else staging.attributes
+    exported = {k: v for k, v in source.items() if k not in rules.import_only}
+    kept = {k: v for k, v in staging.attributes.items() if k not in rules.export_only}
+    return dataclasses.replace(staging, attributes=kept, exported=exported)
 
 
 def stage_delete(rules: Rules, before: StoredObject) -> Staging:
     """Stage a delete: hidden from SCIM at once, and exported as a delete or, when
-    the connector says so and has a disable attribute, as a disable."""
+    the connector says so and has a disable attribute, as a disable; with ``none``
+    the object is forgotten by the connector space and nothing is exported."""
     disables = rules.delete is DeleteAction.DISABLE and rules.disable_attribute is not None
+    flow = "disable" if disables else rules.delete.value
     log.info(
         "delete: %s",
-        "disable" if disables else "delete",
+        flow,
         extra={
             "connector": rules.connector,
-            "action": f"deprovision.delete.{'disable' if disables else 'delete'}",
+            "action": f"deprovision.delete.{flow}",
             "scim_id": before.id,
             "anchor": before.anchor,
         },
     )
+    if rules.delete is DeleteAction.NONE:
+        return Staging(before.attributes, visible=False, export=None)
     if disables:
         assert rules.disable_attribute is not None
-        disabled = {**before.attributes, rules.disable_attribute: False}
+        disabled = {**before.attributes, rules.disable_attribute: rules.disabled_value}
         staging = stage_write(rules, before, disabled, before.external_id)
         return Staging(
             staging.attributes,

@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from ecmahost.connectors.base import Attribute, DataType, Schema
+from ecmahost.connectors.base import Attribute, DataType, Direction, Schema
 
 __all__ = ["load_schema", "save_schema"]
 
@@ -35,6 +35,7 @@ def save_schema(state_dir: Path, connector: str, schema: Schema) -> None:
                 "is_anchor": a.is_anchor,
                 "case_exact": a.case_exact,
                 "multi_valued": a.multi_valued,
+                "direction": a.direction.value,
             }
             for a in schema.attributes
         ],
@@ -52,20 +53,24 @@ def load_schema(state_dir: Path, connector: str) -> Schema | None:
         document = json.loads(path.read_text(encoding="utf-8"))
         return Schema(
             document["object_type"],
-            tuple(
-                Attribute(
-                    a["name"],
-                    DataType(a["data_type"]),
-                    a["is_anchor"],
-                    a["case_exact"],
-                    # Absent from files kept before sets existed: single-valued then.
-                    a.get("multi_valued", False),
-                )
-                for a in document["attributes"]
-            ),
+            tuple(_attribute(a) for a in document["attributes"]),
         )
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("ignoring the kept schema %s: %s", path, exc)
         return None
+
+
+def _attribute(kept: dict[str, object]) -> Attribute:
+    # Files kept before sets and directions existed have neither: single-valued and
+    # both ways, as then.
+    direction = Direction(kept.get("direction", Direction.IMPORT_EXPORT.value))
+    return Attribute(
+        str(kept["name"]),
+        DataType(kept["data_type"]),
+        bool(kept["is_anchor"]),
+        bool(kept["case_exact"]),
+        bool(kept.get("multi_valued", False)),
+        direction,
+    )

@@ -44,6 +44,7 @@ from ecmahost.connectors.csv import atomic_file
 from ecmahost.connectors.csv.delimited import KEEP_BYTES, Cursor, Layout, Table, read_back, to_text
 from ecmahost.connectors.csv.schema_xml import parse_schema_xml
 from ecmahost.connectors.csv.settings import CsvSettings
+from ecmahost.connectors.direction import with_directions
 from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
 
 __all__ = ["CsvConnector", "CsvSettings"]
@@ -159,7 +160,9 @@ class CsvConnector(Connector):
     # -- opening ---------------------------------------------------------------
 
     def _parse_schema(self) -> Schema:
-        return parse_schema_xml(self.settings.resolve(self.settings.schema_file, self.base_dir))
+        path = self.settings.resolve(self.settings.schema_file, self.base_dir)
+        key = f"connectors.{self.name}.settings"
+        return with_directions(parse_schema_xml(path), self.settings, key)
 
     def _create(self, schema: Schema) -> None:
         path = self._path
@@ -237,6 +240,8 @@ class CsvConnector(Connector):
             attribute = schema.get(name)
             if attribute is None:
                 raise ValueError(f"attribute {name!r} is not in the schema")
+            if not attribute.exported:
+                continue  # the file keeps what it holds
             text = to_text(value, attribute.data_type)
             if attribute.is_anchor and text != change.anchor:
                 raise ValueError(f"attribute {name!r} is {text!r}, not the change's anchor")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ecmahost.connectors.base import Attribute, DataType, Record, Schema, Value
+from ecmahost.connectors.base import Attribute, DataType, Direction, Record, Schema, Value
 from ecmahost.connectors.exceptions import PermanentError
 
 __all__ = ["KEEP_BYTES", "Cursor", "Layout", "Table", "read_back", "to_text"]
@@ -64,10 +64,12 @@ class Layout:
         return [*cells, *[""] * (len(self.header) - len(cells))]
 
     def fill(self, values: Mapping[str, str], old: Sequence[str] = ()) -> list[str]:
-        """A row holding ``values`` (absent ones empty), keeping ``old``'s other columns."""
+        """A row holding ``values`` (absent ones empty), keeping ``old``'s other columns
+        and, for an attribute that flows one way only, its cell when ``values`` lacks it."""
         cells = self.fit(old)
         for attribute, column in self.columns:
-            cells[column] = values.get(attribute.name, "")
+            if attribute.name in values or attribute.direction is Direction.IMPORT_EXPORT:
+                cells[column] = values.get(attribute.name, "")
         return cells
 
 
@@ -217,6 +219,8 @@ class Cursor:
             return None
         attributes: dict[str, Value] = {}
         for attribute, column in self._layout.columns:
+            if not attribute.imported:
+                continue
             text = _cell(cells, column)
             value = self._value(line, attribute, text) if text else None
             if value is not None:

@@ -8,11 +8,14 @@ byte order mark)::
       <Attributes><SchemaAttribute>
         <Name>AzureObjectID</Name><DataType>String</DataType>
         <IsAnchor>1</IsAnchor><IsMultiValued>0</IsMultiValued>
+        <AllowedAttributeOperation>ImportExport</AllowedAttributeOperation>
       </SchemaAttribute>...</Attributes>
     </SchemaType></Types></Schema>
 
 Only what ecmahost can serve is accepted: one object type, one String anchor,
-single-valued String/Integer/Boolean attributes. Anything else is a ``ConfigError``
+single-valued String/Integer/Boolean attributes, each flowing as its
+``AllowedAttributeOperation`` says (``ImportExport`` when absent; ``ImportOnly``,
+``ExportOnly``; never one way for the anchor). Anything else is a ``ConfigError``
 whose one line names the file and the problem.
 """
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ecmahost.connectors.base import Attribute, DataType, Schema
+from ecmahost.connectors.base import Attribute, DataType, Direction, Schema
 from ecmahost.connectors.exceptions import ConfigError
 
 __all__ = ["parse_schema_xml"]
@@ -84,7 +87,25 @@ def _attribute(node: ET.Element, index: int, path: Path) -> Attribute:
             f"{path}: attribute {name!r} is multi-valued (IsMultiValued=1), which is not supported"
         )
     data_type = _data_type(_text(node, "DataType"), name, path)
-    return Attribute(name, data_type, is_anchor=_flag(node, "IsAnchor", name, path))
+    is_anchor = _flag(node, "IsAnchor", name, path)
+    direction = _direction(_text(node, "AllowedAttributeOperation"), name, path)
+    if is_anchor and direction is not Direction.IMPORT_EXPORT:
+        raise ConfigError(
+            f"{path}: the anchor {name!r} must be ImportExport, not {direction.value}"
+        )
+    return Attribute(name, data_type, is_anchor=is_anchor, direction=direction)
+
+
+def _direction(text: str, name: str, path: Path) -> Direction:
+    if not text:
+        return Direction.IMPORT_EXPORT
+    for direction in Direction:
+        if direction.value.lower() == text.lower():
+            return direction
+    known = ", ".join(d.value for d in Direction)
+    raise ConfigError(
+        f"{path}: attribute {name!r} has AllowedAttributeOperation {text!r} ({known})"
+    )
 
 
 def _data_type(text: str, name: str, path: Path) -> DataType:

@@ -10,13 +10,15 @@ import codecs
 from pathlib import Path
 
 from ecmahost.connectors.base import ConnectorSettings
+from ecmahost.connectors.direction import DirectionSettings
 from pydantic import field_validator, model_validator
 
 __all__ = ["CsvSettings"]
 
 
-class CsvSettings(ConnectorSettings):
-    """``path`` is the file, ``schema_file`` its Schema.xml; ``seed`` fills a missing file."""
+class CsvSettings(ConnectorSettings, DirectionSettings):
+    """``path`` is the file, ``schema_file`` its Schema.xml; ``seed`` fills a missing file.
+    ``import_only``/``export_only`` override the Schema.xml's AllowedAttributeOperation."""
 
     path: Path
     schema_file: Path

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ecmahost.connectors.base import Change, DataType, Record, Value, value_set
+from ecmahost.connectors.base import Change, DataType, Direction, Record, Value, value_set
 from ecmahost.connectors.ldap.dn import DnRefusedError, child_dn, parse_dn
 from ecmahost.connectors.ldap.driver import MODIFY_REPLACE
 from ecmahost.connectors.ldap.escape import escape_dn_value
@@ -70,13 +70,20 @@ def record(layout: Layout, entry: Entry) -> Record | None:
 
 def desired_values(layout: Layout, change: Change) -> dict[str, list[str]]:
     """The LDAP values (empty: absent) the change asks for, by LDAP name; ValueError
-    for an attribute the layout does not serve or an anchor that disagrees."""
+    for an attribute the layout does not serve or an anchor that disagrees.
+
+    Import-only attributes are never asked for; an export-only one only when the
+    change carries it (absent, the directory keeps what it holds)."""
     by_name = {a.name.lower(): a for a in layout.attributes}
-    wanted: dict[str, list[str]] = {a.ldap_name: [] for a in layout.attributes}
+    wanted: dict[str, list[str]] = {
+        a.ldap_name: [] for a in layout.attributes if a.direction is Direction.IMPORT_EXPORT
+    }
     flag = layout.flag
     for name, value in change.attributes.items():
         lower = name.lower()
         attribute = by_name.get(lower)
+        if attribute is not None and attribute.direction is Direction.IMPORT_ONLY:
+            continue
         if attribute is not None:
             wanted[attribute.ldap_name] = _to_ldap(value, attribute)
         elif not (lower == DN_PSEUDO_ATTRIBUTE and layout.serve_dn) and (

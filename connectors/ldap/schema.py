@@ -23,7 +23,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ecmahost.connectors.base import Attribute, DataType, Schema
+from ecmahost.connectors.base import Attribute, DataType, Direction, Schema
+from ecmahost.connectors.direction import with_directions
 from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.connectors.ldap.driver import SchemaInfo
 from ecmahost.connectors.ldap.settings import DN_PSEUDO_ATTRIBUTE, LdapSettings
@@ -63,6 +64,7 @@ class LdapAttribute:
     case_exact: bool
     as_set: bool = False
     """Served as a set of values, because the settings' ``multi_valued`` names it."""
+    direction: Direction = Direction.IMPORT_EXPORT
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +92,8 @@ class Layout:
 
     @property
     def requested(self) -> list[str]:
-        """The LDAP attributes a search must return."""
-        names = [a.ldap_name for a in self.attributes]
+        """The LDAP attributes a search must return (export-only ones are never read)."""
+        names = [a.ldap_name for a in self.attributes if a.direction is not Direction.EXPORT_ONLY]
         return names + ([self.flag.ldap_name] if self.flag else [])
 
     @property
@@ -116,11 +118,21 @@ def discover(info: SchemaInfo | None, settings: LdapSettings, key: str) -> Layou
     anchor = replace(found, data_type=DataType.STRING)
     attributes = (anchor, *(a for a in mapped if a is not found))
     attributes = _sets(settings, types, attributes, key)
-    rdn = _rdn(settings, types, attributes, key)
     schema = _schema(settings.object_type, anchor, attributes, flag, settings.serve_dn, key)
+    schema = with_directions(schema, settings, key)
+    attributes = tuple(_directed(a, schema) for a in attributes)
+    anchor = attributes[0]
+    rdn = _rdn(settings, types, attributes, key)
     return Layout(
         schema, attributes, anchor, rdn, flag, tuple(settings.object_classes), settings.serve_dn
     )
+
+
+def _directed(attribute: LdapAttribute, schema: Schema) -> LdapAttribute:
+    served = schema.get(attribute.name)
+    if served is None or served.direction is attribute.direction:
+        return attribute
+    return replace(attribute, direction=served.direction)
 
 
 class _Types:
@@ -153,10 +165,13 @@ class _Types:
             attribute_type = self._types.get(superior) if superior in self._types else None
         return None
 
-    def describe(self, name: str, connector_name: str, key: str) -> LdapAttribute | None:
-        """The attribute, or None when its syntax is binary."""
+    def describe(
+        self, name: str, connector_name: str, key: str, *, read_only: bool = False
+    ) -> LdapAttribute | None:
+        """The attribute, or None when its syntax is binary. One the server assigns
+        is refused unless ``read_only`` (import-only) says it is never written."""
         attribute_type = self.get(name, key)
-        if attribute_type.no_user_modification:
+        if attribute_type.no_user_modification and not read_only:
             raise ConfigError(
                 f"{primary(attribute_type)!r} is assigned by the server and cannot be written",
                 key,
@@ -235,7 +250,8 @@ def _mapped(
     mapped: list[LdapAttribute] = []
     for name, ldap_name in settings.attributes.items():
         where = f"{key}.attributes.{name}"
-        attribute = _explicit(types, allowed, name, ldap_name, where, taken)
+        read_only = settings.direction_of(name) is Direction.IMPORT_ONLY
+        attribute = _explicit(types, allowed, name, ldap_name, where, taken, read_only)
         taken.add(attribute.ldap_name.lower())
         mapped.append(attribute)
     return mapped
@@ -248,13 +264,21 @@ def _explicit(
     ldap_name: str,
     key: str,
     taken: set[str],
+    read_only: bool = False,
 ) -> LdapAttribute:
     attribute_type = types.get(ldap_name, key)
-    if primary(attribute_type).lower() not in allowed:
+    # An import-only operational attribute (createTimestamp, entryUUID) belongs to no
+    # object class, yet every entry has it.
+    if attribute_type.no_user_modification and not read_only:
+        raise ConfigError(
+            f"{ldap_name!r} is assigned by the server: list {name!r} in import_only", key
+        )
+    operational = read_only and _operational(attribute_type)
+    if primary(attribute_type).lower() not in allowed and not operational:
         raise ConfigError(f"{ldap_name!r} is not allowed by the object classes", key)
     if ldap_name.lower() in _NEVER_SERVED:
         raise ConfigError(f"{ldap_name!r} is written from object_classes", key)
-    attribute = types.describe(ldap_name, name, key)
+    attribute = types.describe(ldap_name, name, key, read_only=read_only)
     if attribute is None:
         raise ConfigError(f"{ldap_name!r} has a binary syntax, which is not served", key)
     if attribute.ldap_name.lower() in taken:

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ecmahost.connectors.base import ConnectorSettings
+from ecmahost.connectors.direction import DirectionSettings
 from ecmahost.connectors.ldap.dn import is_within, parse_dn
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -51,7 +52,7 @@ class LdapDisable(BaseModel):
         return self
 
 
-class LdapSettings(ConnectorSettings):
+class LdapSettings(ConnectorSettings, DirectionSettings):
     """Where the directory is, how to bind, and which entries and attributes to serve.
 
     ``password`` may be ``env:NAME`` or ``file:PATH`` (resolved against the
@@ -62,6 +63,8 @@ class LdapSettings(ConnectorSettings):
     ``multi_valued`` names the connector attributes served as sets (SCIM arrays):
     each must be multi-valued in the server's schema (no SINGLE-VALUE); the name
     ``objectClass`` serves the entry's object classes as one.
+    ``import_only``/``export_only`` name connector attributes that flow one way; an
+    import-only one may be assigned by the server (``createTimestamp``).
     """
 
     url: str

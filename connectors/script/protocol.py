@@ -15,7 +15,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ecmahost.connectors.base import Attribute, Change, ChangeKind, DataType, Record, Schema, Value
+from ecmahost.connectors.base import (
+    Attribute,
+    Change,
+    ChangeKind,
+    DataType,
+    Direction,
+    Record,
+    Schema,
+    Value,
+)
 from ecmahost.connectors.exceptions import (
     ConflictError,
     EcmahostError,
@@ -138,7 +147,17 @@ def _schema_attribute(body: Mapping[str, Any], number: int) -> Attribute:
     anchor = body.get("anchor", False)
     if not isinstance(anchor, bool):
         raise ProtocolError(f"line {number}: attribute {name!r}: anchor must be true or false")
-    return Attribute(name, data_type, is_anchor=anchor)
+    return Attribute(name, data_type, is_anchor=anchor, direction=_direction(body, name, number))
+
+
+def _direction(body: Mapping[str, Any], name: str, number: int) -> Direction:
+    """``direction`` as Schema.xml's AllowedAttributeOperation names it, in any case."""
+    text = body.get("direction", Direction.IMPORT_EXPORT.value)
+    for direction in Direction:
+        if isinstance(text, str) and direction.value.lower() == text.lower():
+            return direction
+    expected = ", ".join(d.value for d in Direction)
+    raise ProtocolError(f"line {number}: attribute {name!r} has direction {text!r} ({expected})")
 
 
 def _attribute_json(attribute: Attribute) -> dict[str, Any]:
@@ -146,6 +165,7 @@ def _attribute_json(attribute: Attribute) -> dict[str, Any]:
         "name": attribute.name,
         "type": attribute.data_type.value,
         "anchor": attribute.is_anchor,
+        "direction": attribute.direction.value,
     }
 
 
@@ -177,7 +197,7 @@ def parse_import_line(
             if name.lower() in known:
                 continue
             raise ProtocolError(f"line {number}: attribute {name!r} is not in the schema")
-        if raw is None:
+        if raw is None or not attribute.imported:  # export-only: never read back
             continue
         try:
             value = typed(raw, attribute.data_type)

@@ -8,6 +8,7 @@ Global one), plain names as they are. ``effective_parameters`` is that rule.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
 from ecmahost.connectors.base import Attribute, ConnectorSettings, DataType, Schema
+from ecmahost.connectors.direction import DirectionSettings, with_directions
 from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.connectors.script.process import Command
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -71,7 +73,7 @@ class RoleCommand(BaseModel):
         return shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
 
 
-class ScriptSettings(ConnectorSettings):
+class ScriptSettings(ConnectorSettings, DirectionSettings):
     """``scripts`` maps each role to its command; ``parameters`` are ECMA2Host's
     (``Name_Global``, ``Name_RunStep``, or plain), ``run_step_parameters`` those of the
     import or export run step only, ``secret_parameters`` go to the header line only.
@@ -184,7 +186,8 @@ class ScriptSettings(ConnectorSettings):
         attributes = _unique(types[found])
         known = frozenset(a.name.lower() for a in attributes)
         attributes = self._anchored(attributes, known, f"{key}.anchor")
-        return Schema(found, self._selected(attributes, known, f"{key}.attributes")), known
+        schema = Schema(found, self._selected(attributes, known, f"{key}.attributes"))
+        return with_directions(schema, self, key), known
 
     # -- helpers --------------------------------------------------------------
 
@@ -211,7 +214,7 @@ class ScriptSettings(ConnectorSettings):
             if anchor.lower() not in known:
                 raise ConfigError(f"{anchor!r} is not in the schema", key)
             attributes = [
-                Attribute(a.name, a.data_type, a.name.lower() == anchor.lower(), a.case_exact)
+                dataclasses.replace(a, is_anchor=a.name.lower() == anchor.lower())
                 for a in attributes
             ]
         anchors = [a for a in attributes if a.is_anchor]

@@ -27,6 +27,7 @@ from ecmahost.connectors.base import (
     Result,
     Schema,
 )
+from ecmahost.connectors.direction import DirectionSettings
 from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
 from ecmahost.connectors.secrets import redact, resolve_secret
 from ecmahost.connectors.sql import mariadb
@@ -49,14 +50,18 @@ _KEYS_PER_QUERY = 5000
 query, and a huge page stays under the drivers' bound-parameter limits (32,766)."""
 
 
-class SqlSettings(ConnectorSettings):
+class SqlSettings(ConnectorSettings, DirectionSettings):
     """``url`` is a SQLAlchemy async URL (a secret: ``env:NAME`` or ``file:PATH`` refer
     to it); ``table`` lives in ``table_schema`` (default: the connection's own);
     ``anchor`` names the anchor column; ``attributes`` maps attribute names to columns
     (default: every column, by its own name); ``disable_column`` is served as a Boolean
     even when it is an integer 0/1 column; ``timeout_s`` bounds connecting and waiting
     for a lock. ``multi_valued`` maps a multi-valued attribute's name to the table
-    holding its values, one row per value (see ``value_tables``)."""
+    holding its values, one row per value (see ``value_tables``).
+    ``import_only``/``export_only`` name attributes that flow one way (generated
+    columns are import-only anyway); ``defaulted_columns`` names columns the database
+    fills that reflection does not show (a trigger): like columns with a default, an
+    object without them leaves them alone rather than set NULL."""
 
     url: SecretStr
     table: str = Field(min_length=1)
@@ -68,6 +73,7 @@ class SqlSettings(ConnectorSettings):
     page_size: int = Field(1000, ge=1, le=100_000)
     timeout_s: float = Field(30.0, gt=0)
     multi_valued: dict[str, ValueTableSettings] = Field(default_factory=dict)
+    defaulted_columns: tuple[str, ...] = ()
 
     @field_validator("attributes")
     @classmethod
@@ -174,6 +180,8 @@ class SqlConnector(Connector):
             disable_column=s.disable_column,
             key=self._key,
             sets=sets,
+            directions=s,
+            defaulted_columns=s.defaulted_columns,
         )
         if engine.dialect.name in mariadb.DIALECTS:
             with boundary(f"{self.name}: cannot read the collation of {s.table}"):

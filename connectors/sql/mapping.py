@@ -6,12 +6,14 @@ changes into column values, and builds the statements that read the table.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ecmahost.connectors.base import Attribute, Change, Record, Schema, Value
+from ecmahost.connectors.base import Attribute, Change, Direction, Record, Schema, Value
+from ecmahost.connectors.direction import DirectionSettings, with_directions
 from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.connectors.sql.values import Codec, codec_for, flag_codec
 from sqlalchemy import (
@@ -41,6 +43,17 @@ class Field:
     attribute: Attribute
     column: Column[Any]
     codec: Codec
+    defaulted: bool = False
+    """The database fills the column when a write leaves it out (a default, a
+    sequence, a generated value): an object without the attribute never sets it NULL."""
+
+    @property
+    def cleared_when_absent(self) -> bool:
+        """Whether a change without the attribute sets the column NULL: only for a
+        column that flows both ways and has no database default, since a change
+        carries the whole object."""
+        direction = self.attribute.direction is Direction.IMPORT_EXPORT
+        return direction and not self.defaulted
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +82,15 @@ class TableMapping:
         disable_column: str | None,
         key: str,
         sets: Sequence[ValueTable] = (),
+        directions: DirectionSettings | None = None,
+        defaulted_columns: Sequence[str] = (),
     ) -> TableMapping:
         """The mapping the settings ask for; ``ConfigError`` naming the setting (under
-        ``key``, e.g. ``connectors.HR.settings``) when the table cannot serve it."""
+        ``key``, e.g. ``connectors.HR.settings``) when the table cannot serve it.
+
+        Generated columns are import-only; ``directions`` may make others so, or
+        export-only. Columns with a database default, and ``defaulted_columns``, are
+        left out of a write whose object lacks them."""
         anchor_column = column_named(table, anchor, f"{key}.anchor")
         flag_column = None
         if disable_column is not None:
@@ -80,11 +99,25 @@ class TableMapping:
         fields = [_field(name, column, anchor_column, flag_column, key) for name, column in pairs]
         _check_fields(fields, flag_column, key)
         _check_unique(table, anchor_column, f"{key}.anchor")
+        defaulted = {
+            column_named(table, name, f"{key}.defaulted_columns") for name in defaulted_columns
+        }
+        fields = _directed(fields, object_type, directions, defaulted, key)
         served = [f.attribute for f in fields] + [s.attribute for s in sets]
         names = [a.name.lower() for a in served]
         if len(set(names)) != len(names):
             raise ConfigError("a multi-valued attribute is also a column", f"{key}.multi_valued")
         return cls(table, Schema(object_type, tuple(served)), tuple(fields), tuple(sets))
+
+    def replaced(self, values: Mapping[Column[Any], Any]) -> list[Field]:
+        """The fields an update of an existing row sets: those the object holds, and
+        those it lacks whose column is to be cleared."""
+        return [f for f in self.fields[1:] if f.column in values or f.cleared_when_absent]
+
+    @property
+    def read_fields(self) -> tuple[Field, ...]:
+        """The fields an import reads (anchor first): export-only ones never are."""
+        return tuple(f for f in self.fields if f.attribute.imported)
 
     # -- reading ---------------------------------------------------------------
 
@@ -97,7 +130,7 @@ class TableMapping:
         anchor = self.anchor.column
         # Raw in and out: SQLAlchemy's processing is the codecs' job (see sql_values).
         columns = [
-            type_coerce(f.column, NullType()).label(f"c{i}") for i, f in enumerate(self.fields)
+            type_coerce(f.column, NullType()).label(f"c{i}") for i, f in enumerate(self.read_fields)
         ]
         where = (
             anchor.is_not(None) if after is None else anchor > bindparam("after", after, NullType())
@@ -111,7 +144,7 @@ class TableMapping:
             self._warn("sql.import.no_anchor", "row without a usable anchor skipped", row[0])
             return None
         attributes: dict[str, Value] = {}
-        for field, raw in zip(self.fields, row, strict=True):
+        for field, raw in zip(self.read_fields, row, strict=True):
             value = self._value(field, raw, anchor)
             if value is not None:
                 attributes[field.attribute.name] = value
@@ -149,13 +182,16 @@ class TableMapping:
         return self.anchor.codec.to_db(anchor)
 
     def values(self, change: Change) -> dict[Column[Any], Any]:
-        """The change's whole object as column values (absent attributes left out);
-        ValueError naming the attribute when one cannot be stored."""
+        """The change's whole object as column values (absent attributes left out, and
+        import-only ones, which are the database's to set); ValueError naming the
+        attribute when one cannot be stored."""
         values: dict[Column[Any], Any] = {self.anchor.column: self.anchor_value(change.anchor)}
         for name, value in change.attributes.items():
             if self._is_set(name):
                 continue  # written to its own table (see value_tables)
             field = self._field(name)
+            if not field.attribute.exported:
+                continue
             if field is self.anchor:
                 if value != change.anchor:
                     raise ValueError(f"attribute {name!r} is {value!r}, not the change's anchor")
@@ -269,6 +305,53 @@ def _check_fields(fields: Sequence[Field], flag: Column[Any] | None, key: str) -
         raise ConfigError(
             f"column {flag.name} is not mapped to an attribute", f"{key}.disable_column"
         )
+
+
+def _generated(column: Column[Any]) -> bool:
+    """Whether the database computes the column and refuses writes to it."""
+    identity = column.identity
+    return column.computed is not None or (identity is not None and bool(identity.always))
+
+
+def _has_default(column: Column[Any]) -> bool:
+    return column.server_default is not None or column.identity is not None
+
+
+def _marked(field: Field, defaulted: set[Column[Any]]) -> Field:
+    """The field as the database defines it: a generated column is import-only (not
+    the anchor: who picks it, Entra or the database, is the anchor settings' rule)."""
+    generated = _generated(field.column)
+    attribute = field.attribute
+    if generated and not attribute.is_anchor:
+        attribute = dataclasses.replace(attribute, direction=Direction.IMPORT_ONLY)
+    filled = generated or _has_default(field.column) or field.column in defaulted
+    return dataclasses.replace(field, attribute=attribute, defaulted=filled)
+
+
+def _directed(
+    fields: Sequence[Field],
+    object_type: str,
+    directions: DirectionSettings | None,
+    defaulted: set[Column[Any]],
+    key: str,
+) -> list[Field]:
+    """The fields with their flow direction and whether the database fills them."""
+    marked = [_marked(f, defaulted) for f in fields]
+    if directions is None:
+        return marked
+    schema = with_directions(
+        Schema(object_type, tuple(f.attribute for f in marked)), directions, key
+    )
+    directed = [
+        dataclasses.replace(f, attribute=a) for f, a in zip(marked, schema.attributes, strict=True)
+    ]
+    for field in directed:
+        if _generated(field.column) and field.attribute.exported and not field.attribute.is_anchor:
+            raise ConfigError(
+                f"column {field.column.name} is generated by the database and cannot be written",
+                f"{key}.export_only",
+            )
+    return directed
 
 
 def _check_unique(table: Table, anchor: Column[Any], key: str) -> None:

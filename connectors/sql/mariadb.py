@@ -77,7 +77,7 @@ def upsert_statement(mapping: TableMapping, values: Mapping[Column[Any], Any]) -
     statement = mysql.insert(mapping.table).values(dict(values))
     replaced: dict[str, Any] = {
         f.column.name: statement.inserted[f.column.name] if f.column in values else None
-        for f in mapping.fields[1:]
+        for f in mapping.replaced(values)
     }
     if not replaced:  # the table maps nothing but the anchor: set it to itself, a no-op
         replaced = {mapping.anchor.column.name: mapping.anchor.column}

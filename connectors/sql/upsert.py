@@ -34,7 +34,9 @@ async def upsert_object(
 
     ``values`` holds the object's present attributes. A new row gets the table's
     defaults for the others; an existing row has them cleared (set NULL), since the
-    change carries the whole object. Unmapped columns are never touched."""
+    change carries the whole object, except those the database fills and those that
+    do not flow both ways (see ``Field.cleared_when_absent``). Unmapped columns are
+    never touched."""
     if conn.dialect.name in mariadb.DIALECTS:
         duplicate_key = mariadb.upsert_statement(mapping, values)
         if duplicate_key is not None:
@@ -47,7 +49,7 @@ async def upsert_object(
     statement = make_insert(mapping.table).values(dict(values))
     replaced = {
         f.column: statement.excluded[f.column.name] if f.column in values else None
-        for f in mapping.fields[1:]
+        for f in mapping.replaced(values)
     }
     anchor = [mapping.anchor.column]
     if replaced:
@@ -78,7 +80,7 @@ async def _update_or_insert(
 ) -> None:
     table, column = mapping.table, mapping.anchor.column
     anchor = values[column]
-    replaced = {f.column: values.get(f.column) for f in mapping.fields[1:]}
+    replaced = {f.column: values.get(f.column) for f in mapping.replaced(values)}
     if replaced:
         result = await conn.execute(update(table).where(column == anchor).values(replaced))
         found = result.rowcount > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ecmahost.connectors.base import Change, ChangeKind
 from ecmahost.engine.space.contract import Store
@@ -25,25 +26,48 @@ class Claim:
     attempts: int
 
 
-async def claim(space: Store, connector: str, limit: int, lease_s: float = 300.0) -> list[Claim]:
+async def claim(
+    space: Store,
+    connector: str,
+    limit: int,
+    lease_s: float = 300.0,
+    carried: frozenset[str] = frozenset(),
+) -> list[Claim]:
     """Claim the due events of up to ``limit`` objects for ``lease_s`` seconds, one
-    coalesced change per object (see ``EventStore.claim``)."""
-    return [coalesce(due) for due in await space.events.claim(connector, limit, lease_s)]
+    coalesced change per object (see ``EventStore.claim`` and ``coalesce``)."""
+    due = await space.events.claim(connector, limit, lease_s)
+    return [coalesce(one, carried) for one in due]
 
 
-def coalesce(due: DueObject) -> Claim:
+def coalesce(due: DueObject, carried: frozenset[str] = frozenset()) -> Claim:
     """The one change that takes the target from what it holds (under ``held_as``,
-    None if nothing) to the newest staged state."""
+    None if nothing) to the newest staged state. ``carried`` names export-only
+    attributes: a value an earlier event sent and the newest lacks is still sent."""
     last, held_as = due.events[-1], due.held_as
+    payload = _with_carried(due, carried)
     if last.op == Op.DELETE:
         change = Change(ChangeKind.DELETE, held_as or last.anchor)
     elif held_as is None:
-        change = Change(ChangeKind.ADD, last.anchor, dict(last.payload))
+        change = Change(ChangeKind.ADD, last.anchor, payload)
     else:
         renamed_from = held_as if held_as != last.anchor else None
-        change = Change(ChangeKind.REPLACE, last.anchor, dict(last.payload), renamed_from)
+        change = Change(ChangeKind.REPLACE, last.anchor, payload, renamed_from)
     attempts = max(e.attempts for e in due.events)
     return Claim(last.connector, due.object_id, tuple(e.id for e in due.events), change, attempts)
+
+
+def _with_carried(due: DueObject, carried: frozenset[str]) -> dict[str, Any]:
+    """The newest payload, plus the export-only values of the events before it (back
+    to a delete) that it lacks: each event exported in turn would have left them in
+    the target, since a change without an export-only attribute leaves it alone."""
+    payload = dict(due.events[-1].payload)
+    for event in reversed(due.events[:-1]):
+        if event.op == Op.DELETE:
+            break
+        for name in carried - payload.keys():
+            if name in event.payload:
+                payload[name] = event.payload[name]
+    return payload
 
 
 async def next_due(space: Store, connector: str) -> datetime | None:

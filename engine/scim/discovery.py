@@ -58,6 +58,10 @@ def _connector_attribute(attribute: Attribute) -> dict[str, Any]:
         uniqueness="server" if attribute.is_anchor else "none",
     )
     described["multiValued"] = attribute.multi_valued
+    if not attribute.exported:
+        described["mutability"] = "readOnly"
+    elif not attribute.imported:
+        described |= {"mutability": "writeOnly", "returned": "never"}
     return described
 
 

@@ -58,6 +58,7 @@ class ResourceMapper:
     def __init__(self, schema: Schema, deprovision: Deprovision) -> None:
         self.schema = schema
         self.active = schema.get(deprovision.disable_attribute or "") or None
+        self.disabled_value = deprovision.disabled_value
         self._user_name = schema.get("UserName") or schema.anchor
 
     # -- paths -----------------------------------------------------------------
@@ -141,9 +142,18 @@ class ResourceMapper:
         if isinstance(target, _Ignored):
             log.debug("ignoring %s: the target has no such attribute", path)
             return
+        if not target.exported:
+            # As ECMA2Host does with an attribute that has no export flow: the write
+            # goes on without it, and the value stays the one the target reported.
+            log.debug(
+                "ignoring %s: import-only", path, extra={"action": "scim.import_only_ignored"}
+            )
+            return
         if target == self.schema.anchor and not _anchor_typed(target, _single(target, value)):
             raise ScimError(400, f"the anchor {target.name} must be a string", "invalidValue")
         coerced = self.coerce(target, value)
+        if isinstance(coerced, bool) and target is self.active and _is_core_active(path):
+            coerced = coerced is not self.disabled_value  # active false → the disabled value
         if coerced is None:
             attributes.pop(target.name, None)
         else:
@@ -158,7 +168,8 @@ class ResourceMapper:
 
     def is_active(self, attributes: Mapping[str, Value]) -> bool:
         """False only when the disable attribute is present and false."""
-        return is_active(attributes, self.active.name if self.active is not None else None)
+        flag = self.active.name if self.active is not None else None
+        return is_active(attributes, flag, self.disabled_value)
 
     # -- rendering -------------------------------------------------------------
 
@@ -167,7 +178,7 @@ class ResourceMapper:
         extension = {
             a.name: obj.attributes[a.name]
             for a in self.schema.attributes
-            if a.name in obj.attributes
+            if a.name in obj.attributes and a.imported
         }
         resource: dict[str, Any] = {
             "schemas": [CORE_USER, EXTENSION],
@@ -199,6 +210,12 @@ def split_urn(path: str) -> tuple[str | None, str]:
         return None, path
     urn, _, name = path.rpartition(":")
     return urn, name
+
+
+def _is_core_active(path: str) -> bool:
+    """Whether ``path`` is SCIM's ``active`` rather than the connector's own attribute."""
+    urn, name = split_urn(path)
+    return name.lower() == "active" and (urn is None or urn.lower() == CORE_USER.lower())
 
 
 def _extension_part(body: Mapping[str, Any]) -> Mapping[str, Any]:

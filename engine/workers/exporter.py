@@ -45,8 +45,10 @@ class Exporter:
         *,
         metrics: HostMetrics | None = None,
         alerts: Alerts | None = None,
+        carried: frozenset[str] = frozenset(),
     ) -> None:
         self.name = name
+        self._carried = carried  # export-only attributes: see ``queue.coalesce``
         self._connector = connector
         self._space = space
         self._policy = RetryPolicy(
@@ -89,7 +91,9 @@ class Exporter:
     async def drain_once(self) -> int:
         """Export one batch of due objects; returns how many objects it exported."""
         async with self._gate.export():
-            claims = await queue.claim(self._space, self.name, self._batch_size, self._lease_s)
+            claims = await queue.claim(
+                self._space, self.name, self._batch_size, self._lease_s, self._carried
+            )
             if not claims:
                 return 0
             started = time.perf_counter()

@@ -10,6 +10,7 @@ import pytest
 REPO = Path(__file__).parents[2]
 CONTRACT = {
     "ecmahost.connectors.base",
+    "ecmahost.connectors.direction",
     "ecmahost.connectors.exceptions",
     "ecmahost.connectors.secrets",
 }
