@@ -43,6 +43,10 @@ class Capability(enum.Enum):
     IMPORT = "import"
     EXPORT = "export"
     RENAME = "rename"
+    ASSIGNS_ANCHOR = "assigns_anchor"
+    """When the schema's anchor is ``assigned``, the target chooses it: an ADD comes
+    with an empty anchor, and each successful result names the anchor the target
+    holds the object under afterwards (a new one when a change moved it)."""
 
 
 class DataType(enum.Enum):
@@ -61,6 +65,10 @@ class Attribute:
     data_type: DataType = DataType.STRING
     is_anchor: bool = False
     case_exact: bool = False
+    assigned: bool = False
+    """The target assigns the values (an LDAP DN or entryUUID, a database-generated
+    column); clients never write them. Only an anchor of a connector declaring
+    ``Capability.ASSIGNS_ANCHOR`` may be assigned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +133,12 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """The outcome of one change. ``error`` is None on success."""
+    """The outcome of one change. ``error`` is None on success.
+
+    ``anchor`` is the change's anchor, except for a connector that assigns anchors:
+    there, on success, it is the anchor the target holds the object under now (the
+    one it chose for an ADD, the new DN after a move), and the host binds the
+    object's SCIM id to it."""
 
     anchor: str
     error: Exception | None = None

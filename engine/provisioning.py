@@ -31,6 +31,7 @@ __all__ = [
     "Rules",
     "check_outcome",
     "confirm_export",
+    "create_anchor",
     "is_active",
     "stage_delete",
     "stage_write",
@@ -51,6 +52,8 @@ class Rules:
     disable: DisableAction
     delete: DeleteAction
     can_rename: bool
+    anchor_assigned: bool = False
+    """The target assigns the anchor: creates carry none, and SCIM never changes it."""
 
     @classmethod
     def of(
@@ -65,6 +68,7 @@ class Rules:
             config.deprovision.disable,
             config.deprovision.delete,
             Capability.RENAME in capabilities,
+            Capability.ASSIGNS_ANCHOR in capabilities and schema.anchor.assigned,
         )
 
     def is_active(self, attributes: Mapping[str, Value]) -> bool:
@@ -90,6 +94,8 @@ def stage_write(
     A rename needs the connector's capability; a write that turns an active object
     inactive is a disable, exported as the connector's deprovisioning choice says.
     AnchorRequiredError or AnchorImmutableError for a write the anchor rule refuses."""
+    if rules.anchor_assigned:
+        attributes = _keep_assigned(rules.anchor, before, attributes)
     anchor = _new_anchor(rules, before, attributes)
     if before is None or not rules.is_active(before.attributes) or rules.is_active(attributes):
         return Staging(attributes, True, Op.UPSERT, anchor=anchor, external_id=external_id)
@@ -175,6 +181,8 @@ def _new_anchor(
 ) -> str | None:
     """The new anchor of a write that renames, None for one that does not."""
     name = rules.anchor
+    if rules.anchor_assigned:
+        return None  # the target's to choose and to change (see ``_keep_assigned``)
     if not after.get(name) and before is not None:
         raise AnchorImmutableError(name, removed=True)
     if not after.get(name):
@@ -184,6 +192,31 @@ def _new_anchor(
     if not rules.can_rename:
         raise AnchorImmutableError(name, removed=False)
     return str(after[name])
+
+
+def create_anchor(rules: Rules, attributes: Mapping[str, Value]) -> str | None:
+    """The anchor a create stages its object under; None when the target assigns it
+    (the object is then created with a pending anchor). AnchorRequiredError when the
+    client must send one and did not."""
+    if rules.anchor_assigned:
+        return None
+    if not attributes.get(rules.anchor):
+        raise AnchorRequiredError(rules.anchor)
+    return str(attributes[rules.anchor])
+
+
+def _keep_assigned(
+    name: str, before: StoredObject | None, attributes: dict[str, Value]
+) -> dict[str, Value]:
+    """A client does not write an anchor the target assigns: an update keeps the bound
+    value. A create keeps what was sent, for the connector to use if it can (an LDAP
+    ``-dn-`` names the new entry); the export's result replaces it."""
+    if before is None:
+        return attributes
+    kept = {k: v for k, v in attributes.items() if k != name}
+    if name in before.attributes:
+        kept[name] = before.attributes[name]
+    return kept
 
 
 # -- the export's outcome ---------------------------------------------------------

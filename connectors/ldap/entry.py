@@ -52,7 +52,7 @@ def entry_values(raw: Mapping[str, Sequence[bytes]]) -> dict[str, list[str]]:
 
 def record(layout: Layout, entry: Entry) -> Record | None:
     """The entry as the connector serves it; None when it has no anchor value."""
-    anchor = entry.first(layout.anchor.ldap_name)
+    anchor = entry.dn if layout.dn_anchor else entry.first(layout.anchor.ldap_name)
     if anchor is None:
         return None
     attributes: dict[str, Value] = {}
@@ -84,12 +84,15 @@ def desired_values(layout: Layout, change: Change) -> dict[str, str | None]:
             flag is None or lower != flag.name.lower()
         ):
             raise ValueError(f"attribute {name!r} is not in the schema")
+    if flag is not None:
+        wanted[flag.ldap_name] = _flag_value(flag, change)
+    if layout.anchor_assigned:
+        wanted.pop(layout.anchor.ldap_name, None)  # the server's: never written
+        return wanted
     anchor = wanted[layout.anchor.ldap_name]
     if anchor is not None and anchor != change.anchor:
         raise ValueError(f"attribute {layout.anchor.name!r} is {anchor!r}, not the anchor")
     wanted[layout.anchor.ldap_name] = change.anchor
-    if flag is not None:
-        wanted[flag.ldap_name] = _flag_value(flag, change)
     return wanted
 
 

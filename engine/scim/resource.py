@@ -20,6 +20,7 @@ from ecmahost.engine.config import Deprovision
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.provisioning import is_active
 from ecmahost.engine.scim.body import INT64_MAX, INT64_MIN
+from ecmahost.engine.space.records import is_pending
 from ecmahost.engine.space.stored import StoredObject
 
 __all__ = [
@@ -122,7 +123,7 @@ class ResourceMapper:
         for key, value in extension.items():
             if key not in _SKIPPED_KEYS:
                 self.assign(attributes, f"{EXTENSION}:{key}", value)
-        if not attributes.get(self.schema.anchor.name):
+        if not self.schema.anchor.assigned and not attributes.get(self.schema.anchor.name):
             raise ScimError(
                 400, f"the anchor attribute {self.schema.anchor.name} is required", "invalidValue"
             )
@@ -165,7 +166,7 @@ class ResourceMapper:
         resource: dict[str, Any] = {
             "schemas": [CORE_USER, EXTENSION],
             "id": obj.id,
-            "userName": str(obj.attributes.get(self._user_name.name, obj.anchor)),
+            "userName": str(obj.attributes.get(self._user_name.name, _shown_anchor(obj))),
         }
         if obj.external_id is not None:
             resource["externalId"] = obj.external_id
@@ -203,6 +204,12 @@ def _extension_part(body: Mapping[str, Any]) -> Mapping[str, Any]:
                 raise ScimError(400, f"{EXTENSION} must be an object", "invalidSyntax")
             return value
     return {}
+
+
+def _shown_anchor(obj: StoredObject) -> str:
+    """The anchor as a name; the id until the target assigned one (the pending
+    anchor is the host's placeholder, never shown)."""
+    return obj.id if is_pending(obj.anchor) else obj.anchor
 
 
 def _anchor_typed(anchor: Attribute, value: Any) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, cast
 from ecmahost.engine.exceptions import AnchorTakenError
 from ecmahost.engine.space.index import reindex
 from ecmahost.engine.space.models import ExportEvent, ObjectRow, utcnow
-from ecmahost.engine.space.records import Delivered, Staging, object_id_for
+from ecmahost.engine.space.records import Delivered, Staging, object_id_for, pending_anchor
 from ecmahost.engine.space.states import WAITING_STATUSES, ObjectState, Op
 from ecmahost.engine.space.stored import StoredObject
 from sqlalchemy import (
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 __all__ = [
     "among",
+    "bind",
     "by_anchor",
     "confirm",
     "forget",
@@ -41,6 +42,7 @@ __all__ = [
     "get",
     "page",
     "page_statements",
+    "provisional",
     "restage",
     "settle_failed",
     "stage",
@@ -126,6 +128,16 @@ def free_id(session: Session, connector: str, anchor: str) -> str:
     return derived if session.get(ObjectRow, derived) is None else str(uuid.uuid4())
 
 
+def provisional(session: Session, connector: str) -> ObjectRow:
+    """A new row whose anchor the target will assign: a fresh id, and a pending anchor
+    unique to it until the create's export binds the target's."""
+    object_id = str(uuid.uuid4())
+    row = ObjectRow.empty(object_id, connector, pending_anchor(object_id))
+    session.add(row)
+    session.flush()
+    return row
+
+
 def stage(session: Session, row: ObjectRow, staging: Staging) -> None:
     """Make ``row`` show what ``staging`` decided (its export is the caller's)."""
     if staging.anchor is not None and staging.anchor != row.anchor:
@@ -191,6 +203,49 @@ async def confirm(session: AsyncSession, delivered: Iterable[Delivered]) -> None
                 ObjectRow.id.in_(among(gone)), ObjectRow.state != _PRESENT, ~waiting
             )
         )
+
+
+async def bind(session: AsyncSession, delivered: Delivered, attribute: str) -> None:
+    """Bind the object to the anchor the target assigned it (``attribute`` holds it):
+    the id stays, the anchor and the attribute change, and the object's events still
+    waiting carry the new anchor, so a change queued before it was known (a patch, a
+    delete) reaches the same entry. An object an import made of that entry before
+    this outcome was recorded is folded into this one."""
+    row = await session.get(ObjectRow, delivered.object_id)
+    if row is None:
+        return
+    anchor = delivered.anchor
+    if row.anchor != anchor:
+        await _fold(session, row, anchor)
+        row.anchor = anchor
+    if row.attributes.get(attribute) != anchor:
+        await _settle(session, row, {**row.attributes, attribute: anchor}, ObjectState(row.state))
+    await session.execute(
+        update(ExportEvent)
+        .where(
+            ExportEvent.object_id == row.id,
+            ExportEvent.status.in_(WAITING_STATUSES),
+            ExportEvent.id.not_in(delivered.event_ids),
+        )
+        .values(anchor=anchor)
+    )
+
+
+async def _fold(session: AsyncSession, row: ObjectRow, anchor: str) -> None:
+    """Let go of ``anchor`` held by another object that has no change of its own
+    waiting: it can only be this object's entry, imported before the bind."""
+    waiting = exists().where(
+        ExportEvent.object_id == ObjectRow.id, ExportEvent.status.in_(WAITING_STATUSES)
+    )
+    await session.execute(
+        delete(ObjectRow).where(
+            ObjectRow.connector == row.connector,
+            ObjectRow.anchor == anchor,
+            ObjectRow.id != row.id,
+            ~waiting,
+        )
+    )
+    await session.flush()
 
 
 async def settle_failed(session: AsyncSession, object_id: str) -> None:
