@@ -31,7 +31,13 @@ from ecmahost.connectors.exceptions import ConfigError, PermanentError, Transien
 from ecmahost.connectors.secrets import redact, resolve_secret
 from ecmahost.connectors.sql.errors import boundary, translate
 from ecmahost.connectors.sql.mapping import TableMapping
-from ecmahost.connectors.sql.upsert import delete_object, rename_object, upsert_object
+from ecmahost.connectors.sql.upsert import (
+    delete_object,
+    insert_generated,
+    rename_object,
+    update_generated,
+    upsert_object,
+)
 from pydantic import Field, SecretStr, field_validator
 from sqlalchemy import MetaData, Table, event, make_url
 from sqlalchemy import exc as sa_exc
@@ -46,7 +52,8 @@ log = logging.getLogger(__name__)
 class SqlSettings(ConnectorSettings):
     """``url`` is a SQLAlchemy async URL (a secret: ``env:NAME`` or ``file:PATH`` refer
     to it); ``table`` lives in ``table_schema`` (default: the connection's own);
-    ``anchor`` names the anchor column; ``attributes`` maps attribute names to columns
+    ``anchor`` names the anchor column, which the database fills (a DEFAULT, an
+    identity) when ``anchor_generated``; ``attributes`` maps attribute names to columns
     (default: every column, by its own name); ``disable_column`` is served as a Boolean
     even when it is an integer 0/1 column; ``timeout_s`` bounds connecting and waiting
     for a lock."""
@@ -55,6 +62,7 @@ class SqlSettings(ConnectorSettings):
     table: str = Field(min_length=1)
     table_schema: str | None = None
     anchor: str = Field(min_length=1)
+    anchor_generated: bool = False
     attributes: dict[str, str] | None = None
     object_type: str = Field("Person", min_length=1)
     disable_column: str | None = None
@@ -75,7 +83,7 @@ class SqlConnector(Connector):
     type_name: ClassVar[str] = "sql"
     settings_model: ClassVar[type[ConnectorSettings]] = SqlSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.IMPORT, Capability.EXPORT, Capability.RENAME}
+        {Capability.IMPORT, Capability.EXPORT, Capability.RENAME, Capability.ASSIGNS_ANCHOR}
     )
 
     def __init__(self, name: str, settings: SqlSettings, base_dir: Path) -> None:
@@ -166,6 +174,7 @@ class SqlConnector(Connector):
             object_type=s.object_type,
             disable_column=s.disable_column,
             key=self._key,
+            anchor_generated=s.anchor_generated,
         )
 
     def _opened(self) -> tuple[AsyncEngine, TableMapping]:
@@ -197,8 +206,13 @@ class SqlConnector(Connector):
 
     def _plan(self, change: Change, mapping: TableMapping) -> _Plan:
         try:
+            if change.kind is ChangeKind.DELETE and not change.anchor:
+                return _Plan(change)  # never inserted: the database assigned it no anchor
             if change.kind is ChangeKind.DELETE:
                 return _Plan(change, anchor=mapping.anchor_value(change.anchor))
+            if mapping.anchor_generated:
+                held = mapping.anchor_value(change.anchor) if change.anchor else None
+                return _Plan(change, values=mapping.values(change), anchor=held)
             previous = change.previous_anchor
             renamed_from = mapping.anchor_value(previous) if previous is not None else None
             return _Plan(change, values=mapping.values(change), previous=renamed_from)
@@ -216,7 +230,10 @@ class SqlConnector(Connector):
         try:
             async with conn.begin_nested():
                 if plan.values is None:
-                    await delete_object(conn, mapping, plan.anchor)
+                    if plan.anchor is not None:
+                        await delete_object(conn, mapping, plan.anchor)
+                elif mapping.anchor_generated:
+                    anchor = await _write_generated(conn, mapping, plan)
                 else:
                     if plan.previous is not None:
                         anchor_value = plan.values[mapping.anchor.column]
@@ -229,6 +246,19 @@ class SqlConnector(Connector):
                 raise error from exc  # the whole batch: its transaction is lost
             return Result(anchor, error)
         return Result(anchor)
+
+
+async def _write_generated(conn: AsyncConnection, mapping: TableMapping, plan: _Plan) -> str:
+    """Update the row by its generated anchor, or insert one (a create, or a row gone
+    meanwhile); returns the anchor the row has, as the import reads it."""
+    assert plan.values is not None
+    if plan.anchor is not None and await update_generated(conn, mapping, plan.anchor, plan.values):
+        return plan.change.anchor
+    raw = await insert_generated(conn, mapping, plan.values)
+    anchor = mapping.anchor.codec.from_db(raw)
+    if not isinstance(anchor, str) or not anchor:
+        raise ValueError(f"the database gave column {mapping.anchor.column.name} no text value")
+    return anchor
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ecmahost.connectors.base import Attribute, Change, Record, Schema, Value
@@ -52,6 +52,11 @@ class TableMapping:
     def anchor(self) -> Field:
         return self.fields[0]
 
+    @property
+    def anchor_generated(self) -> bool:
+        """The database fills the anchor column: creates come without an anchor."""
+        return self.anchor.attribute.assigned
+
     @classmethod
     def build(
         cls,
@@ -62,10 +67,15 @@ class TableMapping:
         object_type: str,
         disable_column: str | None,
         key: str,
+        anchor_generated: bool = False,
     ) -> TableMapping:
         """The mapping the settings ask for; ``ConfigError`` naming the setting (under
-        ``key``, e.g. ``connectors.HR.settings``) when the table cannot serve it."""
+        ``key``, e.g. ``connectors.HR.settings``) when the table cannot serve it.
+        ``anchor_generated``: the database fills the anchor column, which must then
+        have a default or be an identity column."""
         anchor_column = _column(table, anchor, f"{key}.anchor")
+        if anchor_generated:
+            _check_generated(anchor_column, f"{key}.anchor_generated")
         flag_column = None
         if disable_column is not None:
             flag_column = _column(table, disable_column, f"{key}.disable_column")
@@ -73,6 +83,8 @@ class TableMapping:
         fields = [_field(name, column, anchor_column, flag_column, key) for name, column in pairs]
         _check_fields(fields, flag_column, key)
         _check_unique(table, anchor_column, f"{key}.anchor")
+        if anchor_generated:
+            fields[0] = replace(fields[0], attribute=replace(fields[0].attribute, assigned=True))
         schema = Schema(object_type, tuple(f.attribute for f in fields))
         return cls(table, schema, tuple(fields))
 
@@ -141,9 +153,13 @@ class TableMapping:
     def values(self, change: Change) -> dict[Column[Any], Any]:
         """The change's whole object as column values (absent attributes left out);
         ValueError naming the attribute when one cannot be stored."""
-        values: dict[Column[Any], Any] = {self.anchor.column: self.anchor_value(change.anchor)}
+        values: dict[Column[Any], Any] = {}
+        if not self.anchor_generated:
+            values[self.anchor.column] = self.anchor_value(change.anchor)
         for name, value in change.attributes.items():
             field = self._field(name)
+            if field is self.anchor and self.anchor_generated:
+                continue  # the database's: never written
             if field is self.anchor:
                 if value != change.anchor:
                     raise ValueError(f"attribute {name!r} is {value!r}, not the change's anchor")
@@ -234,6 +250,16 @@ def _field(
             f"{key}.anchor",
         )
     return Field(Attribute(name, codec.data_type, is_anchor=column is anchor), column, codec)
+
+
+def _check_generated(column: Column[Any], key: str) -> None:
+    """A generated anchor needs something in the database that fills it."""
+    if column.server_default is None and column.identity is None and column.autoincrement is not True:
+        raise ConfigError(
+            f"column {column.name} has no default and is no identity column: the "
+            "database cannot fill it",
+            key,
+        )
 
 
 def _check_fields(fields: Sequence[Field], flag: Column[Any] | None, key: str) -> None:
