@@ -254,7 +254,11 @@ def _field(
 
 def _check_generated(column: Column[Any], key: str) -> None:
     """A generated anchor needs something in the database that fills it."""
-    if column.server_default is None and column.identity is None and column.autoincrement is not True:
+    if (
+        column.server_default is None
+        and column.identity is None
+        and column.autoincrement is not True
+    ):
         raise ConfigError(
             f"column {column.name} has no default and is no identity column: the "
             "database cannot fill it",

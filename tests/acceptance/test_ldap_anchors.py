@@ -21,6 +21,7 @@ from tests.acceptance.test_ldap_e2e import LOCKED, PATCH_OP, ldap_toml, serve
 from tests.conftest import CORE, EXT
 from tests.ldap_server import Slapd, slapd_fixture  # noqa: F401 - a fixture
 
+
 def entries(slapd: Slapd, base: str) -> dict[str, dict[str, Any]]:
     """The users under ``base`` by uid: their DN, entryUUID and values."""
     connection = slapd.connection()
@@ -149,4 +150,3 @@ def test_server_assigned_anchor_entra_sequence(
 ) -> None:
     server, base = start(slapd, write_config, server_factory, "entryUUID", mode)
     run_sequence(server, slapd, base, "entryUUID", mode)
-

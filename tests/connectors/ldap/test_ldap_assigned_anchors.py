@@ -69,9 +69,7 @@ async def test_server_assigned_anchor_add_returns_the_entry_uuid(
 
     # The anchor is found by its value and never written back.
     changed = {**PERSON, "title": "Manager", "entryUUID": assigned}
-    assert ok(await connector.export([Change(ChangeKind.REPLACE, assigned, changed)])) == [
-        assigned
-    ]
+    assert ok(await connector.export([Change(ChangeKind.REPLACE, assigned, changed)])) == [assigned]
     assert entries(slapd, ldap_ou)[f"uid=avance,{ldap_ou}"]["title"] == ["Manager"]
 
     # Never added: nothing to delete, and nothing else is touched.
