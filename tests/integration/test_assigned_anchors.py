@@ -159,3 +159,48 @@ async def test_server_assigned_anchor_delete_before_the_create_went_out(
     assert target.batches == [[Change(ChangeKind.DELETE, "")]]  # nothing the target holds
     assert list(target.objects) == ["m-9"]
     assert await space.get(NAME, created.id) is None
+
+
+class NamingTarget(AssigningTarget):
+    """A target whose anchor is a name made of ``UserName`` (as an LDAP DN is made of
+    the RDN attribute): a change of it moves the object to a new anchor."""
+
+    def _take(self, change: Change) -> Result:
+        if change.kind is ChangeKind.DELETE:
+            return super()._take(change)
+        self.objects.pop(change.anchor, None)
+        anchor = f"uid={change.attributes['UserName']}"
+        self.objects[anchor] = {**change.attributes, ANCHOR: anchor}
+        return Result(anchor)
+
+
+def named(name: str) -> Staging:
+    return Staging({"UserName": name, "Title": "t"}, visible=True, export=Op.UPSERT)
+
+
+async def test_dn_anchor_a_move_rebinds_the_id_and_a_change_queued_meanwhile_follows(
+    space: ConnectorSpace, tmp_path: Path
+) -> None:
+    target = NamingTarget(tmp_path)
+    exporter = exporter_for(target, space)
+    created, _ = await space.create(NAME, None, named("a"))
+    await exporter.drain_once()
+    await space.update(NAME, created.id, lambda o: named("b"))  # moves the object
+
+    target.hold = True
+    drain = asyncio.create_task(exporter.drain_once())
+    await target.took.wait()
+    await space.update(
+        NAME, created.id, lambda o: Staging({**o.attributes, "Title": "late"}, True, Op.UPSERT)
+    )
+    target.answer.set()
+    await drain
+    target.hold = False
+    await exporter.drain_once()
+
+    bound = await space.get(NAME, created.id)
+    assert bound is not None and bound.anchor == "uid=b"
+    assert target.batches[-1] == [
+        Change(ChangeKind.REPLACE, "uid=b", {"UserName": "b", "Title": "late"})
+    ]
+    assert list(target.objects) == ["uid=b"]
