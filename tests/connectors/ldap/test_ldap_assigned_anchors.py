@@ -77,3 +77,12 @@ async def test_server_assigned_anchor_add_returns_the_entry_uuid(
     assert len(entries(slapd, ldap_ou)) == 1
     ok(await connector.export([Change(ChangeKind.DELETE, assigned)]))
     assert entries(slapd, ldap_ou) == {}
+
+
+async def test_server_assigned_anchor_a_value_sent_on_the_add_is_not_written(
+    make_ldap: LdapFactory, slapd: Slapd, ldap_ou: str
+) -> None:
+    connector = await make_ldap(anchor="entryUUID")
+    sent = {**PERSON, "entryUUID": "00000000-0000-4000-8000-000000000000"}
+    [assigned] = ok(await connector.export([Change(ChangeKind.ADD, "", sent)]))
+    assert assigned == entry_uuid(slapd, f"uid=avance,{ldap_ou}") != sent["entryUUID"]
