@@ -208,15 +208,13 @@ def create_anchor(rules: Rules, attributes: Mapping[str, Value]) -> str | None:
 def _keep_assigned(
     name: str, before: StoredObject | None, attributes: dict[str, Value]
 ) -> dict[str, Value]:
-    """A client does not write an anchor the target assigns: an update keeps the bound
-    value. A create keeps what was sent, for the connector to use if it can (an LDAP
-    ``-dn-`` names the new entry); the export's result replaces it."""
-    if before is None:
+    """An anchor the target assigns is never the client's to set, only to ask for:
+    a value sent goes to the connector, which may honour it (an LDAP ``-dn-`` names
+    or moves the entry) or not, and the export's result shows what the target holds.
+    A write that leaves it out (a PUT) keeps the bound value."""
+    if before is None or attributes.get(name) or name not in before.attributes:
         return attributes
-    kept = {k: v for k, v in attributes.items() if k != name}
-    if name in before.attributes:
-        kept[name] = before.attributes[name]
-    return kept
+    return {**attributes, name: before.attributes[name]}
 
 
 # -- the export's outcome ---------------------------------------------------------

@@ -36,9 +36,16 @@ from ecmahost.connectors.exceptions import (
     PermanentError,
     TransientError,
 )
-from ecmahost.connectors.ldap.dn import parse_dn, render
+from ecmahost.connectors.ldap.dn import child_dn, is_within, parse_dn, render
 from ecmahost.connectors.ldap.driver import MODIFY_REPLACE, LDAPNoSuchObjectResult, ldap3
-from ecmahost.connectors.ldap.entry import Entry, entry_values, new_entry, plan_modify, record
+from ecmahost.connectors.ldap.entry import (
+    Entry,
+    entry_values,
+    given_dn,
+    new_entry,
+    plan_modify,
+    record,
+)
 from ecmahost.connectors.ldap.errors import check_result
 from ecmahost.connectors.ldap.escape import escape_dn_value, escape_filter_value
 from ecmahost.connectors.ldap.schema import Layout, discover
@@ -366,6 +373,7 @@ class _Batch:
     def _modify(self, change: Change, entry: Entry) -> str:
         """Give ``entry`` the change's values, moving it first when the attribute
         naming it changes; returns its DN afterwards."""
+        entry = self._move_to_given(change, entry)
         plan = plan_modify(self._layout, change, entry)
         dn = entry.dn
         if plan.new_rdn is not None:
@@ -379,6 +387,26 @@ class _Batch:
             target, modifications = dn, plan.modifications
             self._write(f"modify {dn}", lambda c: c.modify(target, modifications))
         return dn
+
+    def _move_to_given(self, change: Change, entry: Entry) -> Entry:
+        """With the DN as anchor, a ``-dn-`` other than the entry's asks for a move
+        (modify DN, to another container too), checked as a create's is."""
+        given = given_dn(change) if self._layout.dn_anchor else None
+        if given is None:
+            return entry
+        target = child_dn(given, self._settings.base_dn)
+        wanted, held = parse_dn(target), parse_dn(entry.dn)
+        if len(wanted) == len(held) and is_within(wanted, held):
+            return entry
+        rdn, superior, dn = render(wanted[:1]), render(wanted[1:]), entry.dn
+        self._write(
+            f"move {dn} to {target}",
+            lambda c: c.modify_dn(dn, rdn, delete_old_dn=True, new_superior=superior),
+        )
+        moved = self._read(target)
+        if moved is None:
+            raise TransientError(f"{target} cannot be read after the move")
+        return moved
 
     def _delete(self, anchor: str) -> None:
         if not anchor:

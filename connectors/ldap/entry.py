@@ -13,7 +13,16 @@ from ecmahost.connectors.ldap.escape import escape_dn_value
 from ecmahost.connectors.ldap.schema import DisableFlag, Layout
 from ecmahost.connectors.ldap.settings import DN_PSEUDO_ATTRIBUTE
 
-__all__ = ["Entry", "Plan", "desired_values", "entry_values", "new_entry", "plan_modify", "record"]
+__all__ = [
+    "Entry",
+    "Plan",
+    "desired_values",
+    "entry_values",
+    "given_dn",
+    "new_entry",
+    "plan_modify",
+    "record",
+]
 
 Modifications = dict[str, list[tuple[str, list[str]]]]
 """ldap3's shape: LDAP attribute → [(operation, values)]."""
@@ -109,7 +118,7 @@ def new_entry(
     wanted = desired_values(layout, change)
     attributes: dict[str, list[str]] = {"objectClass": list(layout.object_classes)}
     attributes |= {name: [value] for name, value in wanted.items() if value is not None}
-    given = _given_dn(change) if layout.serve_dn else None
+    given = given_dn(change) if layout.serve_dn else None
     dn = None
     if given is not None:
         try:
@@ -154,7 +163,8 @@ def _new_rdn(layout: Layout, entry: Entry, modifications: Modifications) -> str 
     return f"{rdn.ldap_name}={escape_dn_value(values[0])}"
 
 
-def _given_dn(change: Change) -> str | None:
+def given_dn(change: Change) -> str | None:
+    """The ``-dn-`` the change carries, if any (the client's text, unchecked)."""
     for name, value in change.attributes.items():
         if name.lower() == DN_PSEUDO_ATTRIBUTE and isinstance(value, str) and value:
             return value

@@ -214,21 +214,28 @@ async def bind(session: AsyncSession, delivered: Delivered, attribute: str) -> N
     row = await session.get(ObjectRow, delivered.object_id)
     if row is None:
         return
-    anchor = delivered.anchor
+    anchor, previous = delivered.anchor, row.anchor
     if row.anchor != anchor:
         await _fold(session, row, anchor)
         row.anchor = anchor
-    if row.attributes.get(attribute) != anchor:
-        await _settle(session, row, {**row.attributes, attribute: anchor}, ObjectState(row.state))
-    await session.execute(
-        update(ExportEvent)
-        .where(
-            ExportEvent.object_id == row.id,
-            ExportEvent.status.in_(WAITING_STATUSES),
-            ExportEvent.id.not_in(delivered.event_ids),
+    waiting = list(
+        await session.scalars(
+            select(ExportEvent).where(
+                ExportEvent.object_id == row.id,
+                ExportEvent.status.in_(WAITING_STATUSES),
+                ExportEvent.id.not_in(delivered.event_ids),
+            )
         )
-        .values(anchor=anchor)
     )
+    # The view shows the target's anchor, unless a newer change waits with a value of
+    # its own (a new -dn- asked for): that one's export binds it in turn.
+    if not waiting or row.attributes.get(attribute) in (None, previous):
+        await _settle(session, row, {**row.attributes, attribute: anchor}, ObjectState(row.state))
+    for event in waiting:
+        event.anchor = anchor
+        if event.payload is not None and event.payload.get(attribute) == previous:
+            # Staged before the bind, it carried the old anchor: not a request to go back.
+            event.payload = {**event.payload, attribute: anchor}
 
 
 async def _fold(session: AsyncSession, row: ObjectRow, anchor: str) -> None:

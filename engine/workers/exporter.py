@@ -248,12 +248,13 @@ class Exporter:
 
 def _bound(item: Claim, result: Result, assigned_to: str | None) -> Claim:
     """The claim as delivered: when the target assigned the anchor (a create, a move of
-    a DN anchor), it names the target's anchor, so the space binds the object to it."""
+    a DN anchor) or held another than the change asked for, it names the target's
+    anchor, so the space binds the object to it."""
     change = item.change
     if assigned_to is None or change.kind is ChangeKind.DELETE or not result.anchor:
         return item
-    if result.anchor == change.anchor:
-        return item
+    if result.anchor == change.anchor and change.attributes.get(assigned_to) == result.anchor:
+        return item  # nothing new: the object shows this anchor already
     bound = dataclasses.replace(
         change,
         anchor=result.anchor,

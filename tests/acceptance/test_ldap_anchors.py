@@ -84,7 +84,8 @@ def start(
 
 def run_sequence(server: Server, slapd: Slapd, base: str, anchor: str, mode: str) -> None:
     """Entra's sequence: test connection, match, create without anchor, read back,
-    patch, disable, rename of the RDN attribute, import, delete."""
+    patch, disable, rename of the RDN attribute (and, with -dn-, a new -dn-), import,
+    delete."""
     probe = request(server, "GET", "/Users" + filter_query(f'PLACEHOLDER eq "{uuid.uuid4()}"'))
     assert probe["totalResults"] == 0
     new = user(1)
@@ -118,6 +119,15 @@ def run_sequence(server: Server, slapd: Slapd, base: str, anchor: str, mode: str
     wait_until(lambda: request(server, "GET", f"/Users/{user_id}")[EXT].get(anchor) == expected)
     replace(server, user_id, f"{EXT}:Title", "Moved")
     wait_until(lambda: entries(slapd, base)[uid].get("title") == ["Moved"])
+    if anchor == "-dn-":  # a new -dn- moves the entry, to another container too
+        other = slapd.new_ou(base)
+        replace(server, user_id, f"{EXT}:-dn-", f"cn=renamed1,{other}")
+        wait_until(lambda: entries(slapd, base)[uid]["dn"] == f"cn=renamed1,{other}")
+        wait_until(
+            lambda: (
+                request(server, "GET", f"/Users/{user_id}")[EXT]["-dn-"] == f"cn=renamed1,{other}"
+            )
+        )
 
     # The start-up import finds the bound object: same id, no duplicate.
     server.restart()

@@ -52,7 +52,17 @@ async def test_dn_anchor_add_returns_the_dn_and_a_move_the_new_one(
     assert moved == f"cn=Adele Smith,{ldap_ou}"
     assert list(entries(slapd, ldap_ou)) == [moved]
 
-    ok(await connector.export([Change(ChangeKind.DELETE, moved)]))
+    # A new -dn- moves the entry, to another container too.
+    other = slapd.new_ou(ldap_ou)
+    asked = {**renamed, "-dn-": f"CN=Adele Smith,{other}"}
+    [elsewhere] = ok(await connector.export([Change(ChangeKind.REPLACE, moved, asked)]))
+    assert elsewhere.lower() == f"cn=adele smith,{other}".lower()
+    assert [dn.lower() for dn in entries(slapd, ldap_ou)] == [elsewhere.lower()]
+    # The -dn- it holds asks for nothing.
+    again = {**asked, "-dn-": elsewhere}
+    assert ok(await connector.export([Change(ChangeKind.REPLACE, elsewhere, again)])) == [elsewhere]
+
+    ok(await connector.export([Change(ChangeKind.DELETE, elsewhere)]))
     assert entries(slapd, ldap_ou) == {}
 
 
