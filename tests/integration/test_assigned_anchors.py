@@ -25,6 +25,7 @@ from ecmahost.engine.space import ConnectorSpace, Staging
 from ecmahost.engine.space.database import sqlite_url
 from ecmahost.engine.space.records import is_pending
 from ecmahost.engine.space.states import Op, RunKind
+from ecmahost.engine.space.stored import StoredObject
 from ecmahost.engine.workers.exporter import Exporter
 from ecmahost.engine.workers.gate import RunGate
 
@@ -163,13 +164,17 @@ async def test_server_assigned_anchor_delete_before_the_create_went_out(
 
 class NamingTarget(AssigningTarget):
     """A target whose anchor is a name made of ``UserName`` (as an LDAP DN is made of
-    the RDN attribute): a change of it moves the object to a new anchor."""
+    the RDN attribute): a change of it moves the object to a new anchor, as does an
+    anchor attribute other than the change's anchor."""
 
     def _take(self, change: Change) -> Result:
         if change.kind is ChangeKind.DELETE:
             return super()._take(change)
         self.objects.pop(change.anchor, None)
+        asked = change.attributes.get(ANCHOR)
         anchor = f"uid={change.attributes['UserName']}"
+        if change.anchor and asked and asked != change.anchor:
+            anchor = str(asked)  # a move asked for, as a new LDAP -dn- is
         self.objects[anchor] = {**change.attributes, ANCHOR: anchor}
         return Result(anchor)
 
@@ -185,22 +190,27 @@ async def test_dn_anchor_a_move_rebinds_the_id_and_a_change_queued_meanwhile_fol
     exporter = exporter_for(target, space)
     created, _ = await space.create(NAME, None, named("a"))
     await exporter.drain_once()
-    await space.update(NAME, created.id, lambda o: named("b"))  # moves the object
 
+    def rename(o: StoredObject) -> Staging:  # keeps the bound anchor, as SCIM writes do
+        return Staging({**o.attributes, "UserName": "b"}, True, Op.UPSERT)
+
+    def retitle(o: StoredObject) -> Staging:
+        return Staging({**o.attributes, "Title": "late"}, True, Op.UPSERT)
+
+    await space.update(NAME, created.id, rename)  # moves the object
     target.hold = True
     drain = asyncio.create_task(exporter.drain_once())
     await target.took.wait()
-    await space.update(
-        NAME, created.id, lambda o: Staging({**o.attributes, "Title": "late"}, True, Op.UPSERT)
-    )
+    await space.update(NAME, created.id, retitle)  # staged with the old anchor
     target.answer.set()
     await drain
     target.hold = False
     await exporter.drain_once()
 
     bound = await space.get(NAME, created.id)
-    assert bound is not None and bound.anchor == "uid=b"
+    assert bound is not None
+    assert (bound.anchor, bound.attributes[ANCHOR]) == ("uid=b", "uid=b")
     assert target.batches[-1] == [
-        Change(ChangeKind.REPLACE, "uid=b", {"UserName": "b", "Title": "late"})
+        Change(ChangeKind.REPLACE, "uid=b", {"UserName": "b", "Title": "late", ANCHOR: "uid=b"})
     ]
-    assert list(target.objects) == ["uid=b"]
+    assert list(target.objects) == ["uid=b"]  # not moved back
