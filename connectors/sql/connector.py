@@ -245,6 +245,8 @@ class SqlConnector(Connector):
             if isinstance(error, TransientError):
                 raise error from exc  # the whole batch: its transaction is lost
             return Result(anchor, error)
+        except ValueError as exc:  # the database gave no usable anchor back
+            return Result(anchor, PermanentError(f"{self.name}: cannot write: {exc}"))
         return Result(anchor)
 
 
