@@ -13,7 +13,7 @@ from typing import Any
 
 from ecmahost.connectors.base import Attribute, Change, Record, Schema, Value
 from ecmahost.connectors.exceptions import ConfigError
-from ecmahost.connectors.sql.values import Codec, codec_for, flag_codec
+from ecmahost.connectors.sql.values import INTEGER, INTEGER_ANCHOR, Codec, codec_for, flag_codec
 from sqlalchemy import (
     Column,
     Executable,
@@ -80,7 +80,10 @@ class TableMapping:
         if disable_column is not None:
             flag_column = _column(table, disable_column, f"{key}.disable_column")
         pairs = _pairs(table, anchor_column, attributes, key)
-        fields = [_field(name, column, anchor_column, flag_column, key) for name, column in pairs]
+        fields = [
+            _field(name, column, anchor_column, flag_column, key, generated=anchor_generated)
+            for name, column in pairs
+        ]
         _check_fields(fields, flag_column, key)
         _check_unique(table, anchor_column, f"{key}.anchor")
         if anchor_generated:
@@ -228,6 +231,8 @@ def _field(
     anchor: Column[Any],
     flag: Column[Any] | None,
     key: str,
+    *,
+    generated: bool = False,
 ) -> Field:
     if column is flag:
         codec = flag_codec(column.type)
@@ -244,6 +249,8 @@ def _field(
                 "(text, integer, boolean, date/time and uuid columns do)",
                 f"{key}.attributes.{name}",
             )
+    if column is anchor and generated and codec is INTEGER:
+        codec = INTEGER_ANCHOR  # an identity or sequence: its numbers as text
     if column is anchor and not codec.holds_text:
         raise ConfigError(
             f"the anchor column {column.name} has type {column.type}; it must be text or uuid",
@@ -254,10 +261,14 @@ def _field(
 
 def _check_generated(column: Column[Any], key: str) -> None:
     """A generated anchor needs something in the database that fills it."""
+    # An integer primary key alone is numbered by the database (SQLite's rowid,
+    # MySQL's AUTO_INCREMENT): SQLAlchemy names it the table's autoincrement column.
+    numbered = column is column.table.autoincrement_column
     if (
         column.server_default is None
         and column.identity is None
         and column.autoincrement is not True
+        and not numbered
     ):
         raise ConfigError(
             f"column {column.name} has no default and is no identity column: the "
