@@ -8,6 +8,7 @@ bookkeeping use async sessions.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, cast
@@ -49,6 +50,8 @@ __all__ = [
     "stream",
     "visible",
 ]
+
+log = logging.getLogger(__name__)
 
 _PRESENT = ObjectState.PRESENT
 
@@ -216,7 +219,15 @@ async def bind(session: AsyncSession, delivered: Delivered, attribute: str) -> N
         return
     anchor, previous = delivered.anchor, row.anchor
     if row.anchor != anchor:
-        await _fold(session, row, anchor)
+        if not await _fold(session, row, anchor):
+            log.warning(
+                "the target holds object %s under %r, which another object's waiting "
+                "change holds: not bound",
+                row.id,
+                anchor,
+                extra={"action": "export.bind_conflict", "connector": row.connector},
+            )
+            return
         row.anchor = anchor
     waiting = list(
         await session.scalars(
@@ -238,21 +249,22 @@ async def bind(session: AsyncSession, delivered: Delivered, attribute: str) -> N
             event.payload = {**event.payload, attribute: anchor}
 
 
-async def _fold(session: AsyncSession, row: ObjectRow, anchor: str) -> None:
-    """Let go of ``anchor`` held by another object that has no change of its own
-    waiting: it can only be this object's entry, imported before the bind."""
+async def _fold(session: AsyncSession, row: ObjectRow, anchor: str) -> bool:
+    """Free ``anchor`` for ``row``; False when it cannot be. Another object holding it
+    with no change of its own waiting can only be this object's entry, imported
+    before the bind; a hidden one (deleted, its export pending) lets go of it, as on
+    a rename: its events carry their own anchor."""
     waiting = exists().where(
         ExportEvent.object_id == ObjectRow.id, ExportEvent.status.in_(WAITING_STATUSES)
     )
-    await session.execute(
-        delete(ObjectRow).where(
-            ObjectRow.connector == row.connector,
-            ObjectRow.anchor == anchor,
-            ObjectRow.id != row.id,
-            ~waiting,
-        )
+    others = (
+        (ObjectRow.connector == row.connector)
+        & (ObjectRow.anchor == anchor)
+        & (ObjectRow.id != row.id)
     )
+    await session.execute(delete(ObjectRow).where(others, ~waiting | (ObjectRow.state != _PRESENT)))
     await session.flush()
+    return await session.scalar(select(ObjectRow.id).where(others)) is None
 
 
 async def settle_failed(session: AsyncSession, object_id: str) -> None:
