@@ -60,6 +60,10 @@ class Capability(enum.Enum):
     IMPORT = "import"
     EXPORT = "export"
     RENAME = "rename"
+    ASSIGNS_ANCHOR = "assigns_anchor"
+    """When the schema's anchor is ``assigned``, the target chooses it: an ADD comes
+    with an empty anchor, and each successful result names the anchor the target
+    holds the object under afterwards (a new one when a change moved it)."""
 
 
 class DataType(enum.Enum):
@@ -94,6 +98,10 @@ class Attribute:
     multi_valued: bool = False
     """Holds a set of strings (a list, see ``Value``); only String attributes may."""
     direction: Direction = Direction.IMPORT_EXPORT
+    assigned: bool = False
+    """The target assigns the values (an LDAP DN or entryUUID, a database-generated
+    column); clients never write them. Only an anchor of a connector declaring
+    ``Capability.ASSIGNS_ANCHOR`` may be assigned."""
 
     @property
     def imported(self) -> bool:
@@ -168,7 +176,12 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """The outcome of one change. ``error`` is None on success."""
+    """The outcome of one change. ``error`` is None on success.
+
+    ``anchor`` is the change's anchor, except for a connector that assigns anchors:
+    there, on success, it is the anchor the target holds the object under now (the
+    one it chose for an ADD, the new DN after a move), and the host binds the
+    object's SCIM id to it."""
 
     anchor: str
     error: Exception | None = None

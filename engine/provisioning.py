@@ -32,6 +32,7 @@ __all__ = [
     "Rules",
     "check_outcome",
     "confirm_export",
+    "create_anchor",
     "is_active",
     "stage_delete",
     "stage_write",
@@ -58,6 +59,8 @@ class Rules:
     """Attributes a write never sets: the target's value is kept."""
     export_only: frozenset[str] = frozenset()
     """Attributes a write exports but the connector space never keeps."""
+    anchor_assigned: bool = False
+    """The target assigns the anchor: creates carry none, and SCIM never changes it."""
 
     @classmethod
     def of(
@@ -75,6 +78,7 @@ class Rules:
             config.deprovision.disabled_value,
             frozenset(a.name for a in schema.attributes if not a.exported),
             frozenset(a.name for a in schema.attributes if not a.imported),
+            Capability.ASSIGNS_ANCHOR in capabilities and schema.anchor.assigned,
         )
 
     def is_active(self, attributes: Mapping[str, Value]) -> bool:
@@ -107,6 +111,8 @@ def stage_write(
 
     Import-only attributes keep the values ``before`` had (the target's); export-only
     ones are exported but never kept in the staged attributes."""
+    if rules.anchor_assigned:
+        attributes = _keep_assigned(rules.anchor, before, attributes)
     anchor = _new_anchor(rules, before, attributes)
     attributes = _keep_imported(rules, before, attributes)
     if before is None or not rules.is_active(before.attributes) or rules.is_active(attributes):
@@ -223,6 +229,8 @@ def _new_anchor(
 ) -> str | None:
     """The new anchor of a write that renames, None for one that does not."""
     name = rules.anchor
+    if rules.anchor_assigned:
+        return None  # the target's to choose and to change (see ``_keep_assigned``)
     if not after.get(name) and before is not None:
         raise AnchorImmutableError(name, removed=True)
     if not after.get(name):
@@ -232,6 +240,29 @@ def _new_anchor(
     if not rules.can_rename:
         raise AnchorImmutableError(name, removed=False)
     return str(after[name])
+
+
+def create_anchor(rules: Rules, attributes: Mapping[str, Value]) -> str | None:
+    """The anchor a create stages its object under; None when the target assigns it
+    (the object is then created with a pending anchor). AnchorRequiredError when the
+    client must send one and did not."""
+    if rules.anchor_assigned:
+        return None
+    if not attributes.get(rules.anchor):
+        raise AnchorRequiredError(rules.anchor)
+    return str(attributes[rules.anchor])
+
+
+def _keep_assigned(
+    name: str, before: StoredObject | None, attributes: dict[str, Value]
+) -> dict[str, Value]:
+    """An anchor the target assigns is never the client's to set, only to ask for:
+    a value sent goes to the connector, which may honour it (an LDAP ``-dn-`` names
+    or moves the entry) or not, and the export's result shows what the target holds.
+    A write that leaves it out (a PUT) keeps the bound value."""
+    if before is None or attributes.get(name) or name not in before.attributes:
+        return attributes
+    return {**attributes, name: before.attributes[name]}
 
 
 # -- the export's outcome ---------------------------------------------------------

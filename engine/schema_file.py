@@ -36,6 +36,7 @@ def save_schema(state_dir: Path, connector: str, schema: Schema) -> None:
                 "case_exact": a.case_exact,
                 "multi_valued": a.multi_valued,
                 "direction": a.direction.value,
+                "assigned": a.assigned,
             }
             for a in schema.attributes
         ],
@@ -63,8 +64,8 @@ def load_schema(state_dir: Path, connector: str) -> Schema | None:
 
 
 def _attribute(kept: dict[str, object]) -> Attribute:
-    # Files kept before sets and directions existed have neither: single-valued and
-    # both ways, as then.
+    # Files kept before sets, directions and assigned anchors existed have none of
+    # them: single-valued, both ways and written by the host, as then.
     direction = Direction(kept.get("direction", Direction.IMPORT_EXPORT.value))
     return Attribute(
         str(kept["name"]),
@@ -73,4 +74,5 @@ def _attribute(kept: dict[str, object]) -> Attribute:
         bool(kept["case_exact"]),
         bool(kept.get("multi_valued", False)),
         direction,
+        bool(kept.get("assigned", False)),
     )

@@ -36,9 +36,16 @@ from ecmahost.connectors.exceptions import (
     PermanentError,
     TransientError,
 )
-from ecmahost.connectors.ldap.dn import parse_dn, render
+from ecmahost.connectors.ldap.dn import child_dn, is_within, parse_dn, render
 from ecmahost.connectors.ldap.driver import MODIFY_REPLACE, LDAPNoSuchObjectResult, ldap3
-from ecmahost.connectors.ldap.entry import Entry, entry_values, new_entry, plan_modify, record
+from ecmahost.connectors.ldap.entry import (
+    Entry,
+    entry_values,
+    given_dn,
+    new_entry,
+    plan_modify,
+    record,
+)
 from ecmahost.connectors.ldap.errors import check_result
 from ecmahost.connectors.ldap.escape import escape_dn_value, escape_filter_value
 from ecmahost.connectors.ldap.schema import Layout, discover
@@ -60,7 +67,7 @@ class LdapConnector(Connector):
     type_name: ClassVar[str] = "ldap"
     settings_model: ClassVar[type[ConnectorSettings]] = LdapSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.IMPORT, Capability.EXPORT, Capability.RENAME}
+        {Capability.IMPORT, Capability.EXPORT, Capability.RENAME, Capability.ASSIGNS_ANCHOR}
     )
 
     def __init__(self, name: str, settings: LdapSettings, base_dir: Path) -> None:
@@ -245,37 +252,67 @@ class _Batch:
                 results.append(Result(change.anchor, unavailable))
                 continue
             try:
-                self._apply(change)
+                anchor = self._apply(change)
             except TransientError as exc:
                 unavailable = TransientError(f"not attempted: {exc}")
                 results.append(Result(change.anchor, exc))
             except PermanentError as exc:
                 results.append(Result(change.anchor, exc))
             else:
-                results.append(Result(change.anchor))
+                results.append(Result(anchor))
         return results
 
-    def _apply(self, change: Change) -> None:
+    def _apply(self, change: Change) -> str:
+        """Apply the change; returns the anchor the entry has afterwards (the one the
+        server assigned, for an assigned anchor)."""
         try:
             if change.kind is ChangeKind.DELETE:
                 self._delete(change.anchor)
-                return
+                return change.anchor
             entry = None
             if change.previous_anchor is not None:
                 entry = self._rename(change.previous_anchor, change.anchor)
-            if entry is None:
+            if entry is None and change.anchor:
                 entry = self._find(change.anchor, exact=True)
-            if entry is None:
-                self._add(change)
-            else:
-                self._modify(change, entry)
+            dn = self._add(change) if entry is None else self._modify(change, entry)
         except ValueError as exc:  # the change cannot be written; nothing was sent
             raise PermanentError(f"cannot write {change.anchor!r}: {exc}") from exc
+        return self._anchor_of(dn) if self._layout.anchor_assigned else change.anchor
+
+    def _anchor_of(self, dn: str) -> str:
+        """The anchor the server gave the entry at ``dn``: its DN as the server writes
+        it, or the assigned attribute's value."""
+        entry = self._read(dn)
+        if self._layout.dn_anchor:
+            return dn if entry is None else entry.dn
+        value = None if entry is None else entry.first(self._layout.anchor.ldap_name)
+        if value is None:
+            raise TransientError(f"{dn} has no {self._layout.anchor.ldap_name} yet")
+        return value
+
+    def _read(self, dn: str) -> Entry | None:
+        """The served entry at ``dn``; None when there is none."""
+
+        def work(connection: ldap3.Connection) -> list[Entry]:
+            with contextlib.suppress(LDAPNoSuchObjectResult):
+                connection.search(
+                    dn, self._layout.class_filter, ldap3.BASE, attributes=self._layout.requested
+                )
+            if (connection.result or {}).get("result") == _NO_SUCH_OBJECT:
+                return []
+            check_result(connection.result, f"read {dn}")
+            return _entries(connection.response)
+
+        entries = self._session.run(f"read {dn}", work)
+        return entries[0] if entries else None
 
     def _find(self, anchor: str, *, exact: bool) -> Entry | None:
         """The entry whose anchor is ``anchor``. The server's matching rule may ignore
         case or spaces: an entry matched only that way is another user, a conflict
-        for a write (``exact``) and nothing to delete otherwise."""
+        for a write (``exact``) and nothing to delete otherwise. A DN anchor is read
+        where it points."""
+        if self._layout.dn_anchor:
+            return self._read(anchor)
         attribute = self._layout.anchor.ldap_name
         query = f"(&{self._layout.class_filter}({attribute}={escape_filter_value(anchor)}))"
 
@@ -299,11 +336,13 @@ class _Batch:
             )
         return mine[0] if mine else None
 
-    def _add(self, change: Change) -> None:
+    def _add(self, change: Change) -> str:
+        """Add the change's entry; returns its DN."""
         s = self._settings
         dn, attributes = new_entry(self._layout, change, s.new_entries_under, s.base_dn)
         try:
             self._write(f"add {dn}", lambda c: c.add(dn, attributes=attributes))
+            return dn
         except ConflictError as exc:
             # The DN taken is another entry's: the message names the attribute only.
             naming = parse_dn(dn)[0][0]
@@ -331,7 +370,10 @@ class _Batch:
             self._write(f"modify {dn}", lambda c: c.modify(dn, change))
         return self._find(anchor, exact=True)
 
-    def _modify(self, change: Change, entry: Entry) -> None:
+    def _modify(self, change: Change, entry: Entry) -> str:
+        """Give ``entry`` the change's values, moving it first when the attribute
+        naming it changes; returns its DN afterwards."""
+        entry = self._move_to_given(change, entry)
         plan = plan_modify(self._layout, change, entry)
         dn = entry.dn
         if plan.new_rdn is not None:
@@ -344,8 +386,31 @@ class _Batch:
         if plan.modifications:
             target, modifications = dn, plan.modifications
             self._write(f"modify {dn}", lambda c: c.modify(target, modifications))
+        return dn
+
+    def _move_to_given(self, change: Change, entry: Entry) -> Entry:
+        """With the DN as anchor, a ``-dn-`` other than the entry's asks for a move
+        (modify DN, to another container too), checked as a create's is."""
+        given = given_dn(change) if self._layout.dn_anchor else None
+        if given is None:
+            return entry
+        target = child_dn(given, self._settings.base_dn)
+        wanted, held = parse_dn(target), parse_dn(entry.dn)
+        if len(wanted) == len(held) and is_within(wanted, held):
+            return entry
+        rdn, superior, dn = render(wanted[:1]), render(wanted[1:]), entry.dn
+        self._write(
+            f"move {dn} to {target}",
+            lambda c: c.modify_dn(dn, rdn, delete_old_dn=True, new_superior=superior),
+        )
+        moved = self._read(target)
+        if moved is None:
+            raise TransientError(f"{target} cannot be read after the move")
+        return moved
 
     def _delete(self, anchor: str) -> None:
+        if not anchor:
+            return  # the server never assigned it an anchor: it never held the entry
         entry = self._find(anchor, exact=False)
         if entry is None:
             return  # already gone: a delete is idempotent

@@ -13,7 +13,16 @@ from ecmahost.connectors.ldap.escape import escape_dn_value
 from ecmahost.connectors.ldap.schema import DisableFlag, Layout, LdapAttribute
 from ecmahost.connectors.ldap.settings import DN_PSEUDO_ATTRIBUTE
 
-__all__ = ["Entry", "Plan", "desired_values", "entry_values", "new_entry", "plan_modify", "record"]
+__all__ = [
+    "Entry",
+    "Plan",
+    "desired_values",
+    "entry_values",
+    "given_dn",
+    "new_entry",
+    "plan_modify",
+    "record",
+]
 
 Modifications = dict[str, list[tuple[str, list[str]]]]
 """ldap3's shape: LDAP attribute → [(operation, values)]."""
@@ -52,7 +61,7 @@ def entry_values(raw: Mapping[str, Sequence[bytes]]) -> dict[str, list[str]]:
 
 def record(layout: Layout, entry: Entry) -> Record | None:
     """The entry as the connector serves it; None when it has no anchor value."""
-    anchor = entry.first(layout.anchor.ldap_name)
+    anchor = entry.dn if layout.dn_anchor else entry.first(layout.anchor.ldap_name)
     if anchor is None:
         return None
     attributes: dict[str, Value] = {}
@@ -90,16 +99,19 @@ def desired_values(layout: Layout, change: Change) -> dict[str, list[str]]:
             flag is None or lower != flag.name.lower()
         ):
             raise ValueError(f"attribute {name!r} is not in the schema")
-    anchor = wanted[layout.anchor.ldap_name]
-    if anchor and anchor != [change.anchor]:
-        raise ValueError(f"attribute {layout.anchor.name!r} is {anchor[0]!r}, not the anchor")
-    wanted[layout.anchor.ldap_name] = [change.anchor]
     if flag is not None:
         enabled = _flag_value(flag, change)
         wanted[flag.ldap_name] = [] if enabled is None else [enabled]
     for name in wanted:
         if name.lower() == "objectclass":  # served as a set: the entry keeps its classes
             wanted[name] = value_set([*layout.object_classes, *wanted[name]])
+    if layout.anchor_assigned:
+        wanted.pop(layout.anchor.ldap_name, None)  # the server's: never written
+        return wanted
+    anchor = wanted[layout.anchor.ldap_name]
+    if anchor and anchor != [change.anchor]:
+        raise ValueError(f"attribute {layout.anchor.name!r} is {anchor[0]!r}, not the anchor")
+    wanted[layout.anchor.ldap_name] = [change.anchor]
     return wanted
 
 
@@ -116,7 +128,7 @@ def new_entry(
     wanted = desired_values(layout, change)
     attributes: dict[str, list[str]] = {"objectClass": list(layout.object_classes)}
     attributes |= {name: values for name, values in wanted.items() if values}
-    given = _given_dn(change) if layout.serve_dn else None
+    given = given_dn(change) if layout.serve_dn else None
     dn = None
     if given is not None:
         try:
@@ -173,7 +185,8 @@ def _new_rdn(layout: Layout, entry: Entry, modifications: Modifications) -> str 
     return f"{rdn.ldap_name}={escape_dn_value(values[0])}"
 
 
-def _given_dn(change: Change) -> str | None:
+def given_dn(change: Change) -> str | None:
+    """The ``-dn-`` the change carries, if any (the client's text, unchecked)."""
     for name, value in change.attributes.items():
         if name.lower() == DN_PSEUDO_ATTRIBUTE and isinstance(value, str) and value:
             return value

@@ -92,14 +92,30 @@ class Layout:
 
     @property
     def requested(self) -> list[str]:
-        """The LDAP attributes a search must return (export-only ones are never read)."""
+        """The LDAP attributes a search must return (an operational anchor such as
+        entryUUID is among them: servers return those only when asked by name;
+        export-only ones are never read)."""
         names = [a.ldap_name for a in self.attributes if a.direction is not Direction.EXPORT_ONLY]
         return names + ([self.flag.ldap_name] if self.flag else [])
+
+    @property
+    def dn_anchor(self) -> bool:
+        """The entry's DN is the anchor (``anchor = "-dn-"``, ECMA2Host's IsDNAsAnchor)."""
+        return self.anchor.ldap_name == DN_PSEUDO_ATTRIBUTE
+
+    @property
+    def anchor_assigned(self) -> bool:
+        """The server assigns the anchor: the DN, or an attribute such as entryUUID."""
+        return self.schema.anchor.assigned
 
     @property
     def class_filter(self) -> str:
         """The filter every served entry matches."""
         return "(&" + "".join(f"(objectClass={name})" for name in self.object_classes) + ")"
+
+
+_DN_ANCHOR = LdapAttribute(DN_PSEUDO_ATTRIBUTE, DN_PSEUDO_ATTRIBUTE, DataType.STRING, False, False)
+"""The anchor of ``anchor = "-dn-"``: the entry's DN, which no attribute holds."""
 
 
 def discover(info: SchemaInfo | None, settings: LdapSettings, key: str) -> Layout:
@@ -113,19 +129,24 @@ def discover(info: SchemaInfo | None, settings: LdapSettings, key: str) -> Layou
     if flag is not None and types.same(flag.ldap_name, settings.anchor):
         raise ConfigError("the anchor cannot also be the disable flag", f"{key}.anchor")
     mapped = _mapped(settings, types, allowed, {flag.ldap_name.lower()} if flag else set(), key)
-    found = _anchor(settings, types, allowed, mapped, key)
-    # Anchors are text to the host, whatever the attribute's syntax.
-    anchor = replace(found, data_type=DataType.STRING)
-    attributes = (anchor, *(a for a in mapped if a is not found))
+    if settings.anchor.lower() == DN_PSEUDO_ATTRIBUTE:
+        anchor = _DN_ANCHOR
+        attributes = tuple(mapped)
+    else:
+        found = _anchor(settings, types, allowed, mapped, key)
+        # Anchors are text to the host, whatever the attribute's syntax.
+        anchor = replace(found, data_type=DataType.STRING)
+        attributes = (anchor, *(a for a in mapped if a is not found))
     attributes = _sets(settings, types, attributes, key)
-    schema = _schema(settings.object_type, anchor, attributes, flag, settings.serve_dn, key)
+    assigned = anchor is _DN_ANCHOR or types.get(anchor.ldap_name, key).no_user_modification
+    serve_dn = settings.serve_dn or anchor is _DN_ANCHOR
+    schema = _schema(settings.object_type, anchor, attributes, flag, serve_dn, key, assigned)
     schema = with_directions(schema, settings, key)
     attributes = tuple(_directed(a, schema) for a in attributes)
-    anchor = attributes[0]
+    if anchor is not _DN_ANCHOR:
+        anchor = attributes[0]
     rdn = _rdn(settings, types, attributes, key)
-    return Layout(
-        schema, attributes, anchor, rdn, flag, tuple(settings.object_classes), settings.serve_dn
-    )
+    return Layout(schema, attributes, anchor, rdn, flag, tuple(settings.object_classes), serve_dn)
 
 
 def _directed(attribute: LdapAttribute, schema: Schema) -> LdapAttribute:
@@ -297,12 +318,9 @@ def _anchor(
     attribute_type = types.get(settings.anchor, where)
     ldap_name = primary(attribute_type)
     if attribute_type.no_user_modification:
-        raise ConfigError(
-            f"{ldap_name!r} is assigned by the server, but Entra chooses the anchor of the "
-            "users it creates and ecmahost must store it: anchor on an attribute ecmahost "
-            "writes (uid, employeeNumber, ...)",
-            where,
-        )
+        # Assigned by the server (entryUUID, nsUniqueId, objectGUID): read, never
+        # written; served under its LDAP name.
+        return LdapAttribute(ldap_name, ldap_name, DataType.STRING, False, False)
     for attribute in mapped:
         if attribute.ldap_name.lower() == ldap_name.lower():
             return attribute
@@ -391,6 +409,7 @@ def _schema(
     flag: DisableFlag | None,
     serve_dn: bool,
     key: str,
+    assigned: bool = False,
 ) -> Schema:
     served = [
         Attribute(
@@ -399,11 +418,13 @@ def _schema(
             is_anchor=a is anchor,
             case_exact=a.case_exact,
             multi_valued=a.as_set,
+            assigned=assigned and a is anchor,
         )
         for a in attributes
     ]
     if serve_dn:
-        served.append(Attribute(DN_PSEUDO_ATTRIBUTE))
+        dn_anchor = anchor is _DN_ANCHOR
+        served.append(Attribute(DN_PSEUDO_ATTRIBUTE, is_anchor=dn_anchor, assigned=dn_anchor))
     if flag is not None:
         served.append(Attribute(flag.name, DataType.BOOLEAN))
     lowered = [a.name.lower() for a in served]

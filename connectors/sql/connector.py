@@ -33,7 +33,13 @@ from ecmahost.connectors.secrets import redact, resolve_secret
 from ecmahost.connectors.sql import mariadb
 from ecmahost.connectors.sql.errors import boundary, translate
 from ecmahost.connectors.sql.mapping import TableMapping
-from ecmahost.connectors.sql.upsert import delete_object, rename_object, upsert_object
+from ecmahost.connectors.sql.upsert import (
+    delete_object,
+    insert_generated,
+    rename_object,
+    update_generated,
+    upsert_object,
+)
 from ecmahost.connectors.sql.value_tables import ValueTable, ValueTableSettings, wanted_sets
 from pydantic import Field, SecretStr, field_validator
 from sqlalchemy import MetaData, Table, event, make_url
@@ -53,7 +59,8 @@ query, and a huge page stays under the drivers' bound-parameter limits (32,766).
 class SqlSettings(ConnectorSettings, DirectionSettings):
     """``url`` is a SQLAlchemy async URL (a secret: ``env:NAME`` or ``file:PATH`` refer
     to it); ``table`` lives in ``table_schema`` (default: the connection's own);
-    ``anchor`` names the anchor column; ``attributes`` maps attribute names to columns
+    ``anchor`` names the anchor column, which the database fills (a DEFAULT, an
+    identity) when ``anchor_generated``; ``attributes`` maps attribute names to columns
     (default: every column, by its own name); ``disable_column`` is served as a Boolean
     even when it is an integer 0/1 column; ``timeout_s`` bounds connecting and waiting
     for a lock. ``multi_valued`` maps a multi-valued attribute's name to the table
@@ -67,6 +74,7 @@ class SqlSettings(ConnectorSettings, DirectionSettings):
     table: str = Field(min_length=1)
     table_schema: str | None = None
     anchor: str = Field(min_length=1)
+    anchor_generated: bool = False
     attributes: dict[str, str] | None = None
     object_type: str = Field("Person", min_length=1)
     disable_column: str | None = None
@@ -89,7 +97,7 @@ class SqlConnector(Connector):
     type_name: ClassVar[str] = "sql"
     settings_model: ClassVar[type[ConnectorSettings]] = SqlSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.IMPORT, Capability.EXPORT, Capability.RENAME}
+        {Capability.IMPORT, Capability.EXPORT, Capability.RENAME, Capability.ASSIGNS_ANCHOR}
     )
 
     def __init__(self, name: str, settings: SqlSettings, base_dir: Path) -> None:
@@ -182,6 +190,7 @@ class SqlConnector(Connector):
             sets=sets,
             directions=s,
             defaulted_columns=s.defaulted_columns,
+            anchor_generated=s.anchor_generated,
         )
         if engine.dialect.name in mariadb.DIALECTS:
             with boundary(f"{self.name}: cannot read the collation of {s.table}"):
@@ -232,8 +241,13 @@ class SqlConnector(Connector):
 
     def _plan(self, change: Change, mapping: TableMapping) -> _Plan:
         try:
+            if change.kind is ChangeKind.DELETE and not change.anchor:
+                return _Plan(change)  # never inserted: the database assigned it no anchor
             if change.kind is ChangeKind.DELETE:
                 return _Plan(change, anchor=mapping.anchor_value(change.anchor))
+            if mapping.anchor_generated:
+                held = mapping.anchor_value(change.anchor) if change.anchor else None
+                return _Plan(change, values=mapping.values(change), anchor=held)
             previous = change.previous_anchor
             renamed_from = mapping.anchor_value(previous) if previous is not None else None
             sets = wanted_sets(mapping.sets, change.attributes)
@@ -251,14 +265,32 @@ class SqlConnector(Connector):
             return Result(anchor, plan.error)
         try:
             async with conn.begin_nested():
-                await _write(conn, mapping, plan)
+                if plan.values is not None and mapping.anchor_generated:
+                    anchor = await _write_generated(conn, mapping, plan)
+                elif plan.values is not None or plan.anchor is not None:
+                    await _write(conn, mapping, plan)
         except sa_exc.SQLAlchemyError as exc:
             verb = "delete" if plan.values is None else "write"
             error = translate(exc, f"{self.name}: cannot {verb} {anchor!r}")
             if isinstance(error, TransientError):
                 raise error from exc  # the whole batch: its transaction is lost
             return Result(anchor, error)
+        except ValueError as exc:  # the database gave no usable anchor back
+            return Result(anchor, PermanentError(f"{self.name}: cannot write: {exc}"))
         return Result(anchor)
+
+
+async def _write_generated(conn: AsyncConnection, mapping: TableMapping, plan: _Plan) -> str:
+    """Update the row by its generated anchor, or insert one (a create, or a row gone
+    meanwhile); returns the anchor the row has, as the import reads it."""
+    assert plan.values is not None
+    if plan.anchor is not None and await update_generated(conn, mapping, plan.anchor, plan.values):
+        return plan.change.anchor
+    raw = await insert_generated(conn, mapping, plan.values)
+    anchor = mapping.anchor.codec.from_db(raw)
+    if not isinstance(anchor, str) or not anchor:
+        raise ValueError(f"the database gave column {mapping.anchor.column.name} no text value")
+    return anchor
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ecmahost.connectors.base import Attribute, Change, Direction, Record, Schema, Value
 from ecmahost.connectors.direction import DirectionSettings, with_directions
 from ecmahost.connectors.exceptions import ConfigError
-from ecmahost.connectors.sql.values import Codec, codec_for, flag_codec
+from ecmahost.connectors.sql.values import INTEGER, INTEGER_ANCHOR, Codec, codec_for, flag_codec
 from sqlalchemy import (
     Column,
     Executable,
@@ -71,6 +71,11 @@ class TableMapping:
     def anchor(self) -> Field:
         return self.fields[0]
 
+    @property
+    def anchor_generated(self) -> bool:
+        """The database fills the anchor column: creates come without an anchor."""
+        return self.anchor.attribute.assigned
+
     @classmethod
     def build(
         cls,
@@ -84,25 +89,37 @@ class TableMapping:
         sets: Sequence[ValueTable] = (),
         directions: DirectionSettings | None = None,
         defaulted_columns: Sequence[str] = (),
+        anchor_generated: bool = False,
     ) -> TableMapping:
         """The mapping the settings ask for; ``ConfigError`` naming the setting (under
         ``key``, e.g. ``connectors.HR.settings``) when the table cannot serve it.
 
         Generated columns are import-only; ``directions`` may make others so, or
         export-only. Columns with a database default, and ``defaulted_columns``, are
-        left out of a write whose object lacks them."""
+        left out of a write whose object lacks them. ``anchor_generated``: the
+        database fills the anchor column, which must then have a default or be an
+        identity column."""
         anchor_column = column_named(table, anchor, f"{key}.anchor")
+        if anchor_generated:
+            _check_generated(anchor_column, f"{key}.anchor_generated")
         flag_column = None
         if disable_column is not None:
             flag_column = column_named(table, disable_column, f"{key}.disable_column")
         pairs = _pairs(table, anchor_column, attributes, key)
-        fields = [_field(name, column, anchor_column, flag_column, key) for name, column in pairs]
+        fields = [
+            _field(name, column, anchor_column, flag_column, key, generated=anchor_generated)
+            for name, column in pairs
+        ]
         _check_fields(fields, flag_column, key)
         _check_unique(table, anchor_column, f"{key}.anchor")
         defaulted = {
             column_named(table, name, f"{key}.defaulted_columns") for name in defaulted_columns
         }
         fields = _directed(fields, object_type, directions, defaulted, key)
+        if anchor_generated:
+            anchor_field = fields[0]
+            assigned = dataclasses.replace(anchor_field.attribute, assigned=True)
+            fields[0] = dataclasses.replace(anchor_field, attribute=assigned)
         served = [f.attribute for f in fields] + [s.attribute for s in sets]
         names = [a.name.lower() for a in served]
         if len(set(names)) != len(names):
@@ -183,15 +200,19 @@ class TableMapping:
 
     def values(self, change: Change) -> dict[Column[Any], Any]:
         """The change's whole object as column values (absent attributes left out, and
-        import-only ones, which are the database's to set); ValueError naming the
-        attribute when one cannot be stored."""
-        values: dict[Column[Any], Any] = {self.anchor.column: self.anchor_value(change.anchor)}
+        import-only ones, which are the database's to set, as a generated anchor is);
+        ValueError naming the attribute when one cannot be stored."""
+        values: dict[Column[Any], Any] = {}
+        if not self.anchor_generated:
+            values[self.anchor.column] = self.anchor_value(change.anchor)
         for name, value in change.attributes.items():
             if self._is_set(name):
                 continue  # written to its own table (see value_tables)
             field = self._field(name)
             if not field.attribute.exported:
                 continue
+            if field is self.anchor and self.anchor_generated:
+                continue  # the database's: never written
             if field is self.anchor:
                 if value != change.anchor:
                     raise ValueError(f"attribute {name!r} is {value!r}, not the change's anchor")
@@ -264,6 +285,8 @@ def _field(
     anchor: Column[Any],
     flag: Column[Any] | None,
     key: str,
+    *,
+    generated: bool = False,
 ) -> Field:
     if column is flag:
         codec = flag_codec(column.type)
@@ -280,12 +303,32 @@ def _field(
                 "(text, integer, boolean, date/time and uuid columns do)",
                 f"{key}.attributes.{name}",
             )
+    if column is anchor and generated and codec is INTEGER:
+        codec = INTEGER_ANCHOR  # an identity or sequence: its numbers as text
     if column is anchor and not codec.holds_text:
         raise ConfigError(
             f"the anchor column {column.name} has type {column.type}; it must be text or uuid",
             f"{key}.anchor",
         )
     return Field(Attribute(name, codec.data_type, is_anchor=column is anchor), column, codec)
+
+
+def _check_generated(column: Column[Any], key: str) -> None:
+    """A generated anchor needs something in the database that fills it."""
+    # An integer primary key alone is numbered by the database (SQLite's rowid,
+    # MySQL's AUTO_INCREMENT): SQLAlchemy names it the table's autoincrement column.
+    numbered = column is column.table.autoincrement_column
+    if (
+        column.server_default is None
+        and column.identity is None
+        and column.autoincrement is not True
+        and not numbered
+    ):
+        raise ConfigError(
+            f"column {column.name} has no default and is no identity column: the "
+            "database cannot fill it",
+            key,
+        )
 
 
 def _check_fields(fields: Sequence[Field], flag: Column[Any] | None, key: str) -> None:

@@ -18,7 +18,14 @@ from sqlalchemy import Column, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["NATIVE_UPSERT", "delete_object", "rename_object", "upsert_object"]
+__all__ = [
+    "NATIVE_UPSERT",
+    "delete_object",
+    "insert_generated",
+    "rename_object",
+    "update_generated",
+    "upsert_object",
+]
 
 NATIVE_UPSERT: dict[str, Callable[..., Any]] = {
     "postgresql": postgresql.insert,
@@ -57,6 +64,39 @@ async def upsert_object(
     else:  # the table maps nothing but the anchor
         statement = statement.on_conflict_do_nothing(index_elements=anchor)
     await conn.execute(statement)
+
+
+async def insert_generated(
+    conn: AsyncConnection, mapping: TableMapping, values: Mapping[Column[Any], Any]
+) -> Any:
+    """Insert a row whose anchor the database fills; returns the anchor's raw value.
+    Only present values are sent, so every other column gets its default."""
+    table, column = mapping.table, mapping.anchor.column
+    statement = insert(table).values(dict(values))
+    if conn.dialect.insert_returning:
+        return (await conn.execute(statement.returning(column))).scalar_one()
+    result = await conn.execute(statement)
+    if column.primary_key and result.inserted_primary_key:
+        return result.inserted_primary_key[0]
+    raise ValueError(f"the database cannot return the value it gave column {column.name}")
+
+
+async def update_generated(
+    conn: AsyncConnection, mapping: TableMapping, anchor: Any, values: Mapping[Column[Any], Any]
+) -> bool:
+    """Replace the mapped columns of the row whose generated anchor is ``anchor``;
+    False when no row has it. An absent attribute clears its column, except a column
+    with a default, which is left as it is rather than overwritten with NULL."""
+    table, column = mapping.table, mapping.anchor.column
+    replaced = {
+        f.column: values.get(f.column)
+        for f in mapping.fields[1:]
+        if f.column in values or f.column.server_default is None
+    }
+    if not replaced:
+        return await conn.scalar(select(column).where(column == anchor)) is not None
+    result = await conn.execute(update(table).where(column == anchor).values(replaced))
+    return result.rowcount > 0
 
 
 async def rename_object(

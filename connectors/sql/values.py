@@ -22,7 +22,7 @@ from typing import Any
 from ecmahost.connectors.base import DataType, Value
 from sqlalchemy import types
 
-__all__ = ["Codec", "codec_for", "flag_codec"]
+__all__ = ["INTEGER_ANCHOR", "Codec", "codec_for", "flag_codec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class Codec:
     @property
     def holds_text(self) -> bool:
         """Whether the column stores the attribute's text itself (fit for an anchor)."""
-        return self.name in ("text", "uuid")
+        return self.name in ("text", "uuid", INTEGER_ANCHOR.name)
 
 
 def codec_for(column_type: types.TypeEngine[Any]) -> Codec | None:
@@ -83,6 +83,12 @@ def _expect_integer(value: Value) -> int:
     if type(value) is not int:  # bool is an int to Python, not to the schema
         raise ValueError(f"expected an Integer, got {type(value).__name__} {value!r}")
     return value
+
+
+def _expect_digits(text: str) -> str:
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"expected the digits of a generated number, got {text!r}")
+    return text
 
 
 def _expect_boolean(value: Value) -> bool:
@@ -170,6 +176,14 @@ INTEGER_FLAG = Codec(
     "integer used as a boolean",
 )
 UUID = Codec(DataType.STRING, _to_uuid, _from_uuid, "uuid")
+INTEGER_ANCHOR = Codec(
+    DataType.STRING,
+    lambda v: int(_expect_digits(_expect_text(v))),
+    lambda raw: str(_from_integer(raw)),
+    "integer the database generates",
+)
+"""An IDENTITY or sequence column as a generated anchor: anchors are text to the host,
+so its numbers travel as their decimal digits."""
 TIMESTAMP = Codec(DataType.STRING, lambda v: _to_moment(v, False), _iso(dt.datetime), "timestamp")
 TIMESTAMP_TZ = Codec(
     DataType.STRING, lambda v: _to_moment(v, True), _iso(dt.datetime), "timestamp with time zone"

@@ -9,7 +9,7 @@ from typing import Any
 
 from ecmahost.connectors.base import Change, ChangeKind
 from ecmahost.engine.space.contract import Store
-from ecmahost.engine.space.records import DueObject
+from ecmahost.engine.space.records import DueObject, is_pending
 from ecmahost.engine.space.states import Op
 
 __all__ = ["Claim", "claim", "coalesce", "next_due", "recover"]
@@ -24,6 +24,9 @@ class Claim:
     event_ids: tuple[int, ...]
     change: Change
     attempts: int
+    assigned_to: str | None = None
+    """Set once exported, when the target assigned ``change.anchor``: the anchor
+    attribute that holds it (see ``Delivered.assigned_to``)."""
 
 
 async def claim(
@@ -45,13 +48,16 @@ def coalesce(due: DueObject, carried: frozenset[str] = frozenset()) -> Claim:
     attributes: a value an earlier event sent and the newest lacks is still sent."""
     last, held_as = due.events[-1], due.held_as
     payload = _with_carried(due, carried)
+    # A pending anchor is the host's placeholder: the target sees none (it assigns one).
+    anchor = "" if is_pending(last.anchor) else last.anchor
     if last.op == Op.DELETE:
-        change = Change(ChangeKind.DELETE, held_as or last.anchor)
+        change = Change(ChangeKind.DELETE, held_as or anchor)
     elif held_as is None:
-        change = Change(ChangeKind.ADD, last.anchor, payload)
+        change = Change(ChangeKind.ADD, anchor, payload)
     else:
-        renamed_from = held_as if held_as != last.anchor else None
-        change = Change(ChangeKind.REPLACE, last.anchor, payload, renamed_from)
+        anchor = anchor or held_as
+        renamed_from = held_as if held_as != anchor else None
+        change = Change(ChangeKind.REPLACE, anchor, payload, renamed_from)
     attempts = max(e.attempts for e in due.events)
     return Claim(last.connector, due.object_id, tuple(e.id for e in due.events), change, attempts)
 

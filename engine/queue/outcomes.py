@@ -66,7 +66,7 @@ async def record(
 def _delivered(claim: Claim) -> Delivered:
     change = claim.change
     held = None if change.kind is ChangeKind.DELETE else change.attributes
-    return Delivered(claim.object_id, claim.event_ids, change.anchor, held)
+    return Delivered(claim.object_id, claim.event_ids, change.anchor, held, claim.assigned_to)
 
 
 async def outcome(space: Store, event_id: int) -> Outcome | None:

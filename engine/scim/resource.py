@@ -21,6 +21,7 @@ from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.provisioning import is_active
 from ecmahost.engine.scim.body import INT64_MAX, INT64_MIN
 from ecmahost.engine.scim.value_set import as_set, items_of
+from ecmahost.engine.space.records import is_pending
 from ecmahost.engine.space.stored import StoredObject
 
 __all__ = [
@@ -130,7 +131,7 @@ class ResourceMapper:
         for key, value in extension.items():
             if key not in _SKIPPED_KEYS:
                 self.assign(attributes, f"{EXTENSION}:{key}", value)
-        if not attributes.get(self.schema.anchor.name):
+        if not self.schema.anchor.assigned and not attributes.get(self.schema.anchor.name):
             raise ScimError(
                 400, f"the anchor attribute {self.schema.anchor.name} is required", "invalidValue"
             )
@@ -183,7 +184,7 @@ class ResourceMapper:
         resource: dict[str, Any] = {
             "schemas": [CORE_USER, EXTENSION],
             "id": obj.id,
-            "userName": str(obj.attributes.get(self._user_name.name, obj.anchor)),
+            "userName": str(obj.attributes.get(self._user_name.name, _shown_anchor(obj))),
         }
         if obj.external_id is not None:
             resource["externalId"] = obj.external_id
@@ -242,6 +243,12 @@ def _single(attribute: Attribute, value: Any) -> Any:
             "invalidValue",
         )
     return items[0] if items else None
+
+
+def _shown_anchor(obj: StoredObject) -> str:
+    """The anchor as a name; the id until the target assigned one (the pending
+    anchor is the host's placeholder, never shown)."""
+    return obj.id if is_pending(obj.anchor) else obj.anchor
 
 
 def _anchor_typed(anchor: Attribute, value: Any) -> bool:

@@ -15,7 +15,7 @@ from ecmahost.engine import queue
 from ecmahost.engine.config import ExportMode
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.host import ConnectorRuntime
-from ecmahost.engine.provisioning import confirm_export, stage_delete, stage_write
+from ecmahost.engine.provisioning import confirm_export, create_anchor, stage_delete, stage_write
 from ecmahost.engine.scim import discovery
 from ecmahost.engine.scim.filter import parse_filter
 from ecmahost.engine.scim.http import (
@@ -128,10 +128,13 @@ def _user_response(
 async def _create_user(request: web.Request) -> web.Response:
     runtime = runtime_for(request)
     working = runtime.mapper.attributes_from(await json_body(request))
-    anchor = str(working[runtime.schema.anchor.name])
+    anchor = create_anchor(runtime.rules, working)
     staging = _stage(runtime, None, working)
     obj, event_id = await space_of(request).create(runtime.name, anchor, staging)
     await _await_export(request, runtime, event_id)
+    if anchor is None and runtime.config.export_mode is not ExportMode.QUEUED:
+        # The export bound the anchor the target assigned: show it.
+        obj = await space_of(request).get(runtime.name, obj.id) or obj
     return _user_response(request, runtime, obj, 201)
 
 

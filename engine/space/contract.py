@@ -79,7 +79,11 @@ class EventStore(ABC):
         * ``done``: the events are done (one more attempt counted); the object's
           ``confirmed`` state and target anchor become what the target now holds.
           A hidden object the target no longer holds, with no other change waiting,
-          is forgotten. An object gone meanwhile is no error.
+          is forgotten. An object gone meanwhile is no error. A delivery with
+          ``assigned_to`` binds the object to the anchor the target assigned: the
+          object's anchor and that attribute become it, its waiting events carry
+          it, and an object an import made of the same target entry meanwhile is
+          folded into this one (same id as before, no duplicate).
         * ``failed``: the events fail with the error and its kind. Unless another
           change of the object waits, the object shows again what the target holds
           (a failed create is forgotten, a failed rename gets its anchor back when
@@ -178,13 +182,15 @@ class Store(ABC):
 
     @abstractmethod
     async def create(
-        self, connector: str, anchor: str, staging: Staging
+        self, connector: str, anchor: str | None, staging: Staging
     ) -> tuple[StoredObject, int | None]:
         """Stage a new object under ``anchor`` and, if ``staging.export``, append its
         export event; returns the object and the event's id (None without export).
         The id is ``object_id_for(connector, anchor)`` unless another object still
         holds that id. AnchorTakenError if a visible object has the anchor; a hidden
-        one holding it is taken over."""
+        one holding it is taken over. With ``anchor`` None (the target assigns it) the
+        id is new and the anchor pending (``pending_anchor``) until the create's
+        export outcome binds the target's (see ``Events.record``)."""
 
     @abstractmethod
     async def update(

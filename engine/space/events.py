@@ -172,6 +172,9 @@ class Events(EventStore):
             if done:
                 ids = [i for d in done for i in d.event_ids]
                 await _set_status(session, ids, EventStatus.DONE, None, None)
+                for delivered in done:
+                    if delivered.assigned_to is not None:
+                        await objects.bind(session, delivered, delivered.assigned_to)
                 await objects.confirm(session, done)
             for failure in failed:
                 await _set_status(

@@ -8,6 +8,7 @@ bookkeeping use async sessions.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, cast
@@ -15,7 +16,7 @@ from typing import Any, cast
 from ecmahost.engine.exceptions import AnchorTakenError
 from ecmahost.engine.space.index import reindex
 from ecmahost.engine.space.models import ExportEvent, ObjectRow, utcnow
-from ecmahost.engine.space.records import Delivered, Staging, object_id_for
+from ecmahost.engine.space.records import Delivered, Staging, object_id_for, pending_anchor
 from ecmahost.engine.space.states import WAITING_STATUSES, ObjectState, Op
 from ecmahost.engine.space.stored import StoredObject
 from sqlalchemy import (
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session
 
 __all__ = [
     "among",
+    "bind",
     "by_anchor",
     "confirm",
     "forget",
@@ -41,12 +43,15 @@ __all__ = [
     "get",
     "page",
     "page_statements",
+    "provisional",
     "restage",
     "settle_failed",
     "stage",
     "stream",
     "visible",
 ]
+
+log = logging.getLogger(__name__)
 
 _PRESENT = ObjectState.PRESENT
 
@@ -126,6 +131,16 @@ def free_id(session: Session, connector: str, anchor: str) -> str:
     return derived if session.get(ObjectRow, derived) is None else str(uuid.uuid4())
 
 
+def provisional(session: Session, connector: str) -> ObjectRow:
+    """A new row whose anchor the target will assign: a fresh id, and a pending anchor
+    unique to it until the create's export binds the target's."""
+    object_id = str(uuid.uuid4())
+    row = ObjectRow.empty(object_id, connector, pending_anchor(object_id))
+    session.add(row)
+    session.flush()
+    return row
+
+
 def stage(session: Session, row: ObjectRow, staging: Staging) -> None:
     """Make ``row`` show what ``staging`` decided (its export is the caller's)."""
     if staging.anchor is not None and staging.anchor != row.anchor:
@@ -191,6 +206,65 @@ async def confirm(session: AsyncSession, delivered: Iterable[Delivered]) -> None
                 ObjectRow.id.in_(among(gone)), ObjectRow.state != _PRESENT, ~waiting
             )
         )
+
+
+async def bind(session: AsyncSession, delivered: Delivered, attribute: str) -> None:
+    """Bind the object to the anchor the target assigned it (``attribute`` holds it):
+    the id stays, the anchor and the attribute change, and the object's events still
+    waiting carry the new anchor, so a change queued before it was known (a patch, a
+    delete) reaches the same entry. An object an import made of that entry before
+    this outcome was recorded is folded into this one."""
+    row = await session.get(ObjectRow, delivered.object_id)
+    if row is None:
+        return
+    anchor, previous = delivered.anchor, row.anchor
+    if row.anchor != anchor:
+        if not await _fold(session, row, anchor):
+            log.warning(
+                "the target holds object %s under %r, which another object's waiting "
+                "change holds: not bound",
+                row.id,
+                anchor,
+                extra={"action": "export.bind_conflict", "connector": row.connector},
+            )
+            return
+        row.anchor = anchor
+    waiting = list(
+        await session.scalars(
+            select(ExportEvent).where(
+                ExportEvent.object_id == row.id,
+                ExportEvent.status.in_(WAITING_STATUSES),
+                ExportEvent.id.not_in(delivered.event_ids),
+            )
+        )
+    )
+    # The view shows the target's anchor, unless a newer change waits with a value of
+    # its own (a new -dn- asked for): that one's export binds it in turn.
+    if not waiting or row.attributes.get(attribute) in (None, previous):
+        await _settle(session, row, {**row.attributes, attribute: anchor}, ObjectState(row.state))
+    for event in waiting:
+        event.anchor = anchor
+        if event.payload is not None and event.payload.get(attribute) == previous:
+            # Staged before the bind, it carried the old anchor: not a request to go back.
+            event.payload = {**event.payload, attribute: anchor}
+
+
+async def _fold(session: AsyncSession, row: ObjectRow, anchor: str) -> bool:
+    """Free ``anchor`` for ``row``; False when it cannot be. Another object holding it
+    with no change of its own waiting can only be this object's entry, imported
+    before the bind; a hidden one (deleted, its export pending) lets go of it, as on
+    a rename: its events carry their own anchor."""
+    waiting = exists().where(
+        ExportEvent.object_id == ObjectRow.id, ExportEvent.status.in_(WAITING_STATUSES)
+    )
+    others = (
+        (ObjectRow.connector == row.connector)
+        & (ObjectRow.anchor == anchor)
+        & (ObjectRow.id != row.id)
+    )
+    await session.execute(delete(ObjectRow).where(others, ~waiting | (ObjectRow.state != _PRESENT)))
+    await session.flush()
+    return await session.scalar(select(ObjectRow.id).where(others)) is None
 
 
 async def settle_failed(session: AsyncSession, object_id: str) -> None:

@@ -26,7 +26,9 @@ __all__ = [
     "QueuedEvent",
     "Retry",
     "Staging",
+    "is_pending",
     "object_id_for",
+    "pending_anchor",
 ]
 
 _ID_NAMESPACE = uuid.UUID("6f1c2f0e-5d1e-4b8a-9a57-2f0b9b8f3c11")
@@ -35,6 +37,23 @@ _ID_NAMESPACE = uuid.UUID("6f1c2f0e-5d1e-4b8a-9a57-2f0b9b8f3c11")
 def object_id_for(connector: str, anchor: str) -> str:
     """The SCIM id of an anchor: derived, so it is stable across imports and restarts."""
     return str(uuid.uuid5(_ID_NAMESPACE, f"{connector}\x00{anchor}"))
+
+
+_PENDING = "\ufffcpending:"
+"""Prefix of the anchor an object holds until the target assigns its own. U+FFFC
+(the object replacement character) is in no identifier a target assigns, and a
+text column of SQLite and PostgreSQL alike stores it; the object's id follows, so
+each pending anchor is unique."""
+
+
+def pending_anchor(object_id: str) -> str:
+    """The provisional anchor of an object created before the target assigned one."""
+    return f"{_PENDING}{object_id}"
+
+
+def is_pending(anchor: str) -> bool:
+    """Whether ``anchor`` is provisional: the target has not assigned one yet."""
+    return anchor.startswith(_PENDING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +103,9 @@ class Delivered:
     event_ids: tuple[int, ...]
     anchor: str
     attributes: Mapping[str, Value] | None
+    assigned_to: str | None = None
+    """The anchor attribute, when the target assigned ``anchor`` (a create of a
+    target-assigned anchor, an LDAP move of a DN anchor): the object is bound to it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,9 +145,11 @@ class ConnectorSpace(Store):
     # -- SCIM writes ----------------------------------------------------------------
 
     async def create(
-        self, connector: str, anchor: str, staging: Staging
+        self, connector: str, anchor: str | None, staging: Staging
     ) -> tuple[StoredObject, int | None]:
         def work(session: Session) -> tuple[StoredObject, int | None]:
+            if anchor is None:
+                return _stage(session, objects.provisional(session, connector), staging)
             row = objects.by_anchor(session, connector, anchor)
             if row is not None and row.state == ObjectState.PRESENT:
                 raise AnchorTakenError(anchor)

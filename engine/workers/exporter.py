@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
 
-from ecmahost.connectors.base import Connector, Result
+from ecmahost.connectors.base import Capability, ChangeKind, Connector, Result
 from ecmahost.connectors.exceptions import ConflictError, PermanentError, TransientError
 from ecmahost.engine import queue
 from ecmahost.engine.config import ConnectorConfig
@@ -130,9 +131,10 @@ class Exporter:
         done: list[Claim] = []
         failed: list[tuple[Claim, str, ErrorKind]] = []
         retries: list[tuple[Claim, str, float]] = []
+        assigned_to = await self._assigned_anchor()
         for item, result in zip(claims, results, strict=True):
             if result.error is None:
-                done.append(item)
+                done.append(_bound(item, result, assigned_to))
                 continue
             message = str(result.error) or type(result.error).__name__
             if isinstance(result.error, PermanentError):
@@ -234,8 +236,33 @@ class Exporter:
         for event_id in item.event_ids:
             self._outcomes.publish(event_id, outcome)
 
+    async def _assigned_anchor(self) -> str | None:
+        """The anchor attribute when the target assigns it, else None."""
+        if Capability.ASSIGNS_ANCHOR not in self._connector.capabilities:
+            return None
+        anchor = (await self._connector.schema()).anchor
+        return anchor.name if anchor.assigned else None
+
     async def _next_due_s(self) -> float:
         due = await queue.next_due(self._space, self.name)
         if due is None:
             return IDLE_POLL_S
         return min(IDLE_POLL_S, max(0.01, (due - utcnow()).total_seconds()))
+
+
+def _bound(item: Claim, result: Result, assigned_to: str | None) -> Claim:
+    """The claim as delivered: when the target assigned the anchor (a create, a move of
+    a DN anchor) or held another than the change asked for, it names the target's
+    anchor, so the space binds the object to it."""
+    change = item.change
+    if assigned_to is None or change.kind is ChangeKind.DELETE or not result.anchor:
+        return item
+    if result.anchor == change.anchor and change.attributes.get(assigned_to) == result.anchor:
+        return item  # nothing new: the object shows this anchor already
+    bound = dataclasses.replace(
+        change,
+        anchor=result.anchor,
+        attributes={**change.attributes, assigned_to: result.anchor},
+        previous_anchor=None,
+    )
+    return dataclasses.replace(item, change=bound, assigned_to=assigned_to)

@@ -31,7 +31,15 @@ ENTRA_MAPPING = {
 }
 
 
-def ldap_toml(slapd: Slapd, base_dn: str, *, name: str = "LDAP", **connector: Any) -> str:
+def ldap_toml(
+    slapd: Slapd,
+    base_dn: str,
+    *,
+    name: str = "LDAP",
+    anchor: str = "uid",
+    rdn_attribute: str = "uid",
+    **connector: Any,
+) -> str:
     """An ``ldap`` connector's TOML: the token and the bind password by reference
     (``env:``), the Entra attributes mapped onto inetOrgPerson, ``active`` as ppolicy's
     lock. Keyword arguments are connector keys (``export_wait_s = 3``)."""
@@ -53,8 +61,8 @@ url = "{slapd.url}"
 bind_dn = "{slapd.bind_dn}"
 password = "env:ECMAHOST_TEST_LDAP_PASSWORD"
 base_dn = "{base_dn}"
-anchor = "uid"
-rdn_attribute = "uid"
+anchor = "{anchor}"
+rdn_attribute = "{rdn_attribute}"
 object_classes = ["inetOrgPerson"]
 
 [connectors.{name}.settings.attributes]

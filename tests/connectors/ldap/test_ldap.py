@@ -246,8 +246,14 @@ def test_escape_filter_value(value: str, escaped: str) -> None:
 async def test_schema_discovered_from_the_server(make_ldap: LdapFactory) -> None:
     connector = await make_ldap(object_classes=["inetOrgPerson", "ecmahostAccount"])
     schema = await connector.schema()
-    assert connector.capabilities == {Capability.IMPORT, Capability.EXPORT, Capability.RENAME}
+    assert connector.capabilities == {
+        Capability.IMPORT,
+        Capability.EXPORT,
+        Capability.RENAME,
+        Capability.ASSIGNS_ANCHOR,
+    }
     assert schema.attributes[0].name == "uid" and schema.anchor.name == "uid"
+    assert not schema.anchor.assigned  # uid is written: Entra's to choose
     types = {a.name: a.data_type for a in schema.attributes}
     assert {"cn", "sn", "mail", "title", "displayName", "employeeNumber", "-dn-"} <= set(types)
     assert not {"objectClass", "userPassword", "jpegPhoto", "audio", "userCertificate"} & set(types)
@@ -320,7 +326,6 @@ async def test_an_integer_anchor_is_served_as_text(
         (_mapped(N="uidNumber"), "attributes.N", "not allowed"),
         (_mapped(P="jpegPhoto"), "attributes.P", "binary"),
         (_mapped(A="mail", B="rfc822Mailbox"), "attributes.B", "already"),
-        ({"anchor": "entryUUID"}, "anchor", "assigned by the server"),
         ({**_mapped(sn="sn"), "rdn_attribute": "cn"}, "rdn_attribute", "map it"),
         ({"disable": {"ldap_attribute": "noSuchAttr"}}, "disable.ldap_attribute", "no attribute"),
         ({"disable": {"ldap_attribute": "userid"}}, "anchor", "disable flag"),  # uid's alias
