@@ -1,6 +1,6 @@
 """An anchor column the database fills, over the real ``ecmahost serve``: Entra's
 whole request sequence, in both export modes, on every engine of the ``backend``
-fixture (SQLite, PostgreSQL; add an engine there and its DDL to ``TABLES``). The
+fixture (SQLite, PostgreSQL, MariaDB; add an engine there and its DDL to ``TABLES``). The
 create goes out without an anchor, the id is bound to the value the database
 generated, a column with a default keeps it, and an import afterwards finds the same
 object rather than a duplicate."""
@@ -18,10 +18,11 @@ import pytest
 
 from tests.acceptance.conftest import Server, filter_query, wait_until
 from tests.conftest import CORE, EXT, TOKEN
+from tests.connectors.sql.mariadb import mariadb_fixture
 from tests.connectors.sql.postgres import postgres_fixture
 from tests.connectors.sql.sql_support import Backend, backend_fixture
 
-__all__ = ["backend_fixture", "postgres_fixture"]
+__all__ = ["backend_fixture", "mariadb_fixture", "postgres_fixture"]
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 URL_VARIABLE = "ECMAHOST_TEST_GENERATED_URL"
@@ -35,6 +36,7 @@ TABLES = {
     f"DEFAULT (lower(hex(randomblob(16)))), {COLUMNS})",
     "postgresql": 'CREATE TABLE users ("ObjectGUID" uuid PRIMARY KEY '
     f"DEFAULT gen_random_uuid(), {COLUMNS})",
+    "mariadb": f'CREATE TABLE users ("ObjectGUID" uuid PRIMARY KEY DEFAULT uuid(), {COLUMNS})',
 }
 """Per engine: a users table whose anchor column the database fills."""
 

@@ -25,11 +25,13 @@ IDENTITY = {
     "sqlite": f'CREATE TABLE users ("Id" INTEGER PRIMARY KEY, {OTHERS})',
     "postgresql": 'CREATE TABLE users ("Id" integer GENERATED ALWAYS AS IDENTITY '
     f"PRIMARY KEY, {OTHERS})",
+    "mariadb": f'CREATE TABLE users ("Id" INTEGER AUTO_INCREMENT PRIMARY KEY, {OTHERS})',
 }
 """Per engine: a table keyed on a number the database generates."""
 NO_DEFAULT = {
     "sqlite": f'CREATE TABLE users ("Id" text PRIMARY KEY, {OTHERS})',
     "postgresql": f'CREATE TABLE users ("Id" text PRIMARY KEY, {OTHERS})',
+    "mariadb": f'CREATE TABLE users ("Id" VARCHAR(64) PRIMARY KEY, {OTHERS})',
 }
 
 
