@@ -28,7 +28,7 @@ from ecmahost.engine import queue
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.host import Host
 from ecmahost.engine.scim.browser_sessions import SESSION_TTL_S, BrowserSession, SessionStore
-from ecmahost.engine.scim.http import HOST_KEY
+from ecmahost.engine.scim.http import HOST_KEY, clamp_detail
 from ecmahost.engine.space import ConnectorSpace
 from ecmahost.engine.space.health import ImportSummary, QueueSummary
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -340,6 +340,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # As in SCIM answers: a file's name, not where the host keeps it.
+    environment.filters["detail"] = clamp_detail
     environment.filters["when"] = _when
     environment.filters["iso"] = _iso
     return environment

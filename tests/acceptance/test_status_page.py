@@ -117,6 +117,7 @@ def test_log_in_replay_discard_and_import(
     row = page.locator(f"#failed-{replayed_id}")
     assert anchors[0] in row.inner_text()
     assert "Is a directory" in row.locator("td.error").inner_text()
+    assert "/" not in row.locator("td.error").inner_text()  # the file's name, not its path
     shown = page.locator(f"#failed-{discarded_id}")
     assert anchors[1] in shown.inner_text() and shown.locator("b").count() == 0
     page.screenshot(path=tmp_path / "2-failed.png", full_page=True)
