@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.acceptance.conftest import Server, filter_query, wait_until
+from tests.acceptance.conftest import Server, ecmahost, filter_query, wait_until
 from tests.acceptance.test_ldap_e2e import LOCKED, PATCH_OP, directory
 from tests.conftest import CORE, EXT, TOKEN
 from tests.connectors.sql.mariadb import MariadbServer, mariadb_fixture
@@ -167,3 +167,22 @@ def test_ldap_guide_openldap(
 
     assert server.request("DELETE", f"/Users/{user_id}", name="LDAP").status == 204
     wait_until(lambda: nickname not in directory(slapd, base))
+
+
+def test_ldap_guide_password_attribute_is_refused(
+    slapd: Slapd, write_config: Callable[..., Path]
+) -> None:
+    """The README says mapping userPassword is not supported yet: the start stops."""
+    base = slapd.new_ou()
+    guide = ldap_guide_toml(slapd, base)
+    env = {"ECMAHOST_LDAP_TOKEN": TOKEN, "ECMAHOST_LDAP_PASSWORD": slapd.password}
+    config = write_config(guide)
+    (config.parent / "state").mkdir()
+    checked = ecmahost(config, "check-config", "--connect", env=env)
+    assert checked.returncode == 0, checked.stderr
+
+    mapped = guide.replace('mail = "mail"\n', 'mail = "mail"\npassword = "userPassword"\n')
+    refused = ecmahost(write_config(mapped), "check-config", "--connect", env=env)
+    assert refused.returncode == 1
+    assert "connectors.LDAP.settings.attributes.password" in refused.stderr
+    assert "userPassword" in refused.stderr
