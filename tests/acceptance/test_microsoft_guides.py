@@ -2,7 +2,8 @@
 DDL and TOML blocks are read from README.md (so the documentation and this test cannot
 drift), a real host is started on them, and Entra's request sequence is driven:
 match by the guide's matching attribute, create without the anchor, get by id and by
-filter, patch, disable, delete."""
+filter, patch, disable, delete (and, for SQL, a restart whose import finds the same
+user)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,11 @@ def sql_guide_sequence(
     # accepted and leaves the row as it was.
     patch(server, "SQL", user_id, "active", False)
     assert table(backend) == [row]
+
+    # The start-up import finds the user under its generated anchor: no duplicate.
+    server.restart()
+    assert matches(server, "SQL", f'AzureID eq "{azure_id}"') == [user_id]
+    assert request(server, "SQL", "GET", "/Users")["totalResults"] == 1
 
     assert server.request("DELETE", f"/Users/{user_id}", name="SQL").status == 204
     wait_until(lambda: table(backend) == [])
