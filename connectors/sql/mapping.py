@@ -102,6 +102,12 @@ class TableMapping:
         anchor_column = column_named(table, anchor, f"{key}.anchor")
         if anchor_generated:
             _check_generated(anchor_column, f"{key}.anchor_generated")
+            if sets:  # their rows are keyed by an anchor the host knows before the insert
+                raise ConfigError(
+                    "multi-valued tables need an anchor the host writes, "
+                    "not one the database generates",
+                    f"{key}.multi_valued",
+                )
         flag_column = None
         if disable_column is not None:
             flag_column = column_named(table, disable_column, f"{key}.disable_column")

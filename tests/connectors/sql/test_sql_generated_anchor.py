@@ -80,3 +80,14 @@ async def test_generated_anchor_column_needs_a_default(make_sql: Factory, backen
         await make_sql(backend.url, anchor="Id", anchor_generated=True)
     assert caught.value.key == "connectors.SQL.settings.anchor_generated"
     assert "no default" in str(caught.value)
+
+
+async def test_generated_anchor_column_refuses_multi_valued_tables(
+    make_sql: Factory, backend: Backend
+) -> None:
+    await backend.run(IDENTITY[backend.name])
+    await backend.run("CREATE TABLE user_mail (user_id integer, mail VARCHAR(255))")
+    tables = {"Email": {"table": "user_mail", "key_column": "user_id", "value_column": "mail"}}
+    with pytest.raises(ConfigError) as caught:
+        await make_sql(backend.url, anchor="Id", anchor_generated=True, multi_valued=tables)
+    assert caught.value.key == "connectors.SQL.settings.multi_valued"
