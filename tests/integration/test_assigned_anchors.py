@@ -6,10 +6,9 @@ the new object first leaves no duplicate."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
 from ecmahost.connectors.base import (
     Attribute,
     Capability,
@@ -22,7 +21,6 @@ from ecmahost.connectors.base import (
 from ecmahost.connectors.memory.connector import MemoryConnector, MemorySettings
 from ecmahost.engine.config import ConnectorConfig
 from ecmahost.engine.space import ConnectorSpace, Staging
-from ecmahost.engine.space.database import sqlite_url
 from ecmahost.engine.space.records import is_pending
 from ecmahost.engine.space.states import Op, RunKind
 from ecmahost.engine.space.stored import StoredObject
@@ -74,15 +72,6 @@ class AssigningTarget(MemoryConnector):
             anchor = f"m-{self._assigned}"
         self.objects[anchor] = {**change.attributes, ANCHOR: anchor}
         return Result(anchor)
-
-
-@pytest.fixture
-async def space(tmp_path: Path) -> AsyncIterator[ConnectorSpace]:
-    opened = await ConnectorSpace.open(sqlite_url(tmp_path))
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def exporter_for(target: AssigningTarget, space: ConnectorSpace) -> Exporter:

@@ -12,7 +12,6 @@ from ecmahost.connectors.base import Record
 from ecmahost.connectors.exceptions import TransientError
 from ecmahost.connectors.memory.connector import MemoryConnector, MemorySettings
 from ecmahost.engine.space import ConnectorSpace, Staging
-from ecmahost.engine.space.database import sqlite_url
 from ecmahost.engine.space.states import Op
 from ecmahost.engine.workers import importer as importer_module
 from ecmahost.engine.workers.gate import RunGate
@@ -34,15 +33,6 @@ class _FlakyTarget(MemoryConnector):
             raise TransientError("connection refused")
         async for record in super().full_import():
             yield record
-
-
-@pytest.fixture
-async def space(tmp_path: Path) -> AsyncIterator[ConnectorSpace]:
-    opened = await ConnectorSpace.open(sqlite_url(tmp_path))
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def _until(condition, timeout_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]

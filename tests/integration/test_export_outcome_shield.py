@@ -4,16 +4,14 @@ written under ``asyncio.shield`` (over a real SQLite space)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
 from ecmahost.connectors.base import Change, Result
 from ecmahost.connectors.memory.connector import MemoryConnector, MemorySettings
 from ecmahost.engine import queue
 from ecmahost.engine.config import ConnectorConfig
 from ecmahost.engine.space import ConnectorSpace, Staging
-from ecmahost.engine.space.database import sqlite_url
 from ecmahost.engine.space.states import EventStatus, Op
 from ecmahost.engine.workers.exporter import Exporter
 from ecmahost.engine.workers.gate import RunGate
@@ -34,15 +32,6 @@ class HeldTarget(MemoryConnector):
         self.took.set()
         await self.answer.wait()
         return results
-
-
-@pytest.fixture
-async def space(tmp_path: Path) -> AsyncIterator[ConnectorSpace]:
-    opened = await ConnectorSpace.open(sqlite_url(tmp_path))
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def test_a_worker_cancelled_while_recording_still_records_the_outcome(

@@ -6,16 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
 from ecmahost.engine import queue
 from ecmahost.engine.queue import ErrorKind
 from ecmahost.engine.scim.admin import event_json
 from ecmahost.engine.space import ConnectorSpace, Staging
-from ecmahost.engine.space.database import sqlite_url
 from ecmahost.engine.space.models import ExportEvent, utcnow
 from ecmahost.engine.space.retention import unpruned
 from ecmahost.engine.space.states import EventStatus, Op
@@ -25,15 +22,6 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 NAME = "Mem"
 DAYS = 30
-
-
-@pytest.fixture
-async def space(tmp_path: Path) -> AsyncIterator[ConnectorSpace]:
-    opened = await ConnectorSpace.open(sqlite_url(tmp_path))
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def staging(anchor: str, title: str = "t") -> Staging:
