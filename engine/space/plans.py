@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, Table
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.selectable import Alias
 
 __all__ = [
     "EVENTS_DUE",
@@ -48,3 +51,24 @@ def indexed_by(statement: S, table: Any, index: str) -> S:
     """``statement`` with ``table`` (a model, alias or table) read through ``index``
     on SQLite; other databases plan for themselves and see no hint."""
     return statement.with_hint(table, f"INDEXED BY {index}", dialect_name="sqlite")
+
+
+# SQLAlchemy keeps a statement's hints but its SQLite compiler renders none of them
+# (hints are a feature of MySQL and SQL Server there): these two hooks write the
+# hint after the table, or after the alias, as SQLite's grammar puts INDEXED BY.
+# Statements without a SQLite hint compile exactly as before.
+
+
+@compiles(Table, "sqlite")
+def _hinted_table(element: Table, compiler: SQLCompiler, **kw: Any) -> str:
+    return _with_hint(compiler.visit_table(element, **kw), element, kw)
+
+
+@compiles(Alias, "sqlite")
+def _hinted_alias(element: Alias, compiler: SQLCompiler, **kw: Any) -> str:
+    return _with_hint(compiler.visit_alias(element, **kw), element, kw)
+
+
+def _with_hint(sql: str, element: Any, kw: dict[str, Any]) -> str:
+    hint = (kw.get("fromhints") or {}).get(element) if kw.get("asfrom") else None
+    return f"{sql} {hint}" if hint else sql
