@@ -332,7 +332,7 @@ def log_each(
     )
 
 
-def expired_leases(connector: str) -> Select[tuple[ExportEvent]]:
+def expired_leases(connector: str) -> Select[ExportEvent]:
     """The running events whose worker's lease ran out."""
     running = select(ExportEvent).where(
         ExportEvent.connector == connector,

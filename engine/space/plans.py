@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Table
+from sqlalchemy import Table
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.selectable import Alias
+from sqlalchemy.sql.selectable import Alias, HasHints
 
 __all__ = [
     "EVENTS_DUE",
@@ -39,7 +39,7 @@ EVENTS_DUE = "ix_export_events_due"
 EVENTS_OF_OBJECT = "ix_export_events_object"
 """``export_events (object_id, id)``: an object's events, and what blocks them."""
 
-S = TypeVar("S", bound=Select[Any])
+S = TypeVar("S", bound=HasHints)
 
 
 def indexed(table: str, alias: str, index: str) -> str:
@@ -61,12 +61,14 @@ def indexed_by(statement: S, table: Any, index: str) -> S:
 
 @compiles(Table, "sqlite")
 def _hinted_table(element: Table, compiler: SQLCompiler, **kw: Any) -> str:
-    return _with_hint(compiler.visit_table(element, **kw), element, kw)
+    sql: str = compiler.visit_table(element, **kw)  # type: ignore[no-untyped-call]
+    return _with_hint(sql, element, kw)
 
 
 @compiles(Alias, "sqlite")
 def _hinted_alias(element: Alias, compiler: SQLCompiler, **kw: Any) -> str:
-    return _with_hint(compiler.visit_alias(element, **kw), element, kw)
+    sql: str = compiler.visit_alias(element, **kw)  # type: ignore[no-untyped-call]
+    return _with_hint(sql, element, kw)
 
 
 def _with_hint(sql: str, element: Any, kw: dict[str, Any]) -> str:
