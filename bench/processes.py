@@ -125,6 +125,8 @@ class Served:
     """The connector's SCIM base URL."""
     startup_s: float
     """From spawning to listening, the start-up import included."""
+    pid: int
+    """The server's process, whose CPU time a benchmark reads from /proc."""
 
 
 @contextmanager
@@ -137,7 +139,7 @@ def serving(config: Path) -> Iterator[Served]:
     base_url = f"http://127.0.0.1:{port}/ecma2host_{CONNECTOR}/scim"
     try:
         _wait_filled(base_url, process)
-        yield Served(base_url, time.perf_counter() - started)
+        yield Served(base_url, time.perf_counter() - started, process.pid)
     finally:
         stop(process)
 

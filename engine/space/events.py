@@ -21,6 +21,7 @@ from ecmahost.engine.space.event_rows import CLAIMED, queued, state_of, view_of
 from ecmahost.engine.space.lookup import Lookup
 from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
 from ecmahost.engine.space.objects import among
+from ecmahost.engine.space.plans import EVENTS_DUE, EVENTS_OF_OBJECT, OBJECTS_BY_ID, indexed_by
 from ecmahost.engine.space.records import (
     Delivered,
     DueObject,
@@ -57,7 +58,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
-__all__ = ["Events", "append_event", "due_objects", "log_each"]
+__all__ = ["Events", "append_event", "claimed_events", "due_objects", "expired_leases", "log_each"]
 
 _PENDING = EventStatus.PENDING
 _WAITING_OR_FAILED = (EventStatus.PENDING, EventStatus.FAILED)
@@ -104,7 +105,7 @@ def due_objects(connector: str, limit: int) -> Select[str]:
     """The objects with a due pending event, oldest first (no object starves), except
     those held behind a running event (or a failed one a newer change has not yet
     superseded: only a database from before superseding holds such a pair)."""
-    return (
+    due = (
         select(ExportEvent.object_id)
         .where(
             ExportEvent.connector == connector,
@@ -116,6 +117,7 @@ def due_objects(connector: str, limit: int) -> Select[str]:
         .order_by(func.min(ExportEvent.id))
         .limit(limit)
     )
+    return indexed_by(due, ExportEvent, EVENTS_DUE)
 
 
 class Events(EventStore):
@@ -133,15 +135,7 @@ class Events(EventStore):
             if not object_ids:
                 return []
             # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
-            rows = (
-                await session.execute(
-                    select(*CLAIMED)
-                    .where(
-                        ExportEvent.object_id.in_(among(object_ids)), ExportEvent.status == _PENDING
-                    )
-                    .order_by(ExportEvent.id)
-                )
-            ).all()
+            rows = (await session.execute(claimed_events(object_ids))).all()
             await session.execute(
                 update(ExportEvent)
                 .where(ExportEvent.id.in_(among([r.id for r in rows])))
@@ -295,13 +289,24 @@ class Events(EventStore):
         return [e.id for e in moved]
 
 
+def claimed_events(object_ids: list[str]) -> Select[Any]:
+    """The pending events of the claimed objects, oldest first."""
+    chosen = (
+        select(*CLAIMED)
+        .where(ExportEvent.object_id.in_(among(object_ids)), ExportEvent.status == _PENDING)
+        .order_by(ExportEvent.id)
+    )
+    return indexed_by(chosen, ExportEvent, EVENTS_OF_OBJECT)
+
+
 def _blocked() -> ColumnElement[bool]:
     """The event's object waits behind a running event, or a failed one that no
     newer event superseded (held until replayed or discarded)."""
     blocker = aliased(ExportEvent)
-    return exists().where(
+    held = select(blocker.id).where(
         blocker.object_id == ExportEvent.object_id, blocker.status.in_(BLOCKING_STATUSES)
     )
+    return exists(indexed_by(held, blocker, EVENTS_OF_OBJECT))
 
 
 def _log(
@@ -330,16 +335,18 @@ def log_each(
     )
 
 
+def expired_leases(connector: str) -> Select[ExportEvent]:
+    """The running events whose worker's lease ran out."""
+    running = select(ExportEvent).where(
+        ExportEvent.connector == connector,
+        ExportEvent.status == EventStatus.RUNNING,
+        ExportEvent.lease_until < utcnow(),
+    )
+    return indexed_by(running, ExportEvent, EVENTS_DUE)
+
+
 async def _reclaim_expired(session: AsyncSession, connector: str) -> None:
-    expired = (
-        await session.scalars(
-            select(ExportEvent).where(
-                ExportEvent.connector == connector,
-                ExportEvent.status == EventStatus.RUNNING,
-                ExportEvent.lease_until < utcnow(),
-            )
-        )
-    ).all()
+    expired = (await session.scalars(expired_leases(connector))).all()
     for event in expired:
         event.status = _PENDING
         _log(session, event, LogStatus.RECLAIMED, "the worker's lease ran out")
@@ -347,11 +354,10 @@ async def _reclaim_expired(session: AsyncSession, connector: str) -> None:
 
 async def _target_anchors(session: AsyncSession, object_ids: list[str]) -> dict[str, str]:
     """The anchor the target holds each object under, for those it holds."""
-    rows = await session.execute(
-        select(ObjectRow.id, ObjectRow.target_anchor).where(
-            ObjectRow.id.in_(among(object_ids)), ObjectRow.target_anchor.is_not(None)
-        )
+    held = select(ObjectRow.id, ObjectRow.target_anchor).where(
+        ObjectRow.id.in_(among(object_ids)), ObjectRow.target_anchor.is_not(None)
     )
+    rows = await session.execute(indexed_by(held, ObjectRow, OBJECTS_BY_ID))
     return {object_id: str(anchor) for object_id, anchor in rows}
 
 

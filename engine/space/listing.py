@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ecmahost.engine.space.lookup import Lookup, connect_read_only
 from ecmahost.engine.space.models import ObjectRow
+from ecmahost.engine.space.plans import OBJECTS_LISTING, indexed
 from ecmahost.engine.space.states import ObjectState
 from ecmahost.engine.space.stored import StoredObject
 
@@ -22,12 +23,12 @@ __all__ = ["Listing"]
 
 STRIDE = 100
 
-_OBJECTS = ObjectRow.__tablename__
+_LISTING = indexed(ObjectRow.__tablename__, "o", OBJECTS_LISTING)
 _MARKS = (
     "SELECT anchor FROM (SELECT anchor, row_number() OVER (ORDER BY anchor) - 1 AS n "
-    f"FROM {_OBJECTS} WHERE connector = ? AND state = ?) WHERE n % ? = 0 ORDER BY anchor"
+    f"FROM {_LISTING} WHERE connector = ? AND state = ?) WHERE n % ? = 0 ORDER BY anchor"
 )
-_TOTAL = f"SELECT count(*) FROM {_OBJECTS} WHERE connector = ? AND state = ?"
+_TOTAL = f"SELECT count(*) FROM {_LISTING} WHERE connector = ? AND state = ?"
 _PRESENT = ObjectState.PRESENT.value
 
 

@@ -16,7 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 import orjson
+from ecmahost.engine.space import plans
 from ecmahost.engine.space.models import ExportEvent, ObjectRow, ObjectValue
+from ecmahost.engine.space.plans import indexed
 from ecmahost.engine.space.states import ObjectState
 from ecmahost.engine.space.stored import READ_COLUMNS, StoredObject
 from sqlalchemy.engine import make_url
@@ -29,15 +31,19 @@ MAX_MATCHES = 100
 _OBJECTS = ObjectRow.__tablename__
 _VALUES = ObjectValue.__tablename__
 _COLUMNS = ", ".join(f"o.{c.name}" for c in READ_COLUMNS)
-_BY_ID = f"SELECT {_COLUMNS} FROM {_OBJECTS} o WHERE o.id = ? AND o.connector = ? AND o.state = ?"
+_BY_ID = (
+    f"SELECT {_COLUMNS} FROM {indexed(_OBJECTS, 'o', plans.OBJECTS_BY_ID)} "
+    "WHERE o.id = ? AND o.connector = ? AND o.state = ?"
+)
 _BY_VALUE = (
-    f"SELECT {_COLUMNS} FROM {_OBJECTS} o WHERE o.id IN ("
-    f"SELECT v.object_id FROM {_VALUES} v WHERE v.connector = ? AND v.attr = ? AND v.value = ? "
+    f"SELECT {_COLUMNS} FROM {indexed(_OBJECTS, 'o', plans.OBJECTS_BY_ID)} WHERE o.id IN ("
+    f"SELECT v.object_id FROM {indexed(_VALUES, 'v', plans.VALUES_LOOKUP)} "
+    f"WHERE v.connector = ? AND v.attr = ? AND v.value = ? "
     f"LIMIT {MAX_MATCHES + 1}) AND o.connector = ? AND o.state = ? ORDER BY o.anchor"
 )
 _PAGE_FROM = (
-    f"SELECT {_COLUMNS} FROM {_OBJECTS} o WHERE o.connector = ? AND o.state = ? "
-    "AND o.anchor >= ? ORDER BY o.anchor LIMIT ? OFFSET ?"
+    f"SELECT {_COLUMNS} FROM {indexed(_OBJECTS, 'o', plans.OBJECTS_LISTING)} "
+    "WHERE o.connector = ? AND o.state = ? AND o.anchor >= ? ORDER BY o.anchor LIMIT ? OFFSET ?"
 )
 _EVENT_STATE = (
     f"SELECT {ExportEvent.status.key}, {ExportEvent.last_error.key}, {ExportEvent.error_kind.key} "
