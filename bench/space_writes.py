@@ -1,7 +1,7 @@
 """SCIM writes through the connector space's API, in process: the statements a
 create, a replace and a delete run and the CPU each costs, without HTTP around it.
 
-    python -m bench.space_creates [--n 2000] [--concurrency 16]
+    python -m bench.space_writes [--n 2000] [--concurrency 16]
 
 Writes go in waves of ``concurrency`` (as concurrent SCIM requests would, so the
 group writer commits a wave in one transaction); CPU is ``time.process_time`` (the
