@@ -11,7 +11,7 @@ failed one. Retry back-off is per object.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,49 +56,20 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
-__all__ = ["Events", "append_event", "claimed_events", "due_objects", "expired_leases", "log_each"]
+__all__ = [
+    "Events",
+    "claimed_events",
+    "due_objects",
+    "expired_leases",
+    "log_each",
+    "supersede",
+]
 
 _PENDING = EventStatus.PENDING
-_WAITING_OR_FAILED = (EventStatus.PENDING, EventStatus.FAILED)
 _OUTCOMES = (LogStatus.DONE, LogStatus.FAILED, LogStatus.DISCARDED, LogStatus.SUPERSEDED)
 """The log steps that end an attempt at an event, for ``recent_outcomes``."""
-
-
-def append_event(session: Session, row: ObjectRow, op: Op, payload: Mapping[str, Any]) -> int:
-    """Queue the object's staged state (a group-writer job's step). A new event
-    inherits the back-off of the object's pending ones, so it can never become due
-    before them, and supersedes the object's failed events: it carries the object's
-    whole newest state, so they no longer hold it back."""
-    now = utcnow()
-    # One look at the object's waiting and failed events (mostly none) serves both
-    # rules, so a write that has nothing to supersede pays no statement for it.
-    waiting = session.execute(
-        select(ExportEvent.status, ExportEvent.next_attempt_at).where(
-            ExportEvent.object_id == row.id, ExportEvent.status.in_(_WAITING_OR_FAILED)
-        )
-    ).all()
-    due = max((at for status, at in waiting if status == _PENDING), default=None)
-    event = ExportEvent(
-        connector=row.connector,
-        object_id=row.id,
-        anchor=row.anchor,
-        op=op,
-        payload=dict(payload) if op == Op.UPSERT else {},
-        status=_PENDING,
-        attempts=0,
-        next_attempt_at=max(now, due) if due else now,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(event)
-    session.flush()
-    _log(session, event, LogStatus.PENDING, None)
-    if any(status == EventStatus.FAILED for status, _ in waiting):
-        for statement in _supersede(row.id, event.id):
-            session.execute(statement)
-    return event.id
 
 
 def due_objects(connector: str, limit: int) -> Select[str]:
@@ -178,7 +149,7 @@ class Events(EventStore):
                 if newer is None:
                     await objects.settle_failed(session, failure.object_id)
                 else:  # a change came while this one was exported: it goes next
-                    for statement in _supersede(failure.object_id, newer):
+                    for statement in supersede(failure.object_id, newer):
                         await session.execute(statement)
             for retry in retried:
                 await _set_status(
@@ -309,9 +280,7 @@ def _blocked() -> ColumnElement[bool]:
     return exists(indexed_by(held, blocker, EVENTS_OF_OBJECT))
 
 
-def _log(
-    session: Session | AsyncSession, event: ExportEvent, status: LogStatus, detail: str | None
-) -> None:
+def _log(session: AsyncSession, event: ExportEvent, status: LogStatus, detail: str | None) -> None:
     session.add(
         EventLog(
             event_id=event.id, connector=event.connector, status=status, detail=detail, at=utcnow()
@@ -391,7 +360,7 @@ async def _first_waiting(session: AsyncSession, object_id: str) -> int | None:
     return await session.scalar(chosen)
 
 
-def _supersede(object_id: str, by_event: int) -> tuple[Executable, Executable]:
+def supersede(object_id: str, by_event: int) -> tuple[Executable, Executable]:
     """The statements that mark the object's failed events superseded by event
     ``by_event``, logging the step; run in order (the log selects them while they
     are still failed). Their error stays: it tells why they failed."""

@@ -4,15 +4,21 @@ attribute of any connector is an index lookup instead of a scan."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from ecmahost.connectors.base import Value
 from ecmahost.engine.space.models import ObjectRow, ObjectValue
 from ecmahost.engine.space.states import ObjectState
-from sqlalchemy import delete, insert
+from sqlalchemy import Table, bindparam, delete, insert
 from sqlalchemy.orm import Session
 
 __all__ = ["index_rows", "index_text", "reindex"]
+
+_VALUES = cast(Table, ObjectValue.__table__)
+# Built once: every SCIM write runs them, and a statement rebuilt per call costs its
+# cache key each time.
+_CLEAR = delete(_VALUES).where(_VALUES.c.object_id == bindparam("object_id"))
+_INSERT = insert(_VALUES)
 
 
 def index_text(value: Value) -> str:
@@ -26,12 +32,12 @@ def reindex(session: Session, row: ObjectRow) -> None:
     """Rewrite the object's index rows; an object SCIM does not show has none.
     (Synchronous: the group writer's jobs run on its thread; an async session runs
     it through ``run_sync``.)"""
-    session.execute(delete(ObjectValue).where(ObjectValue.object_id == row.id))
+    session.execute(_CLEAR, {"object_id": row.id})
     if row.state != ObjectState.PRESENT:
         return
     values = index_rows(row.id, row.connector, row.attributes)
     if values:
-        session.execute(insert(ObjectValue), values)
+        session.execute(_INSERT, values)
 
 
 def index_rows(

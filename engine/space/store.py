@@ -16,7 +16,7 @@ from datetime import datetime
 
 from ecmahost.connectors.base import Record
 from ecmahost.engine.exceptions import AnchorTakenError, NotFoundError
-from ecmahost.engine.space import health, objects, retention, runs
+from ecmahost.engine.space import health, objects, retention, runs, writes
 from ecmahost.engine.space.contract import Store, Where
 from ecmahost.engine.space.database import (
     migrate,
@@ -24,7 +24,7 @@ from ecmahost.engine.space.database import (
     open_group_engine,
     sessionmaker_for,
 )
-from ecmahost.engine.space.events import Events, append_event
+from ecmahost.engine.space.events import Events
 from ecmahost.engine.space.health import ImportSummary, QueueSummary
 from ecmahost.engine.space.import_batch import upsert_batch
 from ecmahost.engine.space.listing import Listing
@@ -148,6 +148,9 @@ class ConnectorSpace(Store):
         self, connector: str, anchor: str | None, staging: Staging
     ) -> tuple[StoredObject, int | None]:
         def work(session: Session) -> tuple[StoredObject, int | None]:
+            created = writes.create(session, connector, anchor, staging)
+            if created is not None:
+                return created
             if anchor is None:
                 return _stage(session, objects.provisional(session, connector), staging)
             row = objects.by_anchor(session, connector, anchor)
@@ -237,7 +240,12 @@ def _stage(session: Session, row: ObjectRow, staging: Staging) -> tuple[StoredOb
     event_id = None
     if staging.export is not None:
         payload = staging.exported if staging.exported is not None else staging.attributes
-        event_id = append_event(session, row, staging.export, payload)
+        # Flushed first (Core statements do not autoflush): a row the database
+        # refuses fails the job before its export is queued.
+        session.flush()
+        event_id = writes.append_event(
+            session, row.id, row.connector, row.anchor, staging.export, payload
+        )
     elif not staging.visible:
         objects.forget(session, row)
     return StoredObject.from_row(row), event_id

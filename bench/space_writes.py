@@ -1,0 +1,118 @@
+"""SCIM writes through the connector space's API, in process: the statements a
+create, a replace and a delete run and the CPU each costs, without HTTP around it.
+
+    python -m bench.space_writes [--n 2000] [--concurrency 16]
+
+Writes go in waves of ``concurrency`` (as concurrent SCIM requests would, so the
+group writer commits a wave in one transaction); CPU is ``time.process_time`` (the
+process's user + system time, the worker thread's included)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from ecmahost.engine.space import ConnectorSpace, Staging
+from ecmahost.engine.space.database import sqlite_url
+from ecmahost.engine.space.states import Op
+from sqlalchemy import event
+
+CONNECTOR = "bench"
+
+
+def _person(i: int) -> dict[str, Any]:
+    return {
+        "UserName": f"user{i}@example.com",
+        "AzureObjectID": f"00000000-0000-0000-0000-{i:012d}",
+        "DisplayName": f"User {i}",
+        "Mail": f"user{i}@example.com",
+        "Department": "Bench",
+        "AccountEnabled": True,
+    }
+
+
+class _Counter:
+    """Statements the group writer's engine runs."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+
+    def __call__(self, *_: Any) -> None:
+        self.statements += 1
+
+
+async def _phase(
+    name: str,
+    n: int,
+    concurrency: int,
+    counter: _Counter,
+    write: Callable[[int], Awaitable[Any]],
+) -> dict[str, Any]:
+    """``write(i)`` for i in 0..n-1, ``concurrency`` at a time."""
+    before = counter.statements
+    start_cpu, start_wall = time.process_time(), time.perf_counter()
+    for first in range(0, n, concurrency):
+        await asyncio.gather(*(write(i) for i in range(first, min(n, first + concurrency))))
+    cpu_s, wall_s = time.process_time() - start_cpu, time.perf_counter() - start_wall
+    return {
+        "phase": name,
+        "n": n,
+        "cpu_ms": round(cpu_s * 1000 / n, 3),
+        "wall_ms": round(wall_s * 1000 / n, 3),
+        "statements": round((counter.statements - before) / n, 2),
+    }
+
+
+async def _run(n: int, concurrency: int) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        space = await ConnectorSpace.open(sqlite_url(Path(tmp)))
+        counter = _Counter()
+        event.listen(space.group_engine, "before_cursor_execute", counter)
+        ids: dict[int, str] = {}
+
+        async def create(i: int) -> None:
+            person = _person(i)
+            staging = Staging(person, visible=True, export=Op.UPSERT)
+            stored, _ = await space.create(CONNECTOR, person["UserName"], staging)
+            ids[i] = stored.id
+
+        async def replace(i: int) -> None:
+            changed = {**_person(i), "Department": "Elsewhere"}
+            await space.update(
+                CONNECTOR, ids[i], lambda _: Staging(changed, visible=True, export=Op.UPSERT)
+            )
+
+        async def delete(i: int) -> None:
+            await space.update(
+                CONNECTOR,
+                ids[i],
+                lambda before: Staging(before.attributes, visible=False, export=Op.DELETE),
+            )
+
+        try:
+            return [
+                await _phase("create", n, concurrency, counter, create),
+                await _phase("replace", n, concurrency, counter, replace),
+                await _phase("delete", n, concurrency, counter, delete),
+            ]
+        finally:
+            await space.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    for phase in asyncio.run(_run(args.n, args.concurrency)):
+        print(json.dumps(phase))
+
+
+if __name__ == "__main__":
+    main()
