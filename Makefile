@@ -35,19 +35,21 @@ run: $(STAMP) ## serve the demo CSV connector (token generated on first run)
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/pytest
 
-bench: $(STAMP) ## the five benchmarks against their references, side by side (long)
+bench: $(STAMP) ## the benchmarks against their references, side by side (long)
 	$(BIN)/python -m bench.scim_load
 	$(BIN)/python -m bench.full_import
 	$(BIN)/python -m bench.export_drain
 	$(BIN)/python -m bench.filter_scale
 	$(BIN)/python -m bench.entra_path
+	$(BIN)/python -m bench.space_writes
 
-bench-quick: $(STAMP) ## the five benchmarks on small data (a few minutes)
+bench-quick: $(STAMP) ## the benchmarks on small data (a few minutes)
 	$(BIN)/python -m bench.scim_load --quick
 	$(BIN)/python -m bench.full_import --quick
 	$(BIN)/python -m bench.export_drain --quick
 	$(BIN)/python -m bench.filter_scale --quick
 	$(BIN)/python -m bench.entra_path --quick
+	$(BIN)/python -m bench.space_writes --n 500
 
 lint: $(STAMP) ## format check and lint
 	$(BIN)/ruff format --check .
