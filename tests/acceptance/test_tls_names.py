@@ -62,13 +62,16 @@ def test_tenant_url_verifies_against_the_generated_certificate(tls_server: Serve
     sorted({socket.getfqdn(), socket.gethostname(), "localhost"}),
 )
 def test_every_machine_name_verifies(tls_server: Server, name: str) -> None:
-    if not _resolves_locally(name):
-        pytest.skip(f"{name} does not resolve to this machine here")
+    # Over loopback whatever the name resolves to here: what is checked is that the
+    # certificate covers the name, not this machine's resolver.
     cert = tls_server.config.parent / "state" / "tls" / "cert.pem"
-    tls_server.ssl_context = ssl.create_default_context(cafile=cert)
+    context = ssl.create_default_context(cafile=cert)  # verification on
     port = urlsplit(tls_server.url()).port
-    base = f"https://{name}:{port}/ecma2host_CSV/scim"
-    assert tls_server.request("GET", "/ServiceProviderConfig", base=base).status == 200
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=name) as verified,
+    ):
+        assert verified.version() is not None
 
 
 def test_a_name_the_certificate_lacks_is_refused(tls_server: Server) -> None:
