@@ -32,6 +32,7 @@ __all__ = [
     "parameters",
     "secret",
     "text",
+    "value",
     "variable",
 ]
 
@@ -131,6 +132,17 @@ def find(found: list[Parameter], *labels: str) -> Parameter | None:
             if _folded(candidate.name) == wanted:
                 return candidate
     return None
+
+
+def value(found: list[Parameter], *labels: str) -> str:
+    """The first value given under one of ``labels``: a field left empty on one page
+    (Schema 2's table) may be filled on another (the Export step's)."""
+    for label in labels:
+        wanted = _folded(label)
+        for candidate in found:
+            if _folded(candidate.name) == wanted and candidate.value.strip():
+                return candidate.value.strip()
+    return ""
 
 
 def flag(found: list[Parameter], *labels: str) -> bool:

@@ -32,6 +32,7 @@ from ecmahost.engine.cli.ecma_xml_common import (
     parameters,
     secret,
     text,
+    value,
 )
 
 __all__ = ["translate"]
@@ -61,12 +62,12 @@ def translate(node: ET.Element, name: str, source: Path) -> ImportedConnector:
 
 
 def _connectivity(connector: ImportedConnector, found: list[Parameter], source: Path) -> None:
-    host = _value(found, "Host")
+    host = value(found, "Host")
     if not host:
         raise ConfigError(f"{source}: connector {connector.name!r} names no LDAP host")
-    binding = _value(found, "Binding") or "SSL"
+    binding = value(found, "Binding") or "SSL"
     tls = binding.lower()
-    port = number(connector, "Port", _value(found, "Port"), 636 if tls == "ssl" else 389)
+    port = number(connector, "Port", value(found, "Port"), 636 if tls == "ssl" else 389)
     scheme = "ldaps" if tls == "ssl" else "ldap"
     connector.settings["url"] = f"{scheme}://{host}:{port}"
     if tls == "tls":
@@ -80,11 +81,11 @@ def _connectivity(connector: ImportedConnector, found: list[Parameter], source: 
         connector.notes.append(f"Binding {binding}: {scheme}://, no certificate to trust")
     else:
         connector.notes.append("the server's CA is trusted from the system store; see ca_file")
-    timeout = number(connector, "Connection Timeout", _value(found, "Connection Timeout"), 30)
+    timeout = number(connector, "Connection Timeout", value(found, "Connection Timeout"), 30)
     connector.settings["timeout_s"] = float(min(max(timeout, 1), 600))
-    connector.settings["bind_dn"] = _bind_dn(connector, _value(found, "User Name"))
+    connector.settings["bind_dn"] = _bind_dn(connector, value(found, "User Name"))
     connector.settings["password"] = secret(connector, find(found, "Password"), "PASSWORD")
-    if _value(found, "Certificate"):
+    if value(found, "Certificate"):
         connector.warn("the client certificate (Windows certificate store) is not carried over")
 
 
@@ -132,7 +133,7 @@ def _is_dn(value: str) -> bool:
 def _without_passwords(
     connector: ImportedConnector, found: list[Parameter], attributes: list[Attribute]
 ) -> list[Attribute]:
-    password = _value(found, "Password Attribute")
+    password = value(found, "Password Attribute")
     names = [*_PASSWORDS, password.lower()] if password else list(_PASSWORDS)
     dropped = [a.name for a in attributes if a.name.lower() in names]
     if dropped or password:
@@ -172,8 +173,8 @@ def _attributes(connector: ImportedConnector, attributes: list[Attribute]) -> No
 
 def _delta(connector: ImportedConnector, found: list[Parameter]) -> None:
     """The Global page: OpenLDAP's accesslog, a retro changelog, or AD LDS's USN."""
-    strategy = _value(found, "Delta Strategy", "Delta Import Strategy").lower()
-    log_dn = _value(found, "Accesslog DN", "Changelog DN", "Change Log DN")
+    strategy = value(found, "Delta Strategy", "Delta Import Strategy").lower()
+    log_dn = value(found, "Accesslog DN", "Changelog DN", "Change Log DN")
     source = next((s for s in _LOGS if s in strategy.replace(" ", "")), None)
     if source is None and log_dn:
         source = "accesslog" if "accesslog" in log_dn.lower() else "changelog"
@@ -193,8 +194,3 @@ def _delta(connector: ImportedConnector, found: list[Parameter]) -> None:
         "delta imports are not supported by this release, not carried over: "
         f"[settings.delta] {settings}"
     )
-
-
-def _value(found: list[Parameter], *labels: str) -> str:
-    hit = find(found, *labels)
-    return hit.value.strip() if hit is not None else ""

@@ -33,6 +33,7 @@ from ecmahost.engine.cli.ecma_xml_common import (
     flag,
     parameters,
     text,
+    value,
     variable,
 )
 
@@ -137,8 +138,9 @@ def _table(
                 f"{method.name} = {method.value.strip()}: ecmahost reads and writes the table "
                 "itself; stored procedures and SQL queries are not carried over"
             )
-    hit = find(found, f"{object_type}:Table/View/SP", "Table/View/SP", "Table/View/Stored Procedure")
-    name = hit.value.strip() if hit is not None else ""
+    name = value(
+        found, f"{object_type}:Table/View/SP", "Table/View/SP", "Table/View/Stored Procedure"
+    )
     if not name:
         raise ConfigError(f"{source}: connector {connector.name!r} names no table (Schema 2)")
     parts = [part.strip('[]"`') for part in name.split(".")]
