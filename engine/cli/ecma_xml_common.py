@@ -166,9 +166,7 @@ def deprovisioning(connector: ImportedConnector, model: ET.Element | None) -> No
     """ECMA2Host's Deprovisioning page: the Disable flow (``SoftDelete``) and the
     Delete flow (``HardDelete``), each None, Delete or a status attribute set."""
     soft, hard = text(model, "SoftDelete") or "None", text(model, "HardDelete") or "TreatAsHard"
-    attribute = text(model, "SoftDeleteStatusAttribute") or text(
-        model, "HardDeleteStatusAttribute"
-    )
+    attribute = text(model, "SoftDeleteStatusAttribute") or text(model, "HardDeleteStatusAttribute")
     disable = _flow(soft, {"none": "none", "delete": "delete", "hard": "delete"})
     delete = _flow(hard, {"hard": "delete", "delete": "delete", "soft": "disable"})
     if delete is None and hard.lower() == "none":

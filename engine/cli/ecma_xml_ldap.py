@@ -100,9 +100,7 @@ def _bind_dn(connector: ImportedConnector, user: str) -> str:
 def _partition(connector: ImportedConnector, node: ET.Element, source: Path) -> None:
     """The Partitions page: the naming context read, and the container new users go
     to (with one container selected, reads stay inside it too)."""
-    partitions = [
-        p for p in node.findall("Schema/Partitions/Partition") if _is_dn(text(p, "DN"))
-    ]
+    partitions = [p for p in node.findall("Schema/Partitions/Partition") if _is_dn(text(p, "DN"))]
     if not partitions:
         raise ConfigError(f"{source}: connector {connector.name!r} has no partition DN")
     if len(partitions) > 1:

@@ -30,9 +30,7 @@ def _table(toml_text: str, name: str) -> dict[str, Any]:
     return dict(tomllib.loads(toml_text)["connectors"][name])
 
 
-def _variant(
-    tmp_path: Path, source: Path, *edits: tuple[str, str], count: int = 1
-) -> Path:
+def _variant(tmp_path: Path, source: Path, *edits: tuple[str, str], count: int = 1) -> Path:
     """``source`` with each literal edit made ``count`` times (-1: everywhere), beside
     a copy of the DSN file."""
     text = source.read_text(encoding="utf-8")
