@@ -87,6 +87,7 @@ olcSuffix: {ACCESSLOG}
 olcDbDirectory: {folder}/accesslog
 olcRootDN: {ACCESSLOG}
 olcAccess: to * by dn.exact="{ROOT_DN}" manage by * none
+olcLimits: dn.exact="{ROOT_DN}" size=unlimited time=unlimited
 olcDbMaxSize: 1073741824
 olcDbNoSync: TRUE
 olcDbIndex: objectClass,entryCSN,reqEnd,reqResult,reqStart,reqDN eq

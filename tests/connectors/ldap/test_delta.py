@@ -135,9 +135,10 @@ async def test_delta_import_reads_only_the_changes_made_since_the_full_import(
     marks = [d.watermark for d in deltas]
     assert marks == sorted(marks) and marks[0] >= watermark
 
-    # From the last watermark on, only the change at it is read again.
+    # From the last watermark on, only the change at it (a rename) is read again.
     again = await read_delta(connector, marks[-1])
-    assert [d.anchor for d in again] == [deltas[-1].anchor]
+    assert [d.anchor for d in again] == [d.anchor for d in deltas if d.watermark == marks[-1]]
+    assert [d.anchor for d in again] == ["bulk1549", "renamed1549"]
 
 
 async def test_delta_import_reads_an_entry_once_with_its_latest_values(
@@ -158,11 +159,12 @@ async def test_delta_import_reads_an_entry_once_with_its_latest_values(
     deltas = await read_delta(connector, watermark)
 
     assert [(d.anchor, d.record is not None) for d in deltas] == [
+        ("bulk2", True),  # the write at the watermark (its last add), read again
         ("bulk0", True),
         ("bulk1", False),
         ("bulk1", True),  # deleted, then added again: applied in order, it exists
     ]
-    assert deltas[0].record is not None and deltas[0].record.attributes["sn"] == "C"
+    assert deltas[1].record is not None and deltas[1].record.attributes["sn"] == "C"
 
 
 async def test_delta_import_with_the_dn_as_anchor_follows_renames_and_moves(
@@ -206,7 +208,9 @@ async def test_delta_import_deletes_by_entry_uuid_from_the_log(
     deltas = await read_delta(connector, watermark)
 
     gone = next(a for a, r in before.items() if r.attributes["uid"] == "bulk0")
-    assert [(d.anchor, d.record) for d in deltas] == [(gone, None)]
+    kept = next(a for a, r in before.items() if r.attributes["uid"] == "bulk1")
+    # The add at the watermark is read again, then the delete comes by entryUUID.
+    assert [(d.anchor, d.record is None) for d in deltas] == [(kept, False), (gone, True)]
 
 
 async def test_delta_import_refuses_a_watermark_the_log_no_longer_covers(
