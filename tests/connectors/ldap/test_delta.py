@@ -151,6 +151,7 @@ async def test_delta_import_reads_an_entry_once_with_its_latest_values(
     try:
         for value in ("A", "B", "C"):
             connection.modify(f"uid=bulk0,{log_ou}", {"sn": [(ldap3.MODIFY_REPLACE, [value])]})
+        connection.modify(f"uid=bulk1,{log_ou}", {"sn": [(ldap3.MODIFY_REPLACE, ["D"])]})
         connection.delete(f"uid=bulk1,{log_ou}")
         connection.add(f"uid=bulk1,{log_ou}", attributes=person("bulk1"))
     finally:
@@ -161,6 +162,7 @@ async def test_delta_import_reads_an_entry_once_with_its_latest_values(
     assert [(d.anchor, d.record is not None) for d in deltas] == [
         ("bulk2", True),  # the write at the watermark (its last add), read again
         ("bulk0", True),
+        ("bulk1", True),  # read at its modify: already the entry added again
         ("bulk1", False),
         ("bulk1", True),  # deleted, then added again: applied in order, it exists
     ]
