@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -365,13 +365,16 @@ class DeltaReader:
         return newest
 
     def _any_log_entry(self, query: str) -> bool:
+        """Whether the log holds an entry matching ``query``: one is asked for, and
+        the server's sizeLimitExceeded (which ldap3 does not raise) says there are more."""
+
         def work(connection: ldap3.Connection) -> bool:
             connection.search(
                 self._delta.base, query, ldap3.LEVEL, attributes=["1.1"], size_limit=1
             )
             return bool(response_entries(connection.response))
 
-        return self._log.run(f"search {self._delta.base}", _allow_size_limit(work))
+        return self._log.run(f"search {self._delta.base}", work)
 
     def _root_dse(self, name: str) -> str | None:
         def work(connection: ldap3.Connection) -> str | None:
@@ -393,21 +396,6 @@ class DeltaReader:
         if self._delta.source == "accesslog":
             return position
         return int(position) if position.isdigit() else -1
-
-
-def _allow_size_limit(
-    work: Callable[[ldap3.Connection], bool],
-) -> Callable[[ldap3.Connection], bool]:
-    """A search asking for one entry: the server's sizeLimitExceeded means it found
-    one (ldap3 raises it)."""
-
-    def run(connection: ldap3.Connection) -> bool:
-        try:
-            return work(connection)
-        except ldap3.core.exceptions.LDAPSizeLimitExceededResult:
-            return True
-
-    return run
 
 
 def _key(dn: str) -> tuple[tuple[str, str], ...]:
