@@ -197,22 +197,26 @@ async def test_delta_import_with_the_dn_as_anchor_follows_renames_and_moves(
 async def test_delta_import_deletes_by_entry_uuid_from_the_log(
     slapd_accesslog: Slapd, log_ou: str, make_delta: Factory
 ) -> None:
-    slapd_accesslog.add_people(log_ou, 2)
+    slapd_accesslog.add_people(log_ou, 3)
+    outside = slapd_accesslog.new_ou()
     connector = await make_delta(anchor="entryUUID")
-    before = await imported(connector)
+    before = {r.attributes["uid"]: anchor for anchor, r in (await imported(connector)).items()}
     watermark = await connector.watermark()
     connection = slapd_accesslog.connection()
     try:
         connection.delete(f"uid=bulk0,{log_ou}")
+        connection.modify_dn(f"uid=bulk1,{log_ou}", "uid=bulk1", new_superior=outside)
     finally:
         connection.unbind()
 
     deltas = await read_delta(connector, watermark)
 
-    gone = next(a for a, r in before.items() if r.attributes["uid"] == "bulk0")
-    kept = next(a for a, r in before.items() if r.attributes["uid"] == "bulk1")
-    # The add at the watermark is read again, then the delete comes by entryUUID.
-    assert [(d.anchor, d.record is None) for d in deltas] == [(kept, False), (gone, True)]
+    # The write at the watermark (a unit added elsewhere) is no change here; the
+    # delete comes by the logged entryUUID, the move out by the moved entry's.
+    assert [(d.anchor, d.record) for d in deltas] == [
+        (before["bulk0"], None),
+        (before["bulk1"], None),
+    ]
 
 
 async def test_delta_import_refuses_a_watermark_the_log_no_longer_covers(
