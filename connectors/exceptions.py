@@ -10,6 +10,7 @@ __all__ = [
     "EcmahostError",
     "PermanentError",
     "TransientError",
+    "WatermarkExpiredError",
 ]
 
 
@@ -38,3 +39,11 @@ class PermanentError(EcmahostError):
 
 class ConflictError(PermanentError):
     """The target rejected the change because a unique value is taken."""
+
+
+class WatermarkExpiredError(TransientError):
+    """A delta import's watermark is older than the changes the target still holds (a
+    purged accesslog or changelog) or newer than the target's own position.
+
+    The engine catches it and falls back to a full import; it is transient so that a
+    caller not knowing deltas retries."""
