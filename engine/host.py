@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from ecmahost.connectors.base import Capability, Connector, DataType, Schema
 from ecmahost.connectors.exceptions import ConfigError, TransientError
 from ecmahost.connectors.secrets import redact
+from ecmahost.engine.queue.sealed import Sealer
 from ecmahost.engine import queue, tls
 from ecmahost.engine.config import ConnectorConfig, DisableAction, HostConfig
 from ecmahost.engine.metrics import HostMetrics
@@ -92,6 +93,8 @@ class Host:
         self.certificate: tls.CertificateInfo | None = None
         """The certificate served (read at a serving start), for /health and metrics."""
         self.metrics = HostMetrics(process=True)
+        self.sealer = Sealer(config.state_dir)
+        """Seals export-only values (passwords) in the queue; its key is in the state folder."""
         url = config.host.notify_url
         self.alerts = Alerts(url.get_secret_value() if url is not None else None)
 
@@ -167,6 +170,7 @@ class Host:
                 metrics=self.metrics,
                 alerts=self.alerts,
                 carried=frozenset(a.name for a in schema.attributes if not a.imported),
+                sealer=self.sealer,
             ),
             Importer(
                 config.name,
@@ -178,7 +182,7 @@ class Host:
                 retry_cap_s=self.config.host.reconnect_max_s,
                 metrics=self.metrics,
             ),
-            Rules.of(config, schema, connector.capabilities),
+            Rules.of(config, schema, connector.capabilities, self.sealer),
             outcomes,
         )
 

@@ -24,6 +24,7 @@ from ecmahost.engine.exceptions import (
 )
 from ecmahost.engine.queue import ErrorKind, Outcome, OutcomeStatus
 from ecmahost.engine.queue.notifier import Notifier
+from ecmahost.engine.queue.sealed import Sealer
 from ecmahost.engine.space.states import Op
 from ecmahost.engine.space.store import Staging
 from ecmahost.engine.space.stored import StoredObject
@@ -61,10 +62,17 @@ class Rules:
     """Attributes a write exports but the connector space never keeps."""
     anchor_assigned: bool = False
     """The target assigns the anchor: creates carry none, and SCIM never changes it."""
+    sealer: Sealer | None = None
+    """Seals the export-only values (an initial password) an event's payload carries;
+    None: they are queued as they are (tests of the rules alone)."""
 
     @classmethod
     def of(
-        cls, config: ConnectorConfig, schema: Schema, capabilities: Iterable[Capability]
+        cls,
+        config: ConnectorConfig,
+        schema: Schema,
+        capabilities: Iterable[Capability],
+        sealer: Sealer | None = None,
     ) -> Rules:
         """The rules of a connector with this configuration, schema and capabilities."""
         flag = schema.get(config.deprovision.disable_attribute or "")
@@ -79,6 +87,7 @@ class Rules:
             frozenset(a.name for a in schema.attributes if not a.exported),
             frozenset(a.name for a in schema.attributes if not a.imported),
             Capability.ASSIGNS_ANCHOR in capabilities and schema.anchor.assigned,
+            sealer,
         )
 
     def is_active(self, attributes: Mapping[str, Value]) -> bool:
@@ -136,13 +145,18 @@ def _keep_imported(
 
 
 def _split_directions(rules: Rules, staging: Staging) -> Staging:
-    """Export-only values go to the export alone; import-only ones never do (the
-    connector leaves an attribute a change lacks as the target has it)."""
-    if not (rules.import_only or rules.export_only) or staging.export is None:
+    """Export-only values go to the export alone, sealed (they may be a password);
+    import-only ones never do (the connector leaves an attribute a change lacks as
+    the target has it). A write that exports nothing keeps no export-only value."""
+    if not (rules.import_only or rules.export_only):
         return staging
+    kept = {k: v for k, v in staging.attributes.items() if k not in rules.export_only}
+    if staging.export is None:
+        return dataclasses.replace(staging, attributes=kept)
     source = staging.exported if staging.exported is not None else staging.attributes
     exported = {k: v for k, v in source.items() if k not in rules.import_only}
-    kept = {k: v for k, v in staging.attributes.items() if k not in rules.export_only}
+    if rules.sealer is not None:
+        exported = rules.sealer.seal(exported, rules.export_only)
     return dataclasses.replace(staging, attributes=kept, exported=exported)
 
 
