@@ -19,7 +19,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from ecmahost.connectors.base import Capability, Connector, DataType, Schema
 from ecmahost.connectors.exceptions import ConfigError, TransientError
 from ecmahost.connectors.secrets import redact
-from ecmahost.engine.queue.sealed import Sealer
 from ecmahost.engine import queue, tls
 from ecmahost.engine.config import ConnectorConfig, DisableAction, HostConfig
 from ecmahost.engine.metrics import HostMetrics
@@ -27,6 +26,7 @@ from ecmahost.engine.notify import Alert, Alerts
 from ecmahost.engine.provisioning import Rules
 from ecmahost.engine.queue import Outcome, wakeup
 from ecmahost.engine.queue.notifier import Notifier
+from ecmahost.engine.queue.sealed import Sealer
 from ecmahost.engine.registry import build_connector, report_broken_plugins
 from ecmahost.engine.schema_file import load_schema, save_schema
 from ecmahost.engine.scim.resource import ResourceMapper

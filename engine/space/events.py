@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ecmahost.engine.space.erasure import erase_sealed, without_sealed
 from ecmahost.engine.space import objects
 from ecmahost.engine.space.contract import EventStore
+from ecmahost.engine.space.erasure import erase_sealed, without_sealed
 from ecmahost.engine.space.event_rows import CLAIMED, queued, state_of, view_of
 from ecmahost.engine.space.lookup import Lookup
 from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow

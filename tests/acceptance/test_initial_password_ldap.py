@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ecmahost.connectors.ldap.driver import ldap3
+
 from tests.acceptance.conftest import Server, filter_query, wait_until
 from tests.acceptance.password_trail import (
     ADMIN_TOKEN,
