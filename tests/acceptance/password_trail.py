@@ -43,6 +43,14 @@ def queued_payloads(state_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(payload) for (payload,) in rows if payload is not None]
 
 
+def object_rows(state_dir: Path) -> str:
+    """The objects' attributes and confirmed states, and the value index, as text."""
+    with sqlite3.connect(state_dir / "ecmahost.db") as db:
+        rows = db.execute("SELECT attributes, confirmed FROM objects").fetchall()
+        rows += db.execute("SELECT * FROM object_values").fetchall()
+    return json.dumps(rows)
+
+
 def state_bytes(state_dir: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(state_dir.rglob("*")) if p.is_file())
 
@@ -72,5 +80,6 @@ def assert_nowhere(
         assert encoded not in stored, "the password is in the state folder"
     for payload in queued_payloads(state_dir):
         assert not any(isinstance(v, dict) and "$sealed" in v for v in payload.values()), payload
+    assert "$sealed" not in object_rows(state_dir), "a sealed value is in the objects table"
     key = state_dir / "queue.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
