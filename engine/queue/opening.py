@@ -39,12 +39,12 @@ class Opened:
 
     def results(self, exported: Sequence[Result]) -> list[Result]:
         """The whole batch's results from the connector's, which cover only the
-        opened changes (in order): errors scrubbed of each change's secrets."""
+        opened changes (in order): errors scrubbed of the batch's secrets (all of
+        them: a batch that fails as a whole, a script's stderr, may quote any)."""
         given = iter(exported)
+        secrets = [secret for carried in self.secrets for secret in carried]
         results: list[Result] = []
-        for anchor, change, secrets, broken in zip(
-            self.anchors, self.changes, self.secrets, self.broken, strict=True
-        ):
+        for anchor, change, broken in zip(self.anchors, self.changes, self.broken, strict=True):
             if change is None:
                 results.append(Result(anchor, broken))
                 continue
