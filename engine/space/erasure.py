@@ -12,7 +12,7 @@ from typing import Any, Final
 from ecmahost.engine.space.models import ExportEvent
 from ecmahost.engine.space.objects import among
 from ecmahost.engine.space.states import EventStatus
-from sqlalchemy import Text, cast, select, update
+from sqlalchemy import ColumnElement, Select, Text, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["SEALED_MARK", "erase_sealed", "is_sealed", "without_sealed"]
@@ -39,14 +39,7 @@ async def erase_sealed(
     the marker are read, so a batch without passwords costs one indexed scan."""
     if not event_ids and not superseded_of:
         return 0
-    chosen = ExportEvent.id.in_(among(event_ids))
-    if superseded_of:
-        chosen |= ExportEvent.object_id.in_(among(superseded_of)) & (
-            ExportEvent.status == EventStatus.SUPERSEDED
-        )
-    holding = select(ExportEvent.id, ExportEvent.payload).where(
-        chosen, cast(ExportEvent.payload, Text).contains(SEALED_MARK, autoescape=True)
-    )
+    holding = sealed_payloads(event_ids, superseded_of)
     rows = (await session.execute(holding)).all()
     for event_id, payload in rows:
         await session.execute(
@@ -55,3 +48,16 @@ async def erase_sealed(
             .values(payload=without_sealed(payload or {}))
         )
     return len(rows)
+
+
+def sealed_payloads(event_ids: Sequence[int], superseded_of: Sequence[str] = ()) -> Select[Any]:
+    """The id and payload of those events whose payload holds a sealed value."""
+    chosen: ColumnElement[bool] = ExportEvent.id.in_(among(event_ids))
+    if superseded_of:
+        chosen = chosen | (
+            ExportEvent.object_id.in_(among(superseded_of))
+            & (ExportEvent.status == EventStatus.SUPERSEDED)
+        )
+    return select(ExportEvent.id, ExportEvent.payload).where(
+        chosen, cast(ExportEvent.payload, Text).contains(SEALED_MARK, autoescape=True)
+    )
