@@ -23,7 +23,7 @@ from ecmahost.engine import queue, tls
 from ecmahost.engine.config import ConnectorConfig, DisableAction, HostConfig
 from ecmahost.engine.metrics import HostMetrics
 from ecmahost.engine.notify import Alert, Alerts
-from ecmahost.engine.provisioning import Rules
+from ecmahost.engine.provisioning import Rules, check_passwords
 from ecmahost.engine.queue import Outcome, wakeup
 from ecmahost.engine.queue.notifier import Notifier
 from ecmahost.engine.queue.sealed import Sealer
@@ -274,6 +274,7 @@ class Host:
                 await connector.validate()  # e.g. a script connector's validate role
                 schema = await connector.schema()
                 _check_deprovision(config, schema)
+                check_passwords(config, schema)
                 break
             except ConfigError as exc:  # waiting will not mend it: the operator must
                 await connector.close()

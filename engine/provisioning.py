@@ -11,8 +11,10 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from ecmahost.connectors.base import Capability, Schema, Value
+from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.engine.config import ConnectorConfig, DeleteAction, DisableAction
 from ecmahost.engine.exceptions import (
     AnchorImmutableError,
@@ -30,8 +32,10 @@ from ecmahost.engine.space.store import Staging
 from ecmahost.engine.space.stored import StoredObject
 
 __all__ = [
+    "PASSWORD_NAMES",
     "Rules",
     "check_outcome",
+    "check_passwords",
     "confirm_export",
     "create_anchor",
     "is_active",
@@ -40,6 +44,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+PASSWORD_NAMES: Final = frozenset({"password", "export_password"})
+"""Attribute names (lower-cased) that receive Entra's password: SCIM's core
+``password`` and ECMA2Host's ``export_password``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +109,17 @@ def is_active(
     if disable_attribute is None or disable_attribute not in attributes:
         return True
     return attributes[disable_attribute] is not disabled_value
+
+
+def check_passwords(config: ConnectorConfig, schema: Schema) -> None:
+    """ConfigError for an attribute that receives Entra's password but is read back
+    (not export-only): imports would keep the password in the connector space."""
+    for attribute in schema.attributes:
+        if attribute.name.lower() in PASSWORD_NAMES and attribute.imported:
+            raise ConfigError(
+                f"attribute {attribute.name!r} receives Entra's password: list it in export_only",
+                f"connectors.{config.name}.settings.export_only",
+            )
 
 
 # -- staging ----------------------------------------------------------------------

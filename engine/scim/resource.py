@@ -19,7 +19,7 @@ from typing import Any, Final
 from ecmahost.connectors.base import Attribute, DataType, Schema, Value
 from ecmahost.engine.config import Deprovision
 from ecmahost.engine.exceptions import ScimError
-from ecmahost.engine.provisioning import is_active
+from ecmahost.engine.provisioning import PASSWORD_NAMES, is_active
 from ecmahost.engine.scim.body import INT64_MAX, INT64_MIN
 from ecmahost.engine.scim.value_set import as_set, items_of
 from ecmahost.engine.space.records import is_pending
@@ -37,15 +37,13 @@ log = logging.getLogger(__name__)
 
 EXPORT_PASSWORD: Final = "export_password"
 """The connector attribute SCIM's ``password`` reaches when the target has none named
-``password``: ECMA2Host's name for an initial password. Either is export-only, so no
-answer ever shows it (``render`` shows only imported attributes)."""
+``password``: ECMA2Host's name for an initial password. Either must be export-only
+(``provisioning.check_passwords``), and ``render`` never shows one."""
 EXTERNAL_ID: Final = "externalId"
 """The working key of SCIM's externalId: kept by the host, never exported."""
 CORE_USER: Final = "urn:ietf:params:scim:schemas:core:2.0:User"
 EXTENSION: Final = "urn:ietf:params:scim:schemas:extension:ECMA2Host:2.0:User"
 _SKIPPED_KEYS: Final = frozenset({"schemas", "meta", "id"})
-_PASSWORDS: Final = frozenset({"password", EXPORT_PASSWORD})
-"""Never shown, even where a configuration forgot to make them export-only."""
 
 
 class _Ignored:
@@ -188,7 +186,7 @@ class ResourceMapper:
         extension = {
             a.name: obj.attributes[a.name]
             for a in self.schema.attributes
-            if a.name in obj.attributes and a.imported and a.name.lower() not in _PASSWORDS
+            if a.name in obj.attributes and a.imported and a.name.lower() not in PASSWORD_NAMES
         }
         resource: dict[str, Any] = {
             "schemas": [CORE_USER, EXTENSION],

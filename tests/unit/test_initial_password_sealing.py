@@ -16,9 +16,9 @@ from ecmahost.connectors.base import (
     Result,
     Schema,
 )
-from ecmahost.connectors.exceptions import PermanentError, TransientError
+from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
 from ecmahost.engine.config import ConnectorConfig, Deprovision
-from ecmahost.engine.provisioning import Rules, stage_write
+from ecmahost.engine.provisioning import Rules, check_passwords, stage_write
 from ecmahost.engine.queue.claims import Claim, coalesce
 from ecmahost.engine.queue.opening import Opener
 from ecmahost.engine.queue.sealed import KEY_FILE_NAME, SealBrokenError, Sealer, scrubbed
@@ -154,3 +154,11 @@ def test_an_export_opened_for_the_connector_leaves_the_claim_sealed(tmp_path: Pa
     claim = _claim(sealer, "a1", "pw-1")
     Opener(sealer, frozenset({"export_password"})).open([claim])
     assert is_sealed(claim.change.attributes["export_password"])
+
+
+def test_an_attribute_receiving_the_password_must_be_export_only() -> None:
+    config = ConnectorConfig(name="Mem", type="memory", token="t" * 16)
+    check_passwords(config, SCHEMA)
+    readable = Schema("Person", (Attribute("AccountName", is_anchor=True), Attribute("Password")))
+    with pytest.raises(ConfigError, match="'Password' receives Entra's password"):
+        check_passwords(config, readable)
