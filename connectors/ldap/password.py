@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from ecmahost.connectors.base import DataType, Direction
 from ecmahost.connectors.exceptions import ConfigError
+from ecmahost.connectors.ldap.settings import LdapSettings
 
 __all__ = [
     "PASSWORD_TYPES",
@@ -29,7 +30,7 @@ __all__ = [
     "encoded_add",
     "encoded_modify",
     "is_password",
-    "password_attribute",
+    "password_fields",
     "unicode_pwd",
 ]
 
@@ -60,8 +61,15 @@ def check_password(
         )
 
 
-def password_attribute(name: str, ldap_name: str) -> dict[str, Any]:
-    """The fields of the LdapAttribute a password is served as."""
+def password_fields(
+    settings: LdapSettings, name: str, ldap_name: str, allowed: Mapping[str, str], key: str
+) -> dict[str, Any]:
+    """The fields of the LdapAttribute the password attribute ``ldap_name`` (its
+    primary name) is served as; ConfigError when the settings do not allow it."""
+    if ldap_name.lower() not in allowed:
+        raise ConfigError(f"{ldap_name!r} is not allowed by the object classes", key)
+    encrypted = settings.start_tls or settings.url.lower().startswith("ldaps:")
+    check_password(name, ldap_name, settings.direction_of(name), encrypted, key)
     return {
         "name": name,
         "ldap_name": ldap_name,

@@ -29,7 +29,7 @@ from ecmahost.connectors.base import Attribute, DataType, Direction, Schema
 from ecmahost.connectors.direction import with_directions
 from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.connectors.ldap.driver import SchemaInfo
-from ecmahost.connectors.ldap.password import check_password, is_password, password_attribute
+from ecmahost.connectors.ldap.password import is_password, password_fields
 from ecmahost.connectors.ldap.settings import DN_PSEUDO_ATTRIBUTE, LdapSettings
 
 __all__ = ["DisableFlag", "Layout", "LdapAttribute", "discover"]
@@ -275,30 +275,14 @@ def _mapped(
     for name, ldap_name in settings.attributes.items():
         where = f"{key}.attributes.{name}"
         read_only = settings.direction_of(name) is Direction.IMPORT_ONLY
-        if is_password(primary(types.get(ldap_name, where))):
-            attribute = _password(settings, types, allowed, name, ldap_name, where)
+        found = primary(types.get(ldap_name, where))
+        if is_password(found):  # a binary syntax, yet served: written only
+            attribute = LdapAttribute(**password_fields(settings, name, found, allowed, where))
         else:
             attribute = _explicit(types, allowed, name, ldap_name, where, taken, read_only)
         taken.add(attribute.ldap_name.lower())
         mapped.append(attribute)
     return mapped
-
-
-def _password(
-    settings: LdapSettings,
-    types: _Types,
-    allowed: Mapping[str, str],
-    name: str,
-    ldap_name: str,
-    key: str,
-) -> LdapAttribute:
-    """A password attribute (binary syntax, otherwise never served): written only."""
-    ldap_name = primary(types.get(ldap_name, key))
-    if ldap_name.lower() not in allowed:
-        raise ConfigError(f"{ldap_name!r} is not allowed by the object classes", key)
-    encrypted = settings.start_tls or settings.url.lower().startswith("ldaps:")
-    check_password(name, ldap_name, settings.direction_of(name), encrypted, key)
-    return LdapAttribute(**password_attribute(name, ldap_name))
 
 
 def _explicit(
