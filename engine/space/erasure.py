@@ -6,13 +6,14 @@ it: the space recognises one by its marker alone, so it never needs the key."""
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ecmahost.engine.space.models import ExportEvent
 from ecmahost.engine.space.objects import among
 from ecmahost.engine.space.states import EventStatus
-from sqlalchemy import ColumnElement, Select, Text, cast, select, update
+from sqlalchemy import ColumnElement, Select, Table, Text, bindparam, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["SEALED_MARK", "erase_sealed", "is_sealed", "without_sealed"]
@@ -41,11 +42,13 @@ async def erase_sealed(
         return 0
     holding = sealed_payloads(event_ids, superseded_of)
     rows = (await session.execute(holding)).all()
-    for event_id, payload in rows:
+    if rows:  # one executemany (Core: no ORM bookkeeping per row)
+        events = typing.cast(Table, ExportEvent.__table__)
         await session.execute(
-            update(ExportEvent)
-            .where(ExportEvent.id == event_id)
-            .values(payload=without_sealed(payload or {}))
+            update(events)
+            .where(events.c.id == bindparam("event"))
+            .values(payload=bindparam("kept")),
+            [{"event": i, "kept": without_sealed(payload or {})} for i, payload in rows],
         )
     return len(rows)
 
