@@ -23,9 +23,10 @@ from ecmahost.engine import queue, tls
 from ecmahost.engine.config import ConnectorConfig, DisableAction, HostConfig
 from ecmahost.engine.metrics import HostMetrics
 from ecmahost.engine.notify import Alert, Alerts
-from ecmahost.engine.provisioning import Rules
+from ecmahost.engine.provisioning import Rules, check_passwords
 from ecmahost.engine.queue import Outcome, wakeup
 from ecmahost.engine.queue.notifier import Notifier
+from ecmahost.engine.queue.sealed import Sealer
 from ecmahost.engine.registry import build_connector, report_broken_plugins
 from ecmahost.engine.schema_file import load_schema, save_schema
 from ecmahost.engine.scim.resource import ResourceMapper
@@ -92,6 +93,8 @@ class Host:
         self.certificate: tls.CertificateInfo | None = None
         """The certificate served (read at a serving start), for /health and metrics."""
         self.metrics = HostMetrics(process=True)
+        self.sealer = Sealer(config.state_dir)
+        """Seals export-only values (passwords) in the queue; its key is in the state folder."""
         url = config.host.notify_url
         self.alerts = Alerts(url.get_secret_value() if url is not None else None)
 
@@ -167,6 +170,7 @@ class Host:
                 metrics=self.metrics,
                 alerts=self.alerts,
                 carried=frozenset(a.name for a in schema.attributes if not a.imported),
+                sealer=self.sealer,
             ),
             Importer(
                 config.name,
@@ -178,7 +182,7 @@ class Host:
                 retry_cap_s=self.config.host.reconnect_max_s,
                 metrics=self.metrics,
             ),
-            Rules.of(config, schema, connector.capabilities),
+            Rules.of(config, schema, connector.capabilities, self.sealer),
             outcomes,
         )
 
@@ -270,6 +274,7 @@ class Host:
                 await connector.validate()  # e.g. a script connector's validate role
                 schema = await connector.schema()
                 _check_deprovision(config, schema)
+                check_passwords(config, schema)
                 break
             except ConfigError as exc:  # waiting will not mend it: the operator must
                 await connector.close()

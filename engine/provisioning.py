@@ -11,8 +11,10 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from ecmahost.connectors.base import Capability, Schema, Value
+from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.engine.config import ConnectorConfig, DeleteAction, DisableAction
 from ecmahost.engine.exceptions import (
     AnchorImmutableError,
@@ -24,13 +26,16 @@ from ecmahost.engine.exceptions import (
 )
 from ecmahost.engine.queue import ErrorKind, Outcome, OutcomeStatus
 from ecmahost.engine.queue.notifier import Notifier
+from ecmahost.engine.queue.sealed import Sealer
 from ecmahost.engine.space.states import Op
 from ecmahost.engine.space.store import Staging
 from ecmahost.engine.space.stored import StoredObject
 
 __all__ = [
+    "PASSWORD_NAMES",
     "Rules",
     "check_outcome",
+    "check_passwords",
     "confirm_export",
     "create_anchor",
     "is_active",
@@ -39,6 +44,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+PASSWORD_NAMES: Final = frozenset({"password", "export_password"})
+"""Attribute names (lower-cased) that receive Entra's password: SCIM's core
+``password`` and ECMA2Host's ``export_password``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +70,17 @@ class Rules:
     """Attributes a write exports but the connector space never keeps."""
     anchor_assigned: bool = False
     """The target assigns the anchor: creates carry none, and SCIM never changes it."""
+    sealer: Sealer | None = None
+    """Seals the export-only values (an initial password) an event's payload carries;
+    None: they are queued as they are (tests of the rules alone)."""
 
     @classmethod
     def of(
-        cls, config: ConnectorConfig, schema: Schema, capabilities: Iterable[Capability]
+        cls,
+        config: ConnectorConfig,
+        schema: Schema,
+        capabilities: Iterable[Capability],
+        sealer: Sealer | None = None,
     ) -> Rules:
         """The rules of a connector with this configuration, schema and capabilities."""
         flag = schema.get(config.deprovision.disable_attribute or "")
@@ -79,6 +95,7 @@ class Rules:
             frozenset(a.name for a in schema.attributes if not a.exported),
             frozenset(a.name for a in schema.attributes if not a.imported),
             Capability.ASSIGNS_ANCHOR in capabilities and schema.anchor.assigned,
+            sealer,
         )
 
     def is_active(self, attributes: Mapping[str, Value]) -> bool:
@@ -92,6 +109,17 @@ def is_active(
     if disable_attribute is None or disable_attribute not in attributes:
         return True
     return attributes[disable_attribute] is not disabled_value
+
+
+def check_passwords(config: ConnectorConfig, schema: Schema) -> None:
+    """ConfigError for an attribute that receives Entra's password but is read back
+    (not export-only): imports would keep the password in the connector space."""
+    for attribute in schema.attributes:
+        if attribute.name.lower() in PASSWORD_NAMES and attribute.imported:
+            raise ConfigError(
+                f"attribute {attribute.name!r} receives Entra's password: list it in export_only",
+                f"connectors.{config.name}.settings.export_only",
+            )
 
 
 # -- staging ----------------------------------------------------------------------
@@ -136,13 +164,18 @@ def _keep_imported(
 
 
 def _split_directions(rules: Rules, staging: Staging) -> Staging:
-    """Export-only values go to the export alone; import-only ones never do (the
-    connector leaves an attribute a change lacks as the target has it)."""
-    if not (rules.import_only or rules.export_only) or staging.export is None:
+    """Export-only values go to the export alone, sealed (they may be a password);
+    import-only ones never do (the connector leaves an attribute a change lacks as
+    the target has it). A write that exports nothing keeps no export-only value."""
+    if not (rules.import_only or rules.export_only):
         return staging
+    kept = {k: v for k, v in staging.attributes.items() if k not in rules.export_only}
+    if staging.export is None:
+        return dataclasses.replace(staging, attributes=kept)
     source = staging.exported if staging.exported is not None else staging.attributes
     exported = {k: v for k, v in source.items() if k not in rules.import_only}
-    kept = {k: v for k, v in staging.attributes.items() if k not in rules.export_only}
+    if rules.sealer is not None:
+        exported = rules.sealer.seal(exported, rules.export_only)
     return dataclasses.replace(staging, attributes=kept, exported=exported)
 
 

@@ -50,6 +50,7 @@ from ecmahost.connectors.ldap.errors import check_result
 from ecmahost.connectors.ldap.escape import escape_dn_value, escape_filter_value
 from ecmahost.connectors.ldap.pager import Pager
 from ecmahost.connectors.ldap.pager import response_entries as _entries
+from ecmahost.connectors.ldap.password import encoded_add, encoded_modify
 from ecmahost.connectors.ldap.schema import Layout, discover
 from ecmahost.connectors.ldap.session import LdapSession
 from ecmahost.connectors.ldap.settings import LdapSettings
@@ -305,6 +306,7 @@ class _Batch:
         """Add the change's entry; returns its DN."""
         s = self._settings
         dn, attributes = new_entry(self._layout, change, s.new_entries_under, s.base_dn)
+        attributes = encoded_add(attributes)
         try:
             self._write(f"add {dn}", lambda c: c.add(dn, attributes=attributes))
             return dn
@@ -349,7 +351,7 @@ class _Batch:
             )
             dn = render((*parse_dn(new_rdn), *parse_dn(dn)[1:]))
         if plan.modifications:
-            target, modifications = dn, plan.modifications
+            target, modifications = dn, encoded_modify(plan.modifications)
             self._write(f"modify {dn}", lambda c: c.modify(target, modifications))
         return dn
 

@@ -3,7 +3,9 @@
 The object classes (with their superclasses) say which attributes an entry may
 hold; each attribute type's syntax (inherited from its supertype when it has none)
 gives the connector's data type: Boolean, Integer, or String for every other
-textual syntax. Binary syntaxes (photos, certificates, passwords) are never served.
+textual syntax. Binary syntaxes (photos, certificates) are never served; a password
+(``userPassword``, ``unicodePwd``) is, write-only, when it is export-only (see
+``password``).
 
 An attribute is served as a single value, as in ECMA2Host, unless the settings'
 ``multi_valued`` names it: it is then a set of strings (a SCIM array) that an import
@@ -27,6 +29,7 @@ from ecmahost.connectors.base import Attribute, DataType, Direction, Schema
 from ecmahost.connectors.direction import with_directions
 from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.connectors.ldap.driver import SchemaInfo
+from ecmahost.connectors.ldap.password import is_password, password_fields
 from ecmahost.connectors.ldap.settings import DN_PSEUDO_ATTRIBUTE, LdapSettings
 
 __all__ = ["DisableFlag", "Layout", "LdapAttribute", "discover"]
@@ -272,7 +275,11 @@ def _mapped(
     for name, ldap_name in settings.attributes.items():
         where = f"{key}.attributes.{name}"
         read_only = settings.direction_of(name) is Direction.IMPORT_ONLY
-        attribute = _explicit(types, allowed, name, ldap_name, where, taken, read_only)
+        found = primary(types.get(ldap_name, where))
+        if is_password(found):  # a binary syntax, yet served: written only
+            attribute = LdapAttribute(**password_fields(settings, name, found, allowed, where))
+        else:
+            attribute = _explicit(types, allowed, name, ldap_name, where, taken, read_only)
         taken.add(attribute.ldap_name.lower())
         mapped.append(attribute)
     return mapped

@@ -25,6 +25,7 @@ from ecmahost.connectors.base import (
     Change,
     Connector,
     ConnectorSettings,
+    Direction,
     Record,
     Result,
     Schema,
@@ -196,6 +197,7 @@ class ScriptConnector(Connector):
         answered = 0
         lines = map(encode_change, changes)
         async with self._run("export", schema, lines=lines) as process:
+            process.hide(_export_only_texts(changes, schema))
             violation = None
             try:
                 async for number, line in process.lines():
@@ -319,6 +321,18 @@ class ScriptConnector(Connector):
 
     def _key(self, *parts: str) -> str:
         return ".".join(("connectors", self.name, "settings", *parts))
+
+
+def _export_only_texts(changes: Sequence[Change], schema: Schema) -> list[str]:
+    """The batch's export-only values (initial passwords): handed to the script on
+    its stdin, never shown in what is logged or answered about the run."""
+    names = {a.name for a in schema.attributes if a.direction is Direction.EXPORT_ONLY}
+    return [
+        value
+        for change in changes
+        for name, value in change.attributes.items()
+        if name in names and isinstance(value, str)
+    ]
 
 
 def _chain(first: Iterable[bytes], rest: Iterable[bytes]) -> Iterable[bytes]:

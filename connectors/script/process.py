@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -96,6 +97,7 @@ class ScriptProcess:
         self._started_at = 0.0
         self.timed_out = False
         self.killed_by_us = False
+        self._hidden: tuple[str, ...] = ()
 
     async def __aenter__(self) -> ScriptProcess:
         await self._start()
@@ -202,11 +204,21 @@ class ScriptProcess:
     def elapsed_s(self) -> float:
         return time.monotonic() - self._started_at
 
+    def hide(self, values: Iterable[str]) -> None:
+        """Never show these values (the initial passwords an export hands the script)
+        in what is said about the run: its stderr tail and a protocol violation."""
+        self._hidden = tuple(sorted(_forms(values), key=len, reverse=True))
+
+    def _shown(self, text: str) -> str:
+        for value in self._hidden:
+            text = text.replace(value, "***")
+        return scrub(text)
+
     @property
     def stderr_tail(self) -> str:
         """The end of stderr, secrets redacted: it goes into logs and SCIM answers."""
         text = bytes(self._stderr_tail).decode("utf-8", "replace").strip()
-        return scrub(text[-STDERR_TAIL_BYTES:])
+        return self._shown(text[-STDERR_TAIL_BYTES:])
 
     # -- ending it ------------------------------------------------------------
 
@@ -264,7 +276,7 @@ class ScriptProcess:
             return TransientError(f"{label}: {how}{stderr}")
         if violation is not None:
             # The violation may quote the script's output, which may hold a secret.
-            return PermanentError(f"{label}: broke the protocol: {scrub(violation)}{stderr}")
+            return PermanentError(f"{label}: broke the protocol: {self._shown(violation)}{stderr}")
         return None
 
     # -- helpers --------------------------------------------------------------
@@ -307,3 +319,13 @@ async def _exit_status(process: asyncio.subprocess.Process) -> int:
                 return process.returncode
     finally:
         exited.cancel()
+
+
+def _forms(values: Iterable[str]) -> set[str]:
+    """Each value as it is and as JSON or ``repr`` quote it."""
+    forms: set[str] = set()
+    for value in values:
+        if value:
+            forms |= {value, repr(value)[1:-1], json.dumps(value)[1:-1]}
+            forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    return forms

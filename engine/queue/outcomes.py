@@ -10,6 +10,7 @@ from enum import StrEnum
 from ecmahost.connectors.base import ChangeKind
 from ecmahost.engine.queue.claims import Claim
 from ecmahost.engine.space.contract import Store
+from ecmahost.engine.space.erasure import without_sealed
 from ecmahost.engine.space.models import utcnow
 from ecmahost.engine.space.records import Delivered, EventState, Failure, Retry
 from ecmahost.engine.space.states import ErrorKind, EventStatus
@@ -65,7 +66,8 @@ async def record(
 
 def _delivered(claim: Claim) -> Delivered:
     change = claim.change
-    held = None if change.kind is ChangeKind.DELETE else change.attributes
+    # What the target holds, as the space keeps it: sealed values (passwords) never.
+    held = None if change.kind is ChangeKind.DELETE else without_sealed(change.attributes)
     return Delivered(claim.object_id, claim.event_ids, change.anchor, held, claim.assigned_to)
 
 

@@ -3,8 +3,9 @@ request bodies to attribute values, and objects to SCIM JSON.
 
 Connector attributes live under the ECMA2Host extension URN. Core attribute
 names reach a connector attribute of the same name (case-insensitive), and
-``active`` reaches the configured disable attribute; core attributes the target
-does not have are ignored, since Entra's default mappings send some of them.
+``active`` reaches the configured disable attribute, and ``password`` an attribute
+named ``password`` or ``export_password``; core attributes the target does not have
+are ignored, since Entra's default mappings send some of them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Final
 from ecmahost.connectors.base import Attribute, DataType, Schema, Value
 from ecmahost.engine.config import Deprovision
 from ecmahost.engine.exceptions import ScimError
-from ecmahost.engine.provisioning import is_active
+from ecmahost.engine.provisioning import PASSWORD_NAMES, is_active
 from ecmahost.engine.scim.body import INT64_MAX, INT64_MIN
 from ecmahost.engine.scim.value_set import as_set, items_of
 from ecmahost.engine.space.records import is_pending
@@ -34,6 +35,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+EXPORT_PASSWORD: Final = "export_password"
+"""The connector attribute SCIM's ``password`` reaches when the target has none named
+``password``: ECMA2Host's name for an initial password. Either must be export-only
+(``provisioning.check_passwords``), and ``render`` never shows one."""
 EXTERNAL_ID: Final = "externalId"
 """The working key of SCIM's externalId: kept by the host, never exported."""
 CORE_USER: Final = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -91,6 +96,8 @@ class ResourceMapper:
             return self.active or IGNORED
         if lower == "username":
             return self._user_name
+        if lower == "password":  # SCIM's own; ECMA2Host's mappings name it export_password
+            return self.schema.get(name) or self.schema.get(EXPORT_PASSWORD) or IGNORED
         found = self.schema.get(name)
         if found is None and lower == EXTERNAL_ID.lower():
             return _EXTERNAL
@@ -179,7 +186,7 @@ class ResourceMapper:
         extension = {
             a.name: obj.attributes[a.name]
             for a in self.schema.attributes
-            if a.name in obj.attributes and a.imported
+            if a.name in obj.attributes and a.imported and a.name.lower() not in PASSWORD_NAMES
         }
         resource: dict[str, Any] = {
             "schemas": [CORE_USER, EXTENSION],

@@ -17,6 +17,7 @@ from typing import Any
 
 from ecmahost.engine.space import objects
 from ecmahost.engine.space.contract import EventStore
+from ecmahost.engine.space.erasure import erase_sealed, without_sealed
 from ecmahost.engine.space.event_rows import CLAIMED, queued, state_of, view_of
 from ecmahost.engine.space.lookup import Lookup
 from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
@@ -137,6 +138,8 @@ class Events(EventStore):
             if done:
                 ids = [i for d in done for i in d.event_ids]
                 await _set_status(session, ids, EventStatus.DONE, None, None)
+                # The target took the password: the queue keeps no copy of it.
+                await erase_sealed(session, ids, [d.object_id for d in done])
                 for delivered in done:
                     if delivered.assigned_to is not None:
                         await objects.bind(session, delivered, delivered.assigned_to)
@@ -250,13 +253,15 @@ class Events(EventStore):
                         event.connector,
                         event.anchor,
                         Op(event.op),
-                        event.payload or {},  # never None: failed events are not pruned
+                        # never None: failed events are not pruned; a password stays out
+                        without_sealed(event.payload or {}),
                     )
         return [e.id for e in moved]
 
     async def discard(self, ids: Sequence[int]) -> list[int]:
         async with self._db.write() as session:
             moved = await _move_failed(session, ids, EventStatus.DISCARDED)
+            await erase_sealed(session, [e.id for e in moved])
         return [e.id for e in moved]
 
 

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from ecmahost.connectors.base import Capability, ChangeKind, Connector, Result
+from ecmahost.connectors.base import Capability, Change, ChangeKind, Connector, Result
 from ecmahost.connectors.exceptions import ConflictError, PermanentError, TransientError
 from ecmahost.engine import queue
 from ecmahost.engine.config import ConnectorConfig
@@ -19,6 +19,8 @@ from ecmahost.engine.metrics import HostMetrics
 from ecmahost.engine.notify import Alert, Alerts
 from ecmahost.engine.queue import Claim, ErrorKind, Outcome, OutcomeStatus, RetryPolicy
 from ecmahost.engine.queue.notifier import Notifier
+from ecmahost.engine.queue.opening import Opener
+from ecmahost.engine.queue.sealed import Sealer
 from ecmahost.engine.space.models import utcnow
 from ecmahost.engine.space.store import ConnectorSpace
 from ecmahost.engine.workers.gate import RunGate
@@ -47,9 +49,11 @@ class Exporter:
         metrics: HostMetrics | None = None,
         alerts: Alerts | None = None,
         carried: frozenset[str] = frozenset(),
+        sealer: Sealer | None = None,
     ) -> None:
         self.name = name
         self._carried = carried  # export-only attributes: see ``queue.coalesce``
+        self._opener = Opener(sealer, carried)
         self._connector = connector
         self._space = space
         self._policy = RetryPolicy(
@@ -111,13 +115,28 @@ class Exporter:
         await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def _export(self, claims: Sequence[Claim]) -> Sequence[Result]:
-        changes = [c.change for c in claims]
+        # Sealed values (passwords) are opened for the connector's call alone; its
+        # errors come back scrubbed of them (see ``queue.opening``).
+        opened = self._opener.open(claims)
+        changes = [c for c in opened.changes if c is not None]
+        results = await self._export_opened(changes, opened.any_secret)
+        return opened.results(results)
+
+    async def _export_opened(self, changes: Sequence[Change], secret: bool) -> Sequence[Result]:
+        if not changes:
+            return []
         try:
             results = await self._connector.export(changes)
         except (TransientError, PermanentError) as exc:
             return [Result(c.anchor, exc) for c in changes]
         except Exception as exc:  # a connector bug: keep the events, retry later
-            log.exception("connector export crashed", extra={"action": "export.crash"})
+            # A traceback may quote a password the batch carries: without one then.
+            log.error(
+                "connector export crashed: %s",
+                type(exc).__name__,
+                exc_info=not secret,
+                extra={"action": "export.crash"},
+            )
             error = TransientError(f"connector error: {type(exc).__name__}: {exc}")
             return [Result(c.anchor, error) for c in changes]
         if len(results) != len(changes):

@@ -175,10 +175,11 @@ def test_ldap_guide_openldap(
     wait_until(lambda: nickname not in directory(slapd, base))
 
 
-def test_ldap_guide_password_attribute_is_refused(
+def test_ldap_guide_password_attribute_needs_export_only(
     slapd: Slapd, write_config: Callable[..., Path]
 ) -> None:
-    """The README says mapping userPassword is not supported yet: the start stops."""
+    """The README says the guide's password attribute must be export-only: mapped
+    without it, the start stops; with it, the configuration connects."""
     base = slapd.new_ou()
     guide = ldap_guide_toml(slapd, base)
     env = {"ECMAHOST_LDAP_TOKEN": TOKEN, "ECMAHOST_LDAP_PASSWORD": slapd.password}
@@ -191,4 +192,7 @@ def test_ldap_guide_password_attribute_is_refused(
     refused = ecmahost(write_config(mapped), "check-config", "--connect", env=env)
     assert refused.returncode == 1
     assert "connectors.LDAP.settings.attributes.password" in refused.stderr
-    assert "userPassword" in refused.stderr
+    assert "userPassword" in refused.stderr and "export_only" in refused.stderr
+    accepted = mapped.replace("multi_valued = ", 'export_only = ["password"]\nmulti_valued = ')
+    checked = ecmahost(write_config(accepted), "check-config", "--connect", env=env)
+    assert checked.returncode == 0, checked.stderr

@@ -1,0 +1,66 @@
+"""Erasing sealed values from export events once nothing will export them again.
+
+A sealed value (see ``engine.queue.sealed``) is an export-only attribute, such as an
+initial password, kept encrypted in an event's payload only until the target took
+it: the space recognises one by its marker alone, so it never needs the key."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from ecmahost.engine.space.models import ExportEvent
+from ecmahost.engine.space.objects import among
+from ecmahost.engine.space.states import EventStatus
+from sqlalchemy import ColumnElement, Select, Table, Text, bindparam, cast, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ["SEALED_MARK", "erase_sealed", "is_sealed", "without_sealed"]
+
+SEALED_MARK: Final = "$sealed"
+"""The key of the one-key JSON object a sealed value is stored as."""
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, Mapping) and len(value) == 1 and SEALED_MARK in value
+
+
+def without_sealed(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``payload`` less its sealed values."""
+    return {name: value for name, value in payload.items() if not is_sealed(value)}
+
+
+async def erase_sealed(
+    session: AsyncSession, event_ids: Sequence[int], superseded_of: Sequence[str] = ()
+) -> int:
+    """Take the sealed values out of these events' payloads, and out of those of the
+    objects ``superseded_of`` names that a newer change superseded (they will never
+    be exported); returns how many events held one. Only payloads whose text holds
+    the marker are read, so a batch without passwords costs one indexed scan."""
+    if not event_ids and not superseded_of:
+        return 0
+    holding = sealed_payloads(event_ids, superseded_of)
+    rows = (await session.execute(holding)).all()
+    if rows:  # one executemany (Core: no ORM bookkeeping per row)
+        events = typing.cast(Table, ExportEvent.__table__)
+        await session.execute(
+            update(events)
+            .where(events.c.id == bindparam("event"))
+            .values(payload=bindparam("kept")),
+            [{"event": i, "kept": without_sealed(payload or {})} for i, payload in rows],
+        )
+    return len(rows)
+
+
+def sealed_payloads(event_ids: Sequence[int], superseded_of: Sequence[str] = ()) -> Select[Any]:
+    """The id and payload of those events whose payload holds a sealed value."""
+    chosen: ColumnElement[bool] = ExportEvent.id.in_(among(event_ids))
+    if superseded_of:
+        chosen = chosen | (
+            ExportEvent.object_id.in_(among(superseded_of))
+            & (ExportEvent.status == EventStatus.SUPERSEDED)
+        )
+    return select(ExportEvent.id, ExportEvent.payload).where(
+        chosen, cast(ExportEvent.payload, Text).contains(SEALED_MARK, autoescape=True)
+    )
