@@ -26,6 +26,7 @@ __all__ = [
     "Connector",
     "ConnectorSettings",
     "DataType",
+    "Delta",
     "Direction",
     "Record",
     "Result",
@@ -64,6 +65,8 @@ class Capability(enum.Enum):
     """When the schema's anchor is ``assigned``, the target chooses it: an ADD comes
     with an empty anchor, and each successful result names the anchor the target
     holds the object under afterwards (a new one when a change moved it)."""
+    DELTA_IMPORT = "delta_import"
+    """The target can list what changed since a watermark (``watermark``, ``delta_import``)."""
 
 
 class DataType(enum.Enum):
@@ -152,6 +155,18 @@ class Record:
     """Where the record was read (``people.csv line 7``), for warnings; optional.
     A second record with an anchor already seen in the same import is skipped with
     a warning naming both: the first one is kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """One change read by a delta import: ``record`` is the object as the target holds
+    it now, or None when the target deleted the object with this ``anchor``.
+    ``watermark`` is the position reached once this change and every one before it are
+    applied; the engine stores the last one it committed."""
+
+    anchor: str
+    record: Record | None
+    watermark: str
 
 
 class ChangeKind(enum.Enum):
@@ -266,3 +281,18 @@ class Connector(abc.ABC):
         change in the same order. Idempotent: an ADD of an existing anchor replaces it,
         a REPLACE of a missing anchor adds it, a DELETE of a missing anchor succeeds.
         A failure of the whole batch may be raised instead of returned per change."""
+
+    async def watermark(self) -> str:
+        """The target's current change position (a timestamp, a change number, a USN,
+        an accesslog reqStart), read by the engine just BEFORE a full import streams: a
+        later delta reads every change made from that point on, so a change made during
+        the full import is read again (applying it twice is harmless). Only called on
+        connectors declaring Capability.DELTA_IMPORT."""
+        raise NotImplementedError
+
+    def delta_import(self, watermark: str) -> AsyncIterator[Delta]:
+        """Stream the changes made since ``watermark`` in the order they were made,
+        holding a bounded number in memory. Raises ``WatermarkExpiredError`` when the
+        target no longer holds the changes since then (a purged accesslog or changelog,
+        a watermark newer than the target's); the engine then runs a full import."""
+        raise NotImplementedError

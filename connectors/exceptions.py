@@ -10,6 +10,7 @@ __all__ = [
     "EcmahostError",
     "PermanentError",
     "TransientError",
+    "WatermarkExpiredError",
 ]
 
 
@@ -38,3 +39,10 @@ class PermanentError(EcmahostError):
 
 class ConflictError(PermanentError):
     """The target rejected the change because a unique value is taken."""
+
+
+class WatermarkExpiredError(TransientError):
+    """A delta import cannot start from the stored watermark: the target no longer holds
+    the changes made since then (a purged change log, a table restored from a backup).
+    The engine catches it and falls back to a full import; it is transient so that a
+    caller not knowing deltas retries rather than gives up."""
