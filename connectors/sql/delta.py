@@ -76,6 +76,9 @@ class Row:
     columns: Sequence[Any]
     mark: Any
     deleted: bool
+    raw_mark: Any
+    """The mark as the database holds it, for the next page's bound: SQLite compares
+    the text it stored, which a parsed and re-formatted time may not equal."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +160,17 @@ class DeltaColumns:
         if since is not None:
             where = where & (self.mark > since)
         if after is not None:
-            last_mark, last_anchor = after
-            raw = bindparam("after_anchor", last_anchor, NullType())
-            where = where & or_(self.mark > last_mark, and_(self.mark == last_mark, anchor > raw))
+            mark = type_coerce(self.mark, NullType())
+            last_mark = bindparam("after_mark", after[0], NullType())
+            last_anchor = bindparam("after_anchor", after[1], NullType())
+            where = where & or_(mark > last_mark, and_(mark == last_mark, anchor > last_anchor))
         return (
-            select(*columns, self.mark.label("mark"), flag.label("deleted"))
+            select(
+                *columns,
+                self.mark.label("mark"),
+                flag.label("deleted"),
+                type_coerce(self.mark, NullType()).label("raw_mark"),
+            )
             .where(where)
             .order_by(self.mark, anchor)
             .limit(size)
@@ -224,9 +233,9 @@ async def _rows_after(
     after: tuple[Any, Any] | None = None
     while True:
         result = await read(columns.page(since, after, size))
-        rows = [Row(tuple(r[:-2]), r[-2], bool(r[-1])) for r in result]
+        rows = [Row(tuple(r[:-3]), r[-3], bool(r[-2]), r[-1]) for r in result]
         if rows:
             yield rows
         if len(rows) < size:
             return
-        after = (rows[-1].mark, rows[-1].columns[0])
+        after = (rows[-1].raw_mark, rows[-1].columns[0])
