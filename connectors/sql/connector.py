@@ -252,9 +252,7 @@ class SqlConnector(Connector):
                         live = await _with_sets(conn, mapping, value_table, live)
         by_anchor = {r.anchor: r for r in live}
         return [
-            None
-            if r is None
-            else Delta(r.anchor, None if row.deleted else by_anchor[r.anchor], "")
+            None if r is None else Delta(r.anchor, None if row.deleted else by_anchor[r.anchor], "")
             for r, row in zip(found, rows, strict=True)
         ]
 

@@ -153,9 +153,7 @@ class DeltaColumns:
             type_coerce(f.column, NullType()).label(f"c{i}")
             for i, f in enumerate(self.mapping.read_fields)
         ]
-        flag = (
-            case((self.deleted, true()), else_=false()) if self.deleted is not None else false()
-        )
+        flag = case((self.deleted, true()), else_=false()) if self.deleted is not None else false()
         where = self.mark.is_not(None) & anchor.is_not(None)
         if since is not None:
             where = where & (self.mark > since)

@@ -17,9 +17,7 @@ __all__ = ["forget", "load", "save"]
 
 async def load(session: AsyncSession, connector: str) -> str | None:
     """The stored watermark of ``connector``; None when none was ever stored."""
-    return await session.scalar(
-        select(Watermark.watermark).where(Watermark.connector == connector)
-    )
+    return await session.scalar(select(Watermark.watermark).where(Watermark.connector == connector))
 
 
 async def save(session: AsyncSession, connector: str, watermark: str) -> None:

@@ -97,9 +97,7 @@ class DeltaImport:
 
     async def _fall_back(self, run_id: int, read: int, counts: Counter[str], reason: str) -> None:
         message = f"{reason}; a full import runs instead"
-        await self._space.finish_run(
-            run_id, RunStatus.FELL_BACK, {"read": read, **counts}, message
-        )
+        await self._space.finish_run(run_id, RunStatus.FELL_BACK, {"read": read, **counts}, message)
         log.warning(
             "delta import of %s: %s",
             self.name,
@@ -110,9 +108,9 @@ class DeltaImport:
     async def _finish(
         self, run_id: int, read: int, counts: Counter[str], error: str | None, started: float
     ) -> ImportReport:
-        report = ImportReport(run_id, error is None, read, dict(counts), error)
+        report = ImportReport(run_id, error is None, read, {"read": read, **counts}, error)
         status = RunStatus.OK if report.ok else RunStatus.FAILED
-        await self._space.finish_run(run_id, status, {"read": read, **counts}, error)
+        await self._space.finish_run(run_id, status, report.counts, error)
         extra = {"action": "delta.finished", "connector": self.name, "run_id": run_id}
         if report.ok:
             log.info(
