@@ -3,8 +3,9 @@
 Every run gets a header line on stdin; ``export`` then gets one change per line.
 ``schema`` answers with object types and attributes, ``import`` with records (and
 maybe a final watermark), ``delta_import`` with records and deletions since the
-header's watermark and then the new watermark, ``export`` with one result per change. The full contract,
-with examples, is the README ("The script connector"); this module is its one implementation.
+header's watermark and then the new watermark, ``export`` with one result per change.
+The full contract, with examples, is the README ("The script connector"); this module
+is its one implementation.
 Output that breaks it raises ``ProtocolError`` with the line number.
 """
 
@@ -37,9 +38,9 @@ from ecmahost.connectors.secrets import scrub
 
 __all__ = [
     "PROTOCOL_VERSION",
-    "ExportResult",
     "Deletion",
     "Expired",
+    "ExportResult",
     "Header",
     "Watermark",
     "encode",
