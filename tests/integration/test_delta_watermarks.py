@@ -4,7 +4,9 @@ a usable watermark falls back to a full import, recorded in its run."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, closing
 from datetime import timedelta
@@ -16,6 +18,7 @@ from ecmahost.engine.config import load_config
 from ecmahost.engine.host import Host
 from ecmahost.engine.space.models import Run
 from ecmahost.engine.space.states import Op, RunKind, RunStatus
+from ecmahost.engine.workers import delta as delta_module
 from ecmahost.engine.workers.scheduler import start_scheduler
 from sqlalchemy import select
 
@@ -70,7 +73,7 @@ class Target:
     def put(self, anchor: str, name: str) -> None:
         self.run(
             "INSERT INTO people (id, name, changed) VALUES (?, ?, ?) ON CONFLICT (id) "
-            "DO UPDATE SET name = excluded.name, changed = excluded.changed",
+            "DO UPDATE SET name = excluded.name, changed = excluded.changed, deleted = 0",
             anchor,
             name,
             self.tick(),
@@ -241,3 +244,65 @@ async def test_delta_minutes_needs_a_connector_with_deltas(
     with pytest.raises(ConfigError, match="delta_minutes"):
         await host.open()
     await host.close()
+
+
+SCRIPT = Path(__file__).resolve().parents[1] / "fixtures" / "scripts" / "changelog.py"
+
+
+def script_toml() -> str:
+    command = json.dumps([sys.executable, str(SCRIPT)])
+    roles = ", ".join(f"{r} = {command}" for r in ("schema", "import", "export", "delta_import"))
+    return f"""
+[connectors.Log]
+type = "script"
+token = "{TOKEN}"
+autosync_minutes = 0
+
+[connectors.Log.settings]
+scripts = {{ {roles} }}
+parameters = {{ Log = "log.jsonl" }}
+"""
+
+
+async def test_an_anchor_changed_twice_in_one_delta_ends_as_its_last_change(
+    write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(script_toml())
+    log = config.parent / "log.jsonl"
+
+    def write(*changes: tuple[str, str | None]) -> None:
+        lines = [
+            {"seq": seq, "anchor": a, "deleted": True}
+            if name is None
+            else {"seq": seq, "anchor": a, "attributes": {"id": a, "name": name}}
+            for seq, (a, name) in enumerate(changes, 1)
+        ]
+        log.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    write(("a", "First"), ("b", "B"))
+    host = Host(load_config(config))
+    await host.open()
+    try:
+        importer = host.runtime("Log").importer
+        assert (await importer.full_import()).ok
+        monkeypatch.setattr(delta_module, "BATCH_SIZE", 1)  # each change its own batch
+        write(
+            ("a", "First"),
+            ("b", "B"),
+            ("a", "Second"),
+            ("b", None),
+            ("a", "Third"),
+            ("c", None),
+            ("c", "Back"),
+        )
+        assert importer.deltas is not None
+        report = await importer.deltas.run()
+        assert report.counts["read"] == 5
+        assert await view_of(host, "Log") == {"a": "Third", "c": "Back"}
+    finally:
+        await host.close()
+
+
+async def view_of(host: Host, name: str) -> dict[str, str]:
+    assert host.space is not None
+    return {o.anchor: str(o.attributes["name"]) async for o in host.space.iter_objects(name)}
