@@ -82,7 +82,7 @@ class Header:
             body["object_type"] = self.schema.object_type
             body["anchor"] = self.schema.anchor.name
             body["attributes"] = [_attribute_json(a) for a in self.schema.attributes]
-        if self.watermark is not None:
+        if self.watermark is not None or self.role == "delta_import":  # null: "where now?"
             body["watermark"] = self.watermark
         return encode(body)
 

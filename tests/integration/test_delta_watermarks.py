@@ -4,6 +4,7 @@ a usable watermark falls back to a full import, recorded in its run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import sys
@@ -249,9 +250,11 @@ async def test_delta_minutes_needs_a_connector_with_deltas(
 SCRIPT = Path(__file__).resolve().parents[1] / "fixtures" / "scripts" / "changelog.py"
 
 
-def script_toml() -> str:
+def script_toml(delta_import: str | None = None) -> str:
     command = json.dumps([sys.executable, str(SCRIPT)])
-    roles = ", ".join(f"{r} = {command}" for r in ("schema", "import", "export", "delta_import"))
+    roles = ", ".join(f"{r} = {command}" for r in ("schema", "import", "export"))
+    waiting = json.dumps([sys.executable, delta_import]) if delta_import else command
+    roles += f", delta_import = {waiting}"
     return f"""
 [connectors.Log]
 type = "script"
@@ -306,3 +309,40 @@ async def test_an_anchor_changed_twice_in_one_delta_ends_as_its_last_change(
 async def view_of(host: Host, name: str) -> dict[str, str]:
     assert host.space is not None
     return {o.anchor: str(o.attributes["name"]) async for o in host.space.iter_objects(name)}
+
+
+async def test_a_delta_holds_back_export_batches_until_it_ends(
+    write_config: Callable[[str], Path],
+) -> None:
+    # A delta_import script that, given a watermark, waits for a file the test writes.
+    config = write_config(script_toml(delta_import="wait.py"))
+    folder = config.parent
+    (folder / "log.jsonl").write_text("", encoding="utf-8")
+    (folder / "wait.py").write_text(
+        "import json, pathlib, sys, time\n"
+        "header = json.loads(sys.stdin.readline())\n"
+        "if header['watermark'] is not None:\n"
+        "    pathlib.Path('started').touch()\n"
+        "    while not pathlib.Path('go').exists(): time.sleep(0.02)\n"
+        'print(json.dumps({"watermark": 1}))\n',
+        encoding="utf-8",
+    )
+    host = Host(load_config(config))
+    await host.open()
+    try:
+        importer = host.runtime("Log").importer
+        assert (await importer.full_import()).ok and importer.deltas is not None
+        running = asyncio.create_task(importer.deltas.run())
+        async with asyncio.timeout(10):
+            while not (folder / "started").exists():
+                await asyncio.sleep(0.02)
+        gate = importer._gate
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3), gate.export():
+                pass
+        (folder / "go").touch()
+        assert (await running).ok
+        async with asyncio.timeout(1), gate.export():
+            pass
+    finally:
+        await host.close()
