@@ -236,9 +236,12 @@ class ConnectorSpace(Store):
         async with self._db.read() as session:
             return await health.has_finished_import(session, connector)
 
-    async def last_import(self, connector: str) -> ImportSummary | None:
+    async def last_import(
+        self, connector: str, kind: RunKind = RunKind.IMPORT
+    ) -> ImportSummary | None:
+        """The newest finished full import (``kind``: delta import) of ``connector``."""
         async with self._db.read() as session:
-            return await health.last_import(session, connector)
+            return await health.last_import(session, connector, kind)
 
     async def queue_summary(self, connector: str) -> QueueSummary:
         async with self._db.read() as session:

@@ -17,10 +17,12 @@ import pytest
 from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.engine.config import load_config
 from ecmahost.engine.host import Host
+from ecmahost.engine.scim.health import _connector as health_detail
 from ecmahost.engine.space.models import Run
 from ecmahost.engine.space.states import Op, RunKind, RunStatus
 from ecmahost.engine.workers import delta as delta_module
 from ecmahost.engine.workers.scheduler import start_scheduler
+from ecmahost.engine.workers.state import ConnectorState
 from sqlalchemy import select
 
 from tests.conftest import TOKEN
@@ -147,6 +149,10 @@ async def test_delta_applies_only_the_changes_and_survives_a_restart(setup) -> N
         report = await delta(host)
         assert report.counts["read"] == 1  # only the change since the stored watermark
         assert await view(host) == target.live()
+        host.states[NAME] = ConnectorState(NAME)
+        detail = await health_detail(host, NAME)  # /health?detail=1's part of the connector
+        assert detail["last_delta"]["counts"]["read"] == 1
+        assert detail["last_import"]["counts"]["seen"] == 10
         kinds = [(r.kind, r.status) for r in await runs(host)]
         assert kinds == [
             (RunKind.IMPORT, RunStatus.OK),
