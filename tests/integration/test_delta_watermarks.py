@@ -21,7 +21,6 @@ from ecmahost.engine.scim.health import _connector as health_detail
 from ecmahost.engine.space.models import Run
 from ecmahost.engine.space.states import Op, RunKind, RunStatus
 from ecmahost.engine.workers import delta as delta_module
-from ecmahost.engine.workers.scheduler import start_scheduler
 from ecmahost.engine.workers.state import ConnectorState
 from sqlalchemy import select
 
@@ -216,30 +215,33 @@ async def test_a_soft_deletion_keeps_an_object_whose_export_is_open(setup) -> No
         assert await view(host) == {"u1": "One"}
 
 
-async def test_delta_minutes_schedules_deltas_beside_full_imports(setup) -> None:  # type: ignore[no-untyped-def]
-    opened, _ = setup
-    async with opened() as host:
-        importer = host.runtime(NAME).importer
-        scheduler = start_scheduler([(importer, 120)], None, [(_Delta(importer), 5)])
-        try:
-            jobs = {job.id: job for job in scheduler.get_jobs()}
-            assert set(jobs) == {"import:SQL", "delta:SQL"}
-            assert jobs["delta:SQL"].trigger.interval == timedelta(minutes=5)
-            await jobs["delta:SQL"].func()
-            assert importer._requested.is_set() and not importer._full_wanted
-            await jobs["import:SQL"].func()
-            assert importer._full_wanted  # a full import asked too: it covers the delta
-        finally:
-            scheduler.shutdown(wait=False)
-
-
-class _Delta:
-    def __init__(self, importer) -> None:  # type: ignore[no-untyped-def]
-        self.name = importer.name
-        self._importer = importer
-
-    def request(self) -> None:
-        self._importer.request(delta=True)
+async def test_delta_minutes_schedules_deltas_beside_full_imports(
+    write_config: Callable[[str], Path],
+) -> None:
+    config = write_config(sql_toml(delta_minutes=5).replace("autosync_minutes = 0", ""))
+    target = Target(config.parent / "people.db")
+    target.put("u1", "One")
+    host = Host(load_config(config))
+    await host.open(serve=True)
+    try:
+        await host.started()  # the start-up full import stored a watermark
+        scheduler = host._scheduler
+        assert scheduler is not None
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+        assert jobs["delta:SQL"].trigger.interval == timedelta(minutes=5)
+        assert jobs["import:SQL"].trigger.interval == timedelta(minutes=120)
+        target.put("u2", "Two")
+        await jobs["delta:SQL"].func()  # what the schedule does every 5 minutes
+        async with asyncio.timeout(10):
+            while (await runs(host))[-1].kind != RunKind.DELTA:
+                await asyncio.sleep(0.05)
+            while (await runs(host))[-1].status == RunStatus.RUNNING:
+                await asyncio.sleep(0.05)
+        last = (await runs(host))[-1]
+        assert (last.status, last.counts["read"]) == (RunStatus.OK, 1)
+        assert await view(host) == {"u1": "One", "u2": "Two"}
+    finally:
+        await host.close()
 
 
 async def test_delta_minutes_needs_a_connector_with_deltas(
