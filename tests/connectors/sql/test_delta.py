@@ -11,9 +11,15 @@ from ecmahost.connectors.base import Capability, Delta
 from ecmahost.connectors.exceptions import ConfigError, WatermarkExpiredError
 from ecmahost.connectors.sql.connector import SqlConnector
 
-from tests.connectors.sql.sql_support import Backend, Factory, backend_fixture, make_sql_fixture
+from tests.connectors.sql.sql_support import (
+    Backend,
+    Factory,
+    backend_fixture,
+    make_sql_fixture,
+    pg_fixture,
+)
 
-__all__ = ["backend_fixture", "make_sql_fixture"]
+__all__ = ["backend_fixture", "make_sql_fixture", "pg_fixture"]
 
 _TIME = {"sqlite": "TIMESTAMP", "postgresql": "TIMESTAMP(6)", "mariadb": "DATETIME(6)"}
 
@@ -146,3 +152,21 @@ async def test_a_watermark_column_of_the_wrong_type_is_a_configuration_error(
     await seed(backend, [("a", 1)])
     with pytest.raises(ConfigError, match="watermark_type"):
         await open_people(make_sql, backend, watermark_column="name")
+
+
+async def test_a_timestamp_with_time_zone_round_trips_as_a_watermark(
+    pg: Backend, make_sql: Factory
+) -> None:
+    await pg.run(
+        'CREATE TABLE "people" ("id" TEXT PRIMARY KEY, "name" TEXT, "changed" TIMESTAMPTZ);'
+        "INSERT INTO \"people\" VALUES ('a', 'A', '2026-01-01 10:00:00+02'), "
+        "('b', 'B', '2026-01-01 10:00:00.5+02')"
+    )
+    connector = await make_sql(
+        pg.url, table="people", anchor="id", delta={"watermark_column": "changed"}
+    )
+    mark = await connector.watermark()
+    assert mark == "2026-01-01T08:00:00.500000+00:00"
+    assert await deltas(connector, mark) == []
+    await pg.run('UPDATE "people" SET "changed" = now() WHERE "id" = \'a\'')
+    assert [c.anchor for c in await deltas(connector, mark)] == ["a"]
