@@ -42,7 +42,8 @@ class ConflictError(PermanentError):
 
 
 class WatermarkExpiredError(TransientError):
-    """A delta import cannot start from the stored watermark: the target no longer holds
-    the changes made since then (a purged change log, a table restored from a backup).
+    """A delta import's watermark is older than the changes the target still holds (a
+    purged accesslog or changelog) or newer than the target's own position.
+
     The engine catches it and falls back to a full import; it is transient so that a
-    caller not knowing deltas retries rather than gives up."""
+    caller not knowing deltas retries."""
