@@ -1,6 +1,10 @@
 """A throwaway OpenLDAP server for tests: its own cn=config, one mdb database, a free
 loopback port, removed when the session ends.
 
+``slapd_accesslog_fixture`` gives a second server whose database also logs every
+write (the accesslog overlay, into a second database ``cn=accesslog``), for the
+delta import tests; the other tests keep the plain server, whose writes cost no log.
+
 Import ``slapd_fixture`` into a test module to get the ``slapd`` fixture. The server
 is shared by every test module of a session (a fixture imported into two modules is
 two fixtures to pytest, hence the reference count); tests that need their own corner
@@ -28,13 +32,24 @@ import pytest
 from ecmahost.connectors.ldap.driver import LDAPException, ldap3
 from ecmahost.engine.tls import CERT_FILE_NAME, ensure_self_signed
 
-__all__ = ["PEOPLE", "ROOT_DN", "SUFFIX", "UNIQUE_OU", "Slapd", "slapd_fixture"]
+__all__ = [
+    "ACCESSLOG",
+    "PEOPLE",
+    "ROOT_DN",
+    "SUFFIX",
+    "UNIQUE_OU",
+    "Slapd",
+    "slapd_accesslog_fixture",
+    "slapd_fixture",
+]
 
 SUFFIX = "dc=example,dc=org"
 ROOT_DN = f"cn=admin,{SUFFIX}"
 PEOPLE = f"ou=people,{SUFFIX}"
 UNIQUE_OU = f"ou=unique,{SUFFIX}"
 """Entries under this unit must have distinct ``mail`` values (the unique overlay)."""
+ACCESSLOG = "cn=accesslog"
+"""The suffix of the log database of a server built with ``accesslog``."""
 
 SCHEMAS = ("core", "cosine", "nis", "inetorgperson")
 TEST_OID = "2.25.191538753727713154475176635628564526316"
@@ -59,18 +74,53 @@ START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
 
 
-def _config_ldif(folder: Path, password: str) -> str:
+def _accesslog_ldif(folder: Path) -> str:
+    """The log database (numbered before the main one, which names it) and the
+    overlay logging the main database's writes with the entries' old values.
+    Failed writes are logged too (``olcAccessLogSuccess`` stays FALSE), so that
+    the tests show a delta import passing over them."""
+    return f"""dn: olcDatabase={{1}}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {{1}}mdb
+olcSuffix: {ACCESSLOG}
+olcDbDirectory: {folder}/accesslog
+olcRootDN: {ACCESSLOG}
+olcAccess: to * by dn.exact="{ROOT_DN}" manage by * none
+olcLimits: dn.exact="{ROOT_DN}" size=unlimited time=unlimited
+olcDbMaxSize: 1073741824
+olcDbNoSync: TRUE
+olcDbIndex: objectClass,entryCSN,reqEnd,reqResult,reqStart,reqDN eq
+
+"""
+
+
+def _accesslog_overlay() -> str:
+    return f"""
+dn: olcOverlay={{1}}accesslog,olcDatabase={{2}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcAccessLogConfig
+olcOverlay: {{1}}accesslog
+olcAccessLogDB: {ACCESSLOG}
+olcAccessLogOps: writes
+olcAccessLogOld: (objectClass=*)
+"""
+
+
+def _config_ldif(folder: Path, password: str, *, accesslog: bool = False) -> str:
     """cn=config for slapadd -n0: TLS with the certificate in ``folder/tls``, the
     schemas, back_mdb, the unique overlay, and the ppolicy module, for its
-    pwdAccountLockedTime attribute (the overlay itself stays off)."""
+    pwdAccountLockedTime attribute (the overlay itself stays off); with
+    ``accesslog``, the log database and overlay too."""
     module_dir = next((d for d in MODULE_DIRS if (d / "back_mdb.so").exists()), None)
     modules = (
         f"dn: cn=module{{0}},cn=config\nobjectClass: olcModuleList\ncn: module{{0}}\n"
         f"olcModulePath: {module_dir}\nolcModuleLoad: back_mdb\nolcModuleLoad: unique\n"
-        "olcModuleLoad: ppolicy\n\n"
+        "olcModuleLoad: ppolicy\n" + ("olcModuleLoad: accesslog\n" if accesslog else "") + "\n"
         if module_dir is not None
         else ""  # built in, as in some distributions' packages
     )
+    main = 2 if accesslog else 1
     includes = "".join(f"include: file://{SCHEMA_DIR / name}.ldif\n\n" for name in SCHEMAS)
     includes += TEST_SCHEMA + "\n"
     return f"""dn: cn=config
@@ -93,10 +143,10 @@ dn: olcDatabase={{0}}config,cn=config
 objectClass: olcDatabaseConfig
 olcDatabase: {{0}}config
 
-dn: olcDatabase={{1}}mdb,cn=config
+{_accesslog_ldif(folder) if accesslog else ""}dn: olcDatabase={{{main}}}mdb,cn=config
 objectClass: olcDatabaseConfig
 objectClass: olcMdbConfig
-olcDatabase: {{1}}mdb
+olcDatabase: {{{main}}}mdb
 olcSuffix: {SUFFIX}
 olcDbDirectory: {folder}/data
 olcRootDN: {ROOT_DN}
@@ -106,12 +156,12 @@ olcDbNoSync: TRUE
 olcDbIndex: objectClass eq
 olcDbIndex: uid,mail,employeeNumber,entryUUID eq
 
-dn: olcOverlay={{0}}unique,olcDatabase={{1}}mdb,cn=config
+dn: olcOverlay={{0}}unique,olcDatabase={{{main}}}mdb,cn=config
 objectClass: olcOverlayConfig
 objectClass: olcUniqueConfig
 olcOverlay: {{0}}unique
 olcUniqueURI: ldap:///{UNIQUE_OU}?mail?sub
-"""
+{_accesslog_overlay() if accesslog else ""}"""
 
 
 def _base_ldif() -> str:
@@ -147,6 +197,8 @@ class Slapd:
     tls_port: int = field(default_factory=_free_port)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     process: subprocess.Popen[bytes] | None = None
+    accesslog: bool = False
+    """Log the writes with the accesslog overlay (see ``slapd_accesslog_fixture``)."""
     _units: int = 0
     _populated: dict[int, str] = field(default_factory=dict)
 
@@ -171,10 +223,13 @@ class Slapd:
         ensure_self_signed(self.folder / "tls", "127.0.0.1")
         (self.folder / "config").mkdir(parents=True)
         (self.folder / "data").mkdir()
+        if self.accesslog:
+            (self.folder / "accesslog").mkdir()
         slapadd = str(Path(self.slapd).with_name("slapadd"))
         config = self.folder / "config"
-        _run(slapadd, "-n0", "-F", str(config), stdin=_config_ldif(self.folder, self.password))
-        _run(slapadd, "-q", "-n1", "-F", str(config), stdin=_base_ldif())
+        ldif = _config_ldif(self.folder, self.password, accesslog=self.accesslog)
+        _run(slapadd, "-n0", "-F", str(config), stdin=ldif)
+        _run(slapadd, "-q", "-b", SUFFIX, "-F", str(config), stdin=_base_ldif())
         return self
 
     def start(self) -> Slapd:
@@ -321,10 +376,31 @@ def _find_slapd() -> str:
 
 
 class _Shared:
-    """One server per test session, whichever module asks first; stopped by the last."""
+    """One server of each kind per test session, whichever module asks first;
+    stopped by the last user."""
 
-    server: Slapd | None = None
-    users = 0
+    servers: dict[bool, Slapd] = {}
+    users: dict[bool, int] = {False: 0, True: 0}
+
+
+def _shared_server(*, accesslog: bool) -> Iterator[Slapd]:
+    if accesslog not in _Shared.servers:
+        folder = Path(tempfile.mkdtemp(prefix="ecmahost-slapd-"))
+        try:
+            server = Slapd(_find_slapd(), folder, accesslog=accesslog)
+            _Shared.servers[accesslog] = server.build().start()
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+    _Shared.users[accesslog] += 1
+    try:
+        yield _Shared.servers[accesslog]
+    finally:
+        _Shared.users[accesslog] -= 1
+        if _Shared.users[accesslog] == 0:
+            server = _Shared.servers.pop(accesslog)
+            server.stop()
+            shutil.rmtree(server.folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", name="slapd")
@@ -333,19 +409,11 @@ def slapd_fixture() -> Iterator[Slapd]:
 
     Skipped when slapd is not installed, unless ``ECMAHOST_REQUIRE_SERVERS=1``.
     """
-    if _Shared.server is None:
-        folder = Path(tempfile.mkdtemp(prefix="ecmahost-slapd-"))
-        try:
-            _Shared.server = Slapd(_find_slapd(), folder).build().start()
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-    _Shared.users += 1
-    try:
-        yield _Shared.server
-    finally:
-        _Shared.users -= 1
-        if _Shared.users == 0:
-            _Shared.server.stop()
-            shutil.rmtree(_Shared.server.folder, ignore_errors=True)
-            _Shared.server = None
+    yield from _shared_server(accesslog=False)
+
+
+@pytest.fixture(scope="session", name="slapd_accesslog")
+def slapd_accesslog_fixture() -> Iterator[Slapd]:
+    """Another running slapd like ``slapd``, whose writes the accesslog overlay logs
+    under ``cn=accesslog`` (every write, failed ones too, with old values)."""
+    yield from _shared_server(accesslog=True)

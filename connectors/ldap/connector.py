@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ecmahost.connectors.base import (
     Capability,
@@ -26,6 +26,7 @@ from ecmahost.connectors.base import (
     ChangeKind,
     Connector,
     ConnectorSettings,
+    Delta,
     Record,
     Result,
     Schema,
@@ -36,18 +37,19 @@ from ecmahost.connectors.exceptions import (
     PermanentError,
     TransientError,
 )
+from ecmahost.connectors.ldap.delta import DeltaReader
 from ecmahost.connectors.ldap.dn import child_dn, is_within, parse_dn, render
 from ecmahost.connectors.ldap.driver import MODIFY_REPLACE, LDAPNoSuchObjectResult, ldap3
 from ecmahost.connectors.ldap.entry import (
     Entry,
-    entry_values,
     given_dn,
     new_entry,
     plan_modify,
-    record,
 )
 from ecmahost.connectors.ldap.errors import check_result
 from ecmahost.connectors.ldap.escape import escape_dn_value, escape_filter_value
+from ecmahost.connectors.ldap.pager import Pager
+from ecmahost.connectors.ldap.pager import response_entries as _entries
 from ecmahost.connectors.ldap.schema import Layout, discover
 from ecmahost.connectors.ldap.session import LdapSession
 from ecmahost.connectors.ldap.settings import LdapSettings
@@ -57,7 +59,6 @@ __all__ = ["LdapConnector", "LdapSettings"]
 
 log = logging.getLogger(__name__)
 
-_PAGED_RESULTS = "1.2.840.113556.1.4.319"
 _NO_SUCH_OBJECT = 32
 
 
@@ -73,6 +74,10 @@ class LdapConnector(Connector):
     def __init__(self, name: str, settings: LdapSettings, base_dir: Path) -> None:
         super().__init__(name, settings, base_dir)
         self.settings: LdapSettings = settings
+        if settings.delta is not None:
+            # The class declares what every LDAP connector can do; this one can read
+            # its directory's change log too. (setattr: the attribute is a ClassVar.)
+            setattr(self, "capabilities", self.capabilities | {Capability.DELTA_IMPORT})  # noqa: B010
         self._password: str | None = None
         self._session: LdapSession | None = None
         self._layout: Layout | None = None
@@ -119,13 +124,33 @@ class LdapConnector(Connector):
         layout = await self._ready()
         # A connection of its own: the paging cookie belongs to the connection, and
         # exports may run between two pages.
-        pager = _Pager(self._new_session(), layout, self.settings, self.name)
+        pager = Pager(self._new_session(), layout, self.settings, self.name)
         try:
             while not pager.done:
                 for item in await asyncio.to_thread(pager.next_page):
                     yield item
         finally:
             await asyncio.to_thread(pager.close)
+
+    async def watermark(self) -> str:
+        """The change log's position now: the newest reqStart, the last change
+        number, the highest committed USN (see ``ldap.delta``)."""
+        reader = await self._delta_reader()
+        try:
+            return await asyncio.to_thread(reader.watermark)
+        finally:
+            await asyncio.to_thread(reader.close)
+
+    async def delta_import(self, watermark: str) -> AsyncIterator[Delta]:
+        """The changes logged since ``watermark``, page by page (see ``ldap.delta``)."""
+        reader = await self._delta_reader()
+        try:
+            await asyncio.to_thread(reader.start, watermark)
+            while not reader.done:
+                for delta in await asyncio.to_thread(reader.next_page, watermark):
+                    yield delta
+        finally:
+            await asyncio.to_thread(reader.close)
 
     async def export(self, changes: Sequence[Change]) -> Sequence[Result]:
         layout = await self._ready()
@@ -139,6 +164,13 @@ class LdapConnector(Connector):
     def _new_session(self, *, read_schema: bool = False) -> LdapSession:
         assert self._password is not None, "open() resolves the password"
         return LdapSession(self.settings, self._password, self.base_dir, read_schema=read_schema)
+
+    async def _delta_reader(self) -> DeltaReader:
+        if self.settings.delta is None:
+            raise ConfigError("delta imports need a [settings.delta] table", self._key)
+        layout = await self._ready()
+        session = await self._ready_session()
+        return DeltaReader(self._new_session(), session, layout, self.settings, self._key)
 
     def _discover(self) -> Layout:
         session = self._new_session(read_schema=True)
@@ -166,73 +198,6 @@ def _read_base(dn: str) -> Callable[[ldap3.Connection], None]:
         check_result(connection.result, f"read {dn}")
 
     return work
-
-
-class _Pager:
-    """The paged search of one full import, page by page, from a worker thread."""
-
-    def __init__(
-        self, session: LdapSession, layout: Layout, settings: LdapSettings, name: str
-    ) -> None:
-        self._session = session
-        self._layout = layout
-        self._settings = settings
-        self._name = name
-        self._cookie: bytes | None = None
-        self._pages = 0
-        self._skipped = 0
-        self.done = False
-
-    def next_page(self) -> list[Record]:
-        """The next page's records; sets ``done`` after the last page."""
-        entries = self._session.run(f"search {self._settings.base_dn}", self._search)
-        self._pages += 1
-        records = [r for r in (record(self._layout, e) for e in entries) if r is not None]
-        self._skipped += len(entries) - len(records)
-        log.debug(
-            "%s: import page %d holds %d entries",
-            self._name,
-            self._pages,
-            len(entries),
-            extra={"action": "ldap.import.page", "connector": self._name, "entries": len(entries)},
-        )
-        if self.done and self._skipped:
-            log.warning(
-                "%s: %d entries have no %s and were not imported",
-                self._name,
-                self._skipped,
-                self._layout.anchor.ldap_name,
-                extra={"action": "ldap.import.no_anchor", "connector": self._name},
-            )
-        return records
-
-    def close(self) -> None:
-        self._session.close()  # also ends an unfinished paged search on the server
-
-    def _search(self, connection: ldap3.Connection) -> list[Entry]:
-        connection.search(
-            self._settings.base_dn,
-            self._layout.class_filter,
-            ldap3.SUBTREE,
-            attributes=self._layout.requested,
-            paged_size=self._settings.page_size,
-            paged_cookie=self._cookie,
-            # A server that cannot page must refuse, not answer with every entry at once.
-            paged_criticality=True,
-        )
-        check_result(connection.result, f"search {self._settings.base_dn}")
-        control = (connection.result.get("controls") or {}).get(_PAGED_RESULTS, {})
-        self._cookie = control.get("value", {}).get("cookie") or None
-        self.done = self._cookie is None
-        return _entries(connection.response)
-
-
-def _entries(response: list[dict[str, Any]] | None) -> list[Entry]:
-    return [
-        Entry(item["dn"], entry_values(item.get("raw_attributes") or {}))
-        for item in response or []
-        if item.get("type") == "searchResEntry"
-    ]
 
 
 class _Batch:

@@ -7,6 +7,7 @@ checked against the server's schema when the connector opens.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from ecmahost.connectors.base import ConnectorSettings
@@ -14,7 +15,7 @@ from ecmahost.connectors.direction import DirectionSettings
 from ecmahost.connectors.ldap.dn import is_within, parse_dn
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-__all__ = ["DN_PSEUDO_ATTRIBUTE", "LdapDisable", "LdapSettings", "dn_within"]
+__all__ = ["DN_PSEUDO_ATTRIBUTE", "LdapDelta", "LdapDisable", "LdapSettings", "dn_within"]
 
 DN_PSEUDO_ATTRIBUTE = "-dn-"
 """The connector attribute holding an entry's distinguished name (ECMA2Host's name)."""
@@ -52,6 +53,43 @@ class LdapDisable(BaseModel):
         return self
 
 
+class LdapDelta(BaseModel):
+    """Where a delta import reads what changed (``[connectors.X.settings.delta]``).
+
+    ``accesslog``: OpenLDAP's accesslog overlay, by ``reqStart``; ``changelog``: 389
+    Directory Server's retro changelog, by ``changeNumber``; ``usn``: Active Directory
+    LDS, by ``uSNChanged``. ``log_base`` is the log's DN (``cn=accesslog``,
+    ``cn=changelog`` unless given; a USN needs none)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["accesslog", "changelog", "usn"]
+    log_base: str | None = None
+
+    @field_validator("log_base")
+    @classmethod
+    def _log_dn(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                if not parse_dn(value):
+                    raise ValueError("empty")
+            except ValueError as exc:
+                raise ValueError(f"not a distinguished name: {value!r} ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _log_used(self) -> LdapDelta:
+        if self.source == "usn" and self.log_base is not None:
+            raise ValueError('log_base is unused with source = "usn": leave it out')
+        return self
+
+    @property
+    def base(self) -> str:
+        """The log's DN; empty for ``usn``."""
+        defaults = {"accesslog": "cn=accesslog", "changelog": "cn=changelog", "usn": ""}
+        return self.log_base if self.log_base is not None else defaults[self.source]
+
+
 class LdapSettings(ConnectorSettings, DirectionSettings):
     """Where the directory is, how to bind, and which entries and attributes to serve.
 
@@ -65,6 +103,7 @@ class LdapSettings(ConnectorSettings, DirectionSettings):
     ``objectClass`` serves the entry's object classes as one.
     ``import_only``/``export_only`` name connector attributes that flow one way; an
     import-only one may be assigned by the server (``createTimestamp``).
+    ``delta`` turns delta imports on (see ``LdapDelta``).
     """
 
     url: str
@@ -84,6 +123,7 @@ class LdapSettings(ConnectorSettings, DirectionSettings):
     object_type: str = Field("Person", min_length=1)
     page_size: int = Field(500, ge=1, le=100_000)
     timeout_s: float = Field(30.0, gt=0, le=600)
+    delta: LdapDelta | None = None
 
     @field_validator("url")
     @classmethod

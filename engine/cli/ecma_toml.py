@@ -47,6 +47,10 @@ class ImportedConnector:
     secrets: dict[str, str] = field(default_factory=dict)
     placeholders: list[str] = field(default_factory=list)
     module_name: str = "CommonModule.psm1"
+    kind: str = "PowerShell"
+    """The ECMA2Host connector it was: PowerShell, Generic SQL, Generic LDAP."""
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Tables below ``settings`` by their dotted name (``attributes``, ``delta``)."""
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -131,7 +135,7 @@ def render(connector: ImportedConnector, source: Path) -> str:
     key = f"connectors.{_key(connector.name)}"
     lines = [
         f"# Imported by `ecmahost connectors import-xml` from {source.name}",
-        f"# (ECMA2Host PowerShell connector {connector.name!r}).",
+        f"# (ECMA2Host {connector.kind} connector {connector.name!r}).",
     ]
     if any(s.endswith(".ps1") for s in connector.scripts.values()):
         connector.warn(
@@ -146,6 +150,8 @@ def render(connector: ImportedConnector, source: Path) -> str:
     lines += _table(key, connector.top)
     lines += _table(f"{key}.deprovision", connector.deprovision)
     lines += _table(f"{key}.settings", connector.settings)
+    for name, values in connector.tables.items():
+        lines += _table(f"{key}.settings.{name}", values)
     lines += _table(f"{key}.settings.scripts", connector.scripts)
     lines += _table(f"{key}.settings.parameters", connector.parameters)
     for step, values in connector.run_steps.items():

@@ -1,7 +1,9 @@
 """An ECMA2Host connector export (the wizard's configuration XML) as ecmahost TOML.
 
-``import_xml`` reads the PowerShell connectors of an export and writes, per connector,
-a ``[connectors.NAME]`` table of type ``script``: autosync timer, object type, anchor,
+``import_xml`` reads the connectors of an export and writes, per connector, a
+``[connectors.NAME]`` table. Generic SQL and Generic LDAP connectors become ``sql`` and
+``ldap`` connectors (``ecma_xml_sql``, ``ecma_xml_ldap``); PowerShell connectors become
+type ``script``, translated here: autosync timer, object type, anchor,
 selected attributes, parameters by scope, deprovisioning model, time-out. Script
 bodies are written to files beside the configuration and referenced. What has no
 ecmahost equivalent is listed as a warning and as a TOML comment, never dropped in
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecmahost.connectors.exceptions import ConfigError
+from ecmahost.engine.cli import ecma_xml_ldap, ecma_xml_sql
 from ecmahost.engine.cli.ecma_toml import (
     EXAMPLES_DIR,
     ImportedConnector,
@@ -26,6 +29,13 @@ from ecmahost.engine.cli.ecma_toml import (
     render,
     write_files,
 )
+from ecmahost.engine.cli.ecma_xml_common import Parameter as _Parameter
+from ecmahost.engine.cli.ecma_xml_common import deprovisioning as _deprovisioning
+from ecmahost.engine.cli.ecma_xml_common import host_settings as _host_settings
+from ecmahost.engine.cli.ecma_xml_common import number as _number
+from ecmahost.engine.cli.ecma_xml_common import parameter as _parameter
+from ecmahost.engine.cli.ecma_xml_common import text as _text
+from ecmahost.engine.cli.ecma_xml_common import variable as _variable
 
 __all__ = ["EXAMPLES_DIR", "ImportedConfig", "cli_import", "import_xml"]
 
@@ -60,8 +70,13 @@ _IGNORED = {
     "Additional Config Parameter Names",  # their values arrive as Name_Global etc.
     "Additional Encrypted Config Parameter Names",
 }
+_GENERIC = {
+    "GenericSql": ecma_xml_sql.translate,
+    "GenericLdap": ecma_xml_ldap.translate,
+}
+"""The Generic connectors, by a word of their ``LibraryName``
+(``Microsoft.IAM.Connector.GenericSql.dll``), and the module translating each."""
 _TIMEOUT_PREFIX = "PowerShell script execution timeout"
-_PLACEHOLDER = "[REDACTED"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -73,18 +88,6 @@ class ImportedConfig:
     toml: str
     warnings: tuple[str, ...]
     files: tuple[Path, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Parameter:
-    name: str
-    use: str
-    encrypted: bool
-    value: str
-
-    @property
-    def placeholder(self) -> bool:
-        return self.value.startswith(_PLACEHOLDER)
 
 
 def cli_import(
@@ -118,7 +121,7 @@ def import_xml(
         raise ConfigError(f"{source}: no <Connectors>/<Connector> in the export")
     existing = existing_config(output, connectors)
     files: dict[Path, str] = {}
-    for connector in connectors:
+    for connector in (c for c in connectors if c.top["type"] == "script"):
         folder = (
             scripts_dir / connector.name if scripts_dir and len(connectors) > 1 else scripts_dir
         )
@@ -154,19 +157,20 @@ def _translate(node: ET.Element, root: ET.Element, source: Path) -> ImportedConn
     if not name:
         raise ConfigError(f"{source}: a connector has no ECMAConfig/ProfileName")
     library = _text(ecma, "LibraryName")
+    generic = next((t for k, t in _GENERIC.items() if k.lower() in library.lower()), None)
+    if generic is not None:
+        connector = generic(node, name, source)
+        _token_and_timer(connector, ecma)
+        _host_settings(connector, root.find("Setting"))
+        return connector
     if "PowerShell" not in library:
         raise ConfigError(
-            f"{source}: connector {name!r} uses {library or 'no library'}; only PowerShell "
-            'connectors can be imported (as type = "script")'
+            f"{source}: connector {name!r} uses {library or 'no library'}; only PowerShell, "
+            "Generic SQL and Generic LDAP connectors can be imported"
         )
     connector = ImportedConnector(name)
     connector.top["type"] = "script"
-    connector.top["token"] = f"env:{_variable(name, 'TOKEN')}"
-    if _text(ecma, "SecretToken"):
-        connector.warn(f"the secret token is not carried over; set {_variable(name, 'TOKEN')}")
-    connector.top["autosync_minutes"] = _number(
-        connector, "AutosyncTimer", _text(ecma, "AutosyncTimer"), 120
-    )
+    _token_and_timer(connector, ecma)
     if _text(ecma, "ECMAFolderPath"):
         connector.notes.append("ECMAFolderPath: scripts run in the configuration's folder")
     parameters = [_parameter(p) for p in node.findall("ConnectorConfig/Parameters/Parameter")]
@@ -179,12 +183,14 @@ def _translate(node: ET.Element, root: ET.Element, source: Path) -> ImportedConn
     return connector
 
 
-def _parameter(node: ET.Element) -> _Parameter:
-    return _Parameter(
-        _text(node, "Name"),
-        _text(node, "Use"),
-        _text(node, "Encrypted").lower() == "true",
-        node.findtext("Value") or "",  # not stripped: a value may be a lone space
+def _token_and_timer(connector: ImportedConnector, ecma: ET.Element | None) -> None:
+    """The Properties page: the secret token by reference, the autosync timer."""
+    token = _variable(connector.name, "TOKEN")
+    connector.top["token"] = f"env:{token}"
+    if _text(ecma, "SecretToken"):
+        connector.warn(f"the secret token is not carried over; set {token}")
+    connector.top["autosync_minutes"] = _number(
+        connector, "AutosyncTimer", _text(ecma, "AutosyncTimer"), 120
     )
 
 
@@ -309,56 +315,3 @@ def _schema(connector: ImportedConnector, schema: ET.Element | None, source: Pat
         attributes.append(name)
     connector.settings["attributes"] = attributes
     _deprovisioning(connector, entry.find("DeprovisioningModel"))
-
-
-def _deprovisioning(connector: ImportedConnector, model: ET.Element | None) -> None:
-    soft, hard = _text(model, "SoftDelete") or "None", _text(model, "HardDelete") or "TreatAsHard"
-    attribute = _text(model, "SoftDeleteStatusAttribute") or _text(
-        model, "HardDeleteStatusAttribute"
-    )
-    disable = _flow(soft, {"none": "none", "delete": "delete", "hard": "delete"})
-    delete = _flow(hard, {"hard": "delete", "delete": "delete", "soft": "disable"})
-    if disable is None or delete is None:
-        connector.warn(f"deprovisioning SoftDelete={soft} HardDelete={hard}: not understood")
-    if disable == "set_attribute" or (disable is None and attribute):
-        disable = "set_attribute" if attribute else "none"
-        if attribute:
-            connector.deprovision["disable_attribute"] = attribute
-    connector.deprovision["disable"] = disable or "none"
-    connector.deprovision["delete"] = delete or "delete"
-    connector.notes.append(f"deprovisioning: ECMA2Host SoftDelete={soft}, HardDelete={hard}")
-
-
-def _flow(value: str, words: dict[str, str]) -> str | None:
-    lowered = value.lower()
-    if "attribute" in lowered or lowered.startswith("set"):
-        return "set_attribute"
-    return next((action for word, action in words.items() if word in lowered), None)
-
-
-def _host_settings(connector: ImportedConnector, setting: ET.Element | None) -> None:
-    """The export's ``<Setting>`` belongs to the host, not to one connector."""
-    port = _text(setting, "Port")
-    if port:
-        connector.notes.append(f"ECMA2Host listened on port {port}: see [host] listen")
-    if _text(setting, "Certificate"):
-        connector.warn(
-            "the TLS certificate is in the Windows certificate store, not carried over: "
-            'use [host] tls = "self-signed" or "files"'
-        )
-
-
-def _number(connector: ImportedConnector, name: str, text: str, default: int) -> int:
-    try:
-        return int(text) if text else default
-    except ValueError:
-        connector.warn(f"{name} = {text!r} is not a whole number: {default} used")
-        return default
-
-
-def _text(node: ET.Element | None, tag: str) -> str:
-    return (node.findtext(tag) or "").strip() if node is not None else ""
-
-
-def _variable(connector: str, name: str) -> str:
-    return re.sub(r"[^A-Z0-9]+", "_", f"ECMAHOST_{connector}_{name}".upper()).strip("_")

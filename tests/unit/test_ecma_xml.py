@@ -243,9 +243,9 @@ def test_an_unreadable_file_is_one_error_line(
 def test_other_connector_libraries_are_refused(tmp_path: Path) -> None:
     source = _variant(
         tmp_path,
-        _literal("Microsoft.IAM.Connector.PowerShell", "Microsoft.IAM.Connector.GenericSql"),
+        _literal("Microsoft.IAM.Connector.PowerShell", "Microsoft.IAM.Connector.GraphConnector"),
     )
-    with pytest.raises(ConfigError, match="GenericSql; only PowerShell connectors"):
+    with pytest.raises(ConfigError, match="GraphConnector; only PowerShell, Generic SQL and"):
         import_xml(source, use_python_examples=True)
 
 
