@@ -126,6 +126,7 @@ def test_delta_reads_only_the_changed_rows(
     )
     done = ecmahost(config, "import", "SQL", "--delta", env=env)
     assert done.returncode == 0, done.stderr
+    assert "read 1000" in done.stdout  # what the operator is shown
     delta = last_run(config)
     print(
         f"\n{backend.name}: full import of {ROWS} rows {full['seconds']:.3f} s; "

@@ -14,9 +14,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.engine.config import load_config
 from ecmahost.engine.host import Host
+from ecmahost.engine.scim.app import create_app
 from ecmahost.engine.scim.health import _connector as health_detail
 from ecmahost.engine.space.models import Run
 from ecmahost.engine.space.states import Op, RunKind, RunStatus
@@ -354,3 +356,39 @@ async def test_a_delta_holds_back_export_batches_until_it_ends(
             pass
     finally:
         await host.close()
+
+
+ADMIN = "admin-token-0123456789"
+
+
+@pytest.mark.parametrize("with_deltas", [True, False])
+async def test_the_admin_route_asks_for_a_delta(
+    write_config: Callable[[str, str], Path], with_deltas: bool
+) -> None:
+    config = write_config(sql_toml(delta=with_deltas), f'admin_token = "{ADMIN}"')
+    target = Target(config.parent / "people.db")
+    target.put("u1", "One")
+    host = Host(load_config(config))
+    client = TestClient(TestServer(create_app(host)))
+    await client.start_server()
+    try:
+        await host.started()
+        target.put("u2", "Two")
+        response = await client.post(
+            "/admin/imports/SQL?delta=1", headers={"Authorization": f"Bearer {ADMIN}"}
+        )
+        if not with_deltas:
+            assert response.status == 409
+            return
+        assert (response.status, await response.json()) == (
+            202,
+            {"requested": "SQL", "delta": True},
+        )
+        async with asyncio.timeout(10):
+            while (last := (await runs(host))[-1]).kind != RunKind.DELTA or (
+                last.status == RunStatus.RUNNING
+            ):
+                await asyncio.sleep(0.05)
+        assert (last.status, last.counts["read"]) == (RunStatus.OK, 1)
+    finally:
+        await client.close()
