@@ -32,6 +32,7 @@ from ecmahost.engine.schema_file import load_schema, save_schema
 from ecmahost.engine.scim.resource import ResourceMapper
 from ecmahost.engine.space import ConnectorSpace
 from ecmahost.engine.space.database import sqlite_url
+from ecmahost.engine.workers.delta import DeltaImport
 from ecmahost.engine.workers.exporter import Exporter
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.importer import Importer
@@ -145,6 +146,12 @@ class Host:
         redact(config.token.get_secret_value())
         connector = build_connector(config, self.config.base_dir)
         connector.first_start = not await self.space.has_history(config.name)
+        if config.delta_minutes and Capability.DELTA_IMPORT not in connector.capabilities:
+            raise ConfigError(
+                "this connector has no delta imports configured (see the README's "
+                '"Delta imports")',
+                f"connectors.{config.name}.delta_minutes",
+            )
         self._connectors.append(connector)
         return connector
 
@@ -154,6 +161,20 @@ class Host:
         assert self.space is not None
         gate = RunGate()
         outcomes: Notifier[int, Outcome] = Notifier()
+        importer = Importer(
+            config.name,
+            connector,
+            self.space,
+            gate,
+            max_removals=config.import_max_removals,
+            state=state,
+            retry_cap_s=self.config.host.reconnect_max_s,
+            metrics=self.metrics,
+        )
+        if Capability.DELTA_IMPORT in connector.capabilities:
+            importer.deltas = DeltaImport(
+                config.name, connector, self.space, gate, state, importer.full_import
+            )
         return ConnectorRuntime(
             config.name,
             config,
@@ -172,16 +193,7 @@ class Host:
                 carried=frozenset(a.name for a in schema.attributes if not a.imported),
                 sealer=self.sealer,
             ),
-            Importer(
-                config.name,
-                connector,
-                self.space,
-                gate,
-                max_removals=config.import_max_removals,
-                state=state,
-                retry_cap_s=self.config.host.reconnect_max_s,
-                metrics=self.metrics,
-            ),
+            importer,
             Rules.of(config, schema, connector.capabilities, self.sealer),
             outcomes,
         )
@@ -242,6 +254,10 @@ class Host:
                 for name, config in self.config.connectors.items()
             ),
             retention,
+            (
+                (_ImportRequest(self, name, delta=True), config.delta_minutes)
+                for name, config in self.config.connectors.items()
+            ),
         )
 
     def _alert(self, state: ConnectorState, before: Phase) -> None:
@@ -369,14 +385,15 @@ class _ImportRequest:
     connector is open: a request before that asks for nothing (the start-up import
     follows the opening anyway)."""
 
-    def __init__(self, host: Host, name: str) -> None:
+    def __init__(self, host: Host, name: str, *, delta: bool = False) -> None:
         self._host = host
         self.name = name
+        self._delta = delta
 
     def request(self) -> None:
         runtime = self._host.runtimes.get(self.name)
         if runtime is not None and Capability.IMPORT in runtime.connector.capabilities:
-            runtime.importer.request()
+            runtime.importer.request(delta=self._delta)
 
 
 def _settle(future: asyncio.Future[Exception | None], outcome: Exception | None) -> None:

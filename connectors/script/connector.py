@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -25,12 +26,18 @@ from ecmahost.connectors.base import (
     Change,
     Connector,
     ConnectorSettings,
+    Delta,
     Direction,
     Record,
     Result,
     Schema,
 )
-from ecmahost.connectors.exceptions import ConfigError, EcmahostError, PermanentError
+from ecmahost.connectors.exceptions import (
+    ConfigError,
+    EcmahostError,
+    PermanentError,
+    WatermarkExpiredError,
+)
 from ecmahost.connectors.script.process import (
     Command,
     ProtocolError,
@@ -38,10 +45,13 @@ from ecmahost.connectors.script.process import (
     host_environment,
 )
 from ecmahost.connectors.script.protocol import (
+    Deletion,
+    Expired,
     Header,
     Watermark,
     encode_change,
     normalised_change,
+    parse_delta_line,
     parse_import_line,
     parse_result,
     parse_schema,
@@ -79,8 +89,10 @@ class ScriptConnector(Connector):
         # Export scripts rewrite their target; two at once could lose a change.
         self._export_lock = asyncio.Lock()
         self._running: set[ScriptProcess] = set()
-        self.watermark: Any = None
+        self.import_watermark: Any = None
         """The last import's watermark, handed to the next import (in memory only)."""
+        if settings.scripts.get("delta_import") is not None:  # these scripts' deltas
+            self.capabilities = self.capabilities | {Capability.DELTA_IMPORT}  # type: ignore[misc]
 
     async def open(self) -> None:
         """Resolve the commands, secrets and environment, then run the schema script."""
@@ -129,7 +141,7 @@ class ScriptConnector(Connector):
         watermark: Watermark | None = None
         async with (
             self._bracket("begin_import", "end_import"),
-            self._run("import", schema, watermark=self.watermark) as process,
+            self._run("import", schema, watermark=self.import_watermark) as process,
         ):
             violation = None
             try:
@@ -145,7 +157,65 @@ class ScriptConnector(Connector):
                 violation = self._stop(process, exc)
             await self._finish(process, violation)
         if watermark is not None:
-            self.watermark = watermark.value
+            self.import_watermark = watermark.value
+
+    async def watermark(self) -> str:
+        """The ``delta_import`` script's current position: given a null watermark, it
+        answers its watermark line alone. The value is kept as its JSON text."""
+        items = [item async for item in self._delta_items(None)]
+        if len(items) != 1 or not isinstance(items[0], Watermark):
+            raise PermanentError(
+                f"{self.name}: given no watermark, the delta_import script must answer "
+                "its current watermark alone"
+            )
+        return json.dumps(items[0].value)
+
+    async def delta_import(self, watermark: str) -> AsyncIterator[Delta]:
+        """The changes the ``delta_import`` script lists since ``watermark``; every one
+        but the last keeps the watermark it was given (the script names its new one
+        only at the end), so a delta cut short reads them all again."""
+        try:
+            since = json.loads(watermark)
+        except ValueError:
+            raise WatermarkExpiredError(f"{self.name}: {watermark!r} is no JSON") from None
+        held: Delta | None = None
+        async for item in self._delta_items(since):
+            if isinstance(item, Watermark):
+                if held is not None:
+                    held = Delta(held.anchor, held.record, json.dumps(item.value))
+                continue
+            if held is not None:
+                yield held
+            record = item if isinstance(item, Record) else None
+            held = Delta(item.anchor, record, watermark)
+        if held is not None:  # once the script ended well
+            yield held
+
+    async def _delta_items(self, since: Any) -> AsyncIterator[Record | Deletion | Watermark]:
+        """The ``delta_import`` script's lines up to its final watermark; a lone
+        ``watermark_expired`` line raises ``WatermarkExpiredError`` once it exited."""
+        schema = await self.schema()
+        ended: Watermark | Expired | None = None
+        async with self._run("delta_import", schema, watermark=since) as process:
+            violation = None
+            try:
+                async for number, line in process.lines():
+                    if ended is not None:
+                        raise ProtocolError(f"line {number}: output after the watermark")
+                    item = parse_delta_line(number, line, schema, self._known)
+                    if isinstance(item, Expired) and number != 1:
+                        raise ProtocolError(f"line {number}: watermark_expired after changes")
+                    if isinstance(item, Watermark | Expired):
+                        ended = item
+                    if not isinstance(item, Expired):
+                        yield item
+                if ended is None:
+                    raise ProtocolError("the output ended without the new watermark")
+            except ProtocolError as exc:
+                violation = self._stop(process, exc)
+            await self._finish(process, violation)
+        if isinstance(ended, Expired):
+            raise WatermarkExpiredError(f"{self.name}: {ended.reason}")
 
     async def export(self, changes: Sequence[Change]) -> Sequence[Result]:
         schema = await self.schema()

@@ -2,8 +2,10 @@
 
 Every run gets a header line on stdin; ``export`` then gets one change per line.
 ``schema`` answers with object types and attributes, ``import`` with records (and
-maybe a final watermark), ``export`` with one result per change. The full contract,
-with examples, is the README ("The script connector"); this module is its one implementation.
+maybe a final watermark), ``delta_import`` with records and deletions since the
+header's watermark and then the new watermark, ``export`` with one result per change.
+The full contract, with examples, is the README ("The script connector"); this module
+is its one implementation.
 Output that breaks it raises ``ProtocolError`` with the line number.
 """
 
@@ -36,12 +38,15 @@ from ecmahost.connectors.secrets import scrub
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "Deletion",
+    "Expired",
     "ExportResult",
     "Header",
     "Watermark",
     "encode",
     "encode_change",
     "normalised_change",
+    "parse_delta_line",
     "parse_import_line",
     "parse_result",
     "parse_schema",
@@ -77,7 +82,7 @@ class Header:
             body["object_type"] = self.schema.object_type
             body["anchor"] = self.schema.anchor.name
             body["attributes"] = [_attribute_json(a) for a in self.schema.attributes]
-        if self.watermark is not None:
+        if self.watermark is not None or self.role == "delta_import":  # null: "where now?"
             body["watermark"] = self.watermark
         return encode(body)
 
@@ -87,6 +92,21 @@ class Watermark:
     """The last line of an import may hand back a watermark for a later delta import."""
 
     value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """A delta import line: the target deleted the object with this anchor."""
+
+    anchor: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A delta import's only line when the script cannot list the changes since the
+    watermark it was given (its change log was purged): a full import follows."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +190,23 @@ def _attribute_json(attribute: Attribute) -> dict[str, Any]:
 
 
 # -- import -------------------------------------------------------------------------
+
+
+def parse_delta_line(
+    number: int, line: bytes, schema: Schema, known: frozenset[str]
+) -> Record | Deletion | Watermark | Expired:
+    """One delta import line: a record or the watermark as an import's,
+    ``{"anchor": ..., "deleted": true}``, or ``{"watermark_expired": reason}``."""
+    body = _object(number, line)
+    if "deleted" in body:
+        anchor = body.get("anchor")
+        well_formed = set(body) == {"anchor", "deleted"} and body["deleted"] is True
+        if not well_formed or not isinstance(anchor, str) or not anchor:
+            raise ProtocolError(f"line {number}: a deletion is an anchor and deleted: true")
+        return Deletion(anchor)
+    if "watermark_expired" in body and len(body) == 1:
+        return Expired(str(body["watermark_expired"]))
+    return parse_import_line(number, line, schema, known)
 
 
 def parse_import_line(

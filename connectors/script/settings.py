@@ -40,6 +40,7 @@ Role = Literal[
     "end_import",
     "begin_export",
     "end_export",
+    "delta_import",
 ]
 RunStep = Literal["import", "export"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -48,6 +49,7 @@ _RUN_STEP: Mapping[str, RunStep] = {
     "begin_import": "import",
     "import": "import",
     "end_import": "import",
+    "delta_import": "import",
     "begin_export": "export",
     "export": "export",
     "end_export": "export",

@@ -23,6 +23,7 @@ from ecmahost.connectors.base import (
     ChangeKind,
     Connector,
     ConnectorSettings,
+    Delta,
     Record,
     Result,
     Schema,
@@ -31,6 +32,7 @@ from ecmahost.connectors.direction import DirectionSettings
 from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
 from ecmahost.connectors.secrets import redact, resolve_secret
 from ecmahost.connectors.sql import mariadb
+from ecmahost.connectors.sql.delta import DeltaColumns, DeltaSettings, Row, changes_after
 from ecmahost.connectors.sql.errors import boundary, translate
 from ecmahost.connectors.sql.mapping import TableMapping
 from ecmahost.connectors.sql.upsert import (
@@ -68,7 +70,8 @@ class SqlSettings(ConnectorSettings, DirectionSettings):
     ``import_only``/``export_only`` name attributes that flow one way (generated
     columns are import-only anyway); ``defaulted_columns`` names columns the database
     fills that reflection does not show (a trigger): like columns with a default, an
-    object without them leaves them alone rather than set NULL."""
+    object without them leaves them alone rather than set NULL. ``delta`` enables
+    delta imports by a watermark column (see ``sql.delta``)."""
 
     url: SecretStr
     table: str = Field(min_length=1)
@@ -82,6 +85,7 @@ class SqlSettings(ConnectorSettings, DirectionSettings):
     timeout_s: float = Field(30.0, gt=0)
     multi_valued: dict[str, ValueTableSettings] = Field(default_factory=dict)
     defaulted_columns: tuple[str, ...] = ()
+    delta: DeltaSettings | None = None
 
     @field_validator("attributes")
     @classmethod
@@ -105,6 +109,9 @@ class SqlConnector(Connector):
         self.settings: SqlSettings = settings
         self._engine: AsyncEngine | None = None
         self._mapping: TableMapping | None = None
+        self._delta: DeltaColumns | None = None
+        if settings.delta is not None:  # this table's deltas, not every SQL connector's
+            self.capabilities = self.capabilities | {Capability.DELTA_IMPORT}  # type: ignore[misc]
 
     @property
     def _key(self) -> str:
@@ -115,6 +122,9 @@ class SqlConnector(Connector):
         self._engine = _create_engine(self._url(), self.settings.timeout_s, f"{self._key}.url")
         try:
             self._mapping = await self._reflect(self._engine)
+            if self.settings.delta is not None:
+                key = f"{self._key}.delta"
+                self._delta = DeltaColumns.build(self._mapping, self.settings.delta, key)
         except BaseException:
             await self.close()
             raise
@@ -151,6 +161,19 @@ class SqlConnector(Connector):
             if len(rows) < self.settings.page_size:
                 return
             after = rows[-1][0]
+
+    async def watermark(self) -> str:
+        """The watermark column's highest value; empty for a table without one."""
+        columns = self._delta_columns()
+        return columns.text((await self._read(columns.highest()))[0][0])
+
+    async def delta_import(self, watermark: str) -> AsyncIterator[Delta]:
+        """The rows whose watermark column is above ``watermark``, in its order; a
+        soft-deleted row is a deletion (see ``sql.delta``)."""
+        columns = self._delta_columns()
+        size = self.settings.page_size
+        async for change in changes_after(columns, watermark, self._read, self._changes, size):
+            yield change
 
     async def import_size(self) -> int | None:
         engine, mapping = self._opened()
@@ -204,6 +227,35 @@ class SqlConnector(Connector):
         schema = where.table_schema or self.settings.table_schema
         return ValueTable.build(name, _table(conn, where.table, schema, f"{key}.table"), where, key)
 
+    def _delta_columns(self) -> DeltaColumns:
+        if self._delta is None:
+            raise ConfigError("no [settings.delta] for delta imports", f"{self._key}.delta")
+        return self._delta
+
+    async def _read(self, statement: Any) -> list[Any]:
+        engine, mapping = self._opened()
+        with boundary(f"{self.name}: cannot read table {mapping.table.fullname}"):
+            async with engine.connect() as conn:
+                return list((await conn.execute(statement)).all())
+
+    async def _changes(self, rows: list[Row]) -> list[Delta | None]:
+        """The change each row is (watermarks filled in by the caller); None for a
+        row without a usable anchor. Live rows get their sets, as a full import's."""
+        mapping = self._opened()[1]
+        found = [mapping.record(row.columns) for row in rows]
+        live = [r for r, row in zip(found, rows, strict=True) if r is not None and not row.deleted]
+        if live and mapping.sets:
+            engine = self._opened()[0]
+            with boundary(f"{self.name}: cannot read table {mapping.table.fullname}"):
+                async with engine.connect() as conn:
+                    for value_table in mapping.sets:
+                        live = await _with_sets(conn, mapping, value_table, live)
+        by_anchor = {r.anchor: r for r in live}
+        return [
+            None if r is None else Delta(r.anchor, None if row.deleted else by_anchor[r.anchor], "")
+            for r, row in zip(found, rows, strict=True)
+        ]
+
     def _opened(self) -> tuple[AsyncEngine, TableMapping]:
         if self._engine is None or self._mapping is None:
             raise RuntimeError(f"connector {self.name} is not open")
@@ -232,7 +284,8 @@ class SqlConnector(Connector):
         query for the rows, then one per multi-valued attribute for the whole page."""
         with boundary(f"{self.name}: cannot read table {mapping.table.fullname}"):
             async with engine.connect() as conn:
-                result = await conn.execute(mapping.page(after, self.settings.page_size))
+                kept = self._delta.kept if self._delta is not None else None
+                result = await conn.execute(mapping.page(after, self.settings.page_size, kept))
                 rows = list(result.all())
                 records = [r for r in map(mapping.record, rows) if r is not None]
                 for value_table in mapping.sets if records else ():

@@ -18,6 +18,7 @@ from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.connectors.sql.values import INTEGER, INTEGER_ANCHOR, Codec, codec_for, flag_codec
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Executable,
     Table,
     UniqueConstraint,
@@ -148,8 +149,9 @@ class TableMapping:
         """How many rows the table holds (a full import's progress total)."""
         return select(func.count()).select_from(self.table)
 
-    def page(self, after: Any, size: int) -> Executable:
-        """The next ``size`` rows by anchor, after the raw anchor value ``after``."""
+    def page(self, after: Any, size: int, kept: ColumnElement[bool] | None = None) -> Executable:
+        """The next ``size`` rows by anchor, after the raw anchor value ``after``;
+        only those meeting ``kept`` when given (rows not soft-deleted)."""
         anchor = self.anchor.column
         # Raw in and out: SQLAlchemy's processing is the codecs' job (see sql_values).
         columns = [
@@ -158,6 +160,8 @@ class TableMapping:
         where = (
             anchor.is_not(None) if after is None else anchor > bindparam("after", after, NullType())
         )
+        if kept is not None:
+            where = where & kept
         return select(*columns).where(where).order_by(anchor).limit(size)
 
     def record(self, row: Sequence[Any]) -> Record | None:

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 from ecmahost.connectors.base import Connector
-from ecmahost.connectors.exceptions import EcmahostError
+from ecmahost.connectors.exceptions import ConfigError, EcmahostError
 from ecmahost.engine import tls
 from ecmahost.engine.cli import certs, check, ecma_xml, errors, exports, migrate, progress, serve
 from ecmahost.engine.config import HostConfig, Listen, config_path, load_config
@@ -101,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-removals",
         action="store_true",
         help="remove what the target lacks even when the import would otherwise be refused",
+    )
+    imp.add_argument(
+        "--delta",
+        action="store_true",
+        help="read only what changed since the last import (a full import when it cannot)",
     )
     imp.set_defaults(func=_cmd_import)
 
@@ -223,18 +228,35 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+async def _delta(host: Host, name: str) -> int:
+    deltas = host.runtime(name).importer.deltas
+    if deltas is None:
+        raise ConfigError(f"connector {name} has no delta imports configured")
+    report = await deltas.run()
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
+    if not report.ok:
+        print(f"delta import of {name} failed: {report.error}", file=sys.stderr)
+        return 1
+    print(f"import of {name} (run {report.run_id}): {counts}")
+    return 0
+
+
 # -- import, cache --------------------------------------------------------------------
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    return asyncio.run(_import(_load(args), args.connector, args.allow_removals))
+    return asyncio.run(_import(_load(args), args.connector, args.allow_removals, args.delta))
 
 
-async def _import(config: HostConfig, name: str, allow_removals: bool = False) -> int:
+async def _import(
+    config: HostConfig, name: str, allow_removals: bool = False, delta: bool = False
+) -> int:
     config.connector(name)
     host = Host(config.model_copy(update={"connectors": {name: config.connector(name)}}))
     await host.open()
     try:
+        if delta:
+            return await _delta(host, name)
         total = await _import_size(host.runtime(name).connector)
         with progress.import_progress(_err, total) as shown:
             task = shown.add_task(f"importing {name}", total=total)

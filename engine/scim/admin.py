@@ -109,8 +109,12 @@ async def _import(request: web.Request) -> web.Response:
     if runtime is None:
         raise ScimError(404, f"no connector named {name!r} on this host")
     allow = request.query.get("allow_removals", "") in ("1", "true")
-    runtime.importer.request(allow_removals=allow)
+    delta = request.query.get("delta", "") in ("1", "true")
+    if delta and runtime.importer.deltas is None:
+        raise ScimError(409, f"connector {name!r} has no delta imports configured")
+    runtime.importer.request(allow_removals=allow, delta=delta)
     body = {"requested": name, **({"allow_removals": True} if allow else {})}
+    body |= {"delta": True} if delta else {}
     return web.json_response(body, status=202)
 
 

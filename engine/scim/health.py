@@ -15,7 +15,9 @@ from aiohttp import web
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.host import Host
 from ecmahost.engine.scim.http import HOST_KEY, require_bearer, scim_response
+from ecmahost.engine.space.health import ImportSummary
 from ecmahost.engine.space.models import utcnow
+from ecmahost.engine.space.states import RunKind
 from ecmahost.engine.workers.state import Phase
 
 __all__ = ["health", "ready"]
@@ -57,18 +59,17 @@ async def _connector(host: Host, name: str) -> dict[str, Any]:
     last = await host.space.last_import(name)
     queue = await host.space.queue_summary(name)
     oldest = queue.oldest_pending_at
+    runtime = host.runtimes.get(name)
+    deltas: dict[str, Any] = {}
+    if runtime is not None and runtime.importer.deltas is not None:
+        delta = await host.space.last_import(name, RunKind.DELTA)
+        deltas["last_delta"] = None if delta is None else _run(delta)
     return {
         "state": state.phase.value,
         "reason": state.reason,
         "filled": state.filled,
-        "last_import": None
-        if last is None
-        else {
-            "finished_at": last.finished_at.isoformat() + "Z",
-            "result": last.status,
-            "counts": last.counts,
-            "error": last.error,
-        },
+        "last_import": None if last is None else _run(last),
+        **deltas,
         "exports": {
             "pending": queue.pending,
             "failed": queue.failed,
@@ -76,6 +77,15 @@ async def _connector(host: Host, name: str) -> dict[str, Any]:
             if oldest is None
             else round((utcnow() - oldest).total_seconds(), 1),
         },
+    }
+
+
+def _run(run: ImportSummary) -> dict[str, Any]:
+    return {
+        "finished_at": run.finished_at.isoformat() + "Z",
+        "result": run.status,
+        "counts": run.counts,
+        "error": run.error,
     }
 
 

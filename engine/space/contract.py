@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 
-from ecmahost.connectors.base import Record
+from ecmahost.connectors.base import Delta, Record
 from ecmahost.engine.space.health import ImportSummary, QueueSummary
 from ecmahost.engine.space.records import (
     Delivered,
@@ -248,6 +248,26 @@ class Store(ABC):
         """After many objects changed: refresh whatever keeps filtered reads index
         lookups (a no-op where nothing needs it)."""
 
+    # -- delta imports ------------------------------------------------------------
+
+    @abstractmethod
+    async def watermark(self, connector: str) -> str | None:
+        """Where the next delta import of ``connector`` starts; None before a full
+        import stored one."""
+
+    @abstractmethod
+    async def save_watermark(self, connector: str, watermark: str) -> None:
+        """Store the watermark a successful full import read before streaming."""
+
+    @abstractmethod
+    async def apply_delta(
+        self, connector: str, run_id: int, batch: Sequence[Delta]
+    ) -> Mapping[str, int]:
+        """Apply one batch of a delta import in one transaction: records upserted as
+        ``import_records`` does (a later change of an anchor wins), deletions removed
+        as ``remove_unseen`` does, and the batch's last watermark stored. Returns the
+        counts of ``import_records`` plus ``removed``."""
+
     # -- health: cheap enough for a monitor polling every few seconds ----------------
 
     @abstractmethod
@@ -256,9 +276,11 @@ class Store(ABC):
         its space is not a copy of the target and reads must not be answered."""
 
     @abstractmethod
-    async def last_import(self, connector: str) -> ImportSummary | None:
-        """The newest finished (``ok`` or ``failed``) import run of ``connector``;
-        None before the first one ended."""
+    async def last_import(
+        self, connector: str, kind: RunKind = RunKind.IMPORT
+    ) -> ImportSummary | None:
+        """The newest finished full import run (``kind``: delta import run) of
+        ``connector``; None before the first one ended."""
 
     @abstractmethod
     async def queue_summary(self, connector: str) -> QueueSummary:

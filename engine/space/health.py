@@ -50,12 +50,14 @@ async def has_finished_import(session: AsyncSession, connector: str) -> bool:
     return found is not None
 
 
-async def last_import(session: AsyncSession, connector: str) -> ImportSummary | None:
+async def last_import(
+    session: AsyncSession, connector: str, kind: RunKind = RunKind.IMPORT
+) -> ImportSummary | None:
     run = await session.scalar(
         select(Run)
         .where(
             Run.connector == connector,
-            Run.kind == RunKind.IMPORT,
+            Run.kind == kind,
             Run.finished_at.is_not(None),
         )
         .order_by(Run.id.desc())

@@ -47,14 +47,22 @@ class _Plan:
 
 
 async def upsert_batch(
-    session: AsyncSession, connector: str, run_id: int, records: Sequence[Record], new_id: Any
+    session: AsyncSession,
+    connector: str,
+    run_id: int,
+    records: Sequence[Record],
+    new_id: Any,
+    *,
+    later_wins: bool = False,
 ) -> Mapping[str, int]:
     """Upsert ``records`` by anchor. Objects with an open export keep their staged
     state; only what the target holds (``confirmed``) is refreshed. ``new_id(anchor)``
     gives the id of an object seen for the first time.
 
     An anchor met twice in one run (in this batch or an earlier one) keeps its first
-    record; each later one is counted as ``duplicate`` and listed in ``duplicates``."""
+    record; each later one is counted as ``duplicate`` and listed in ``duplicates``.
+    With ``later_wins`` (a delta import, whose batches hold one record per anchor) an
+    anchor an earlier batch of the run wrote is written again: it changed since."""
     by_anchor: dict[str, Record] = {}
     duplicates: list[tuple[Record, Record | None]] = []
     for record in records:
@@ -64,7 +72,7 @@ async def upsert_batch(
             by_anchor[record.anchor] = record
     existing = await _rows_for_anchors(session, connector, list(by_anchor))
     for anchor, held in list(existing.items()):
-        if held["seen_run"] == run_id:  # read earlier in this run: the first one stays
+        if held["seen_run"] == run_id and not later_wins:  # read earlier: the first stays
             duplicates.append((by_anchor.pop(anchor), None))
             del existing[anchor]
     busy = await _ids_with_open_events(session, [row["id"] for row in existing.values()])

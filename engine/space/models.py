@@ -22,6 +22,7 @@ __all__ = [
     "ObjectRow",
     "ObjectValue",
     "Run",
+    "Watermark",
     "utcnow",
 ]
 
@@ -165,3 +166,15 @@ class Run(Base):
     finished_at: Mapped[datetime | None]
     counts: Mapped[dict[str, Any]]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class Watermark(Base):
+    """Where a connector's next delta import starts: the target's change position (a
+    timestamp, a change number, ...) reached by the last full import or committed delta
+    batch. Opaque text to the engine; kept here so that it survives restarts."""
+
+    __tablename__ = "watermarks"
+
+    connector: Mapped[str] = mapped_column(String(200), primary_key=True)
+    watermark: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]

@@ -77,6 +77,7 @@ class RunKind(StrEnum):
 
     IMPORT = "import"
     EXPORT = "export"
+    DELTA = "delta"  # a delta import: only what changed since the stored watermark
 
 
 class RunStatus(StrEnum):
@@ -86,6 +87,7 @@ class RunStatus(StrEnum):
     OK = "ok"
     FAILED = "failed"
     REFUSED = "refused"  # a full import that would have wiped the view; nothing removed
+    FELL_BACK = "fell_back"  # a delta that could not start (no or an expired watermark)
 
 
 OPEN_STATUSES = (EventStatus.PENDING, EventStatus.RUNNING, EventStatus.FAILED)

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
-from ecmahost.connectors.base import Record
+from ecmahost.connectors.base import Delta, Record
 from ecmahost.engine.exceptions import AnchorTakenError, NotFoundError
-from ecmahost.engine.space import health, objects, retention, runs, writes
+from ecmahost.engine.space import deltas, health, objects, retention, runs, watermarks, writes
 from ecmahost.engine.space.contract import Store, Where
 from ecmahost.engine.space.database import (
     migrate,
@@ -213,15 +213,35 @@ class ConnectorSpace(Store):
         async with self._db.write() as session:
             await runs.analyze(session)
 
+    # -- delta imports ----------------------------------------------------------------
+
+    async def watermark(self, connector: str) -> str | None:
+        async with self._db.read() as session:
+            return await watermarks.load(session, connector)
+
+    async def save_watermark(self, connector: str, watermark: str) -> None:
+        async with self._db.write() as session:
+            await watermarks.save(session, connector, watermark)
+
+    async def apply_delta(
+        self, connector: str, run_id: int, batch: Sequence[Delta]
+    ) -> Mapping[str, int]:
+        """One batch of a delta import and its last watermark, in one transaction."""
+        async with self._db.write() as session:
+            return await deltas.apply_batch(session, connector, run_id, batch)
+
     # -- health --------------------------------------------------------------------
 
     async def has_finished_import(self, connector: str) -> bool:
         async with self._db.read() as session:
             return await health.has_finished_import(session, connector)
 
-    async def last_import(self, connector: str) -> ImportSummary | None:
+    async def last_import(
+        self, connector: str, kind: RunKind = RunKind.IMPORT
+    ) -> ImportSummary | None:
+        """The newest finished full import (``kind``: delta import) of ``connector``."""
         async with self._db.read() as session:
-            return await health.last_import(session, connector)
+            return await health.last_import(session, connector, kind)
 
     async def queue_summary(self, connector: str) -> QueueSummary:
         async with self._db.read() as session:

@@ -18,9 +18,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from ecmahost.connectors.base import Connector, Record, TargetMissingError
-from ecmahost.connectors.exceptions import PermanentError, TransientError
+from ecmahost.connectors.base import Capability, Connector, Record, TargetMissingError
+from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
 from ecmahost.engine.metrics import HostMetrics
 from ecmahost.engine.space.states import RunKind, RunStatus
 from ecmahost.engine.space.store import ConnectorSpace
@@ -28,7 +29,7 @@ from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.removals import refusal
 from ecmahost.engine.workers.state import ConnectorState
 
-__all__ = ["ImportReport", "Importer"]
+__all__ = ["DeltaRunner", "ImportReport", "Importer"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,13 @@ class ImportReport:
     missing: bool = False
 
 
+class DeltaRunner(Protocol):
+    """The connector's delta imports (``workers.delta``), run by the importer's task so
+    that a delta never runs beside a full import."""
+
+    async def run(self) -> ImportReport: ...
+
+
 class Importer:
     """Runs full imports of one connector, one at a time, never during an export batch.
 
@@ -89,11 +97,16 @@ class Importer:
         self._retry_cap_s = retry_cap_s
         self._metrics = metrics if metrics is not None else HostMetrics()
         self._started = 0.0
+        self.deltas: DeltaRunner | None = None
+        """Set for a connector with delta imports; ``request(delta=True)`` runs them."""
+        self._full_wanted = False
 
-    def request(self, *, allow_removals: bool = False) -> None:
+    def request(self, *, allow_removals: bool = False, delta: bool = False) -> None:
         """Ask for an import soon; asking again before it starts changes nothing,
-        except that one asking with ``allow_removals`` makes it allow them."""
+        except that one asking with ``allow_removals`` makes it allow them. A
+        ``delta`` request runs a delta import unless a full one is asked for too."""
         self._allow_removals = self._allow_removals or allow_removals
+        self._full_wanted = self._full_wanted or not delta or self.deltas is None
         self._requested.set()
 
     async def run(self) -> None:
@@ -109,8 +122,12 @@ class Importer:
                     await asyncio.wait_for(self._requested.wait(), retry_s)
             self._requested.clear()
             allow, self._allow_removals = self._allow_removals, False
+            full, self._full_wanted = self._full_wanted, False
             try:
-                report = await self.full_import(allow_removals=allow)
+                if full or self.deltas is None:
+                    report = await self.full_import(allow_removals=allow)
+                else:
+                    report = await self.deltas.run()
                 # A target found missing (a share not mounted yet) is looked for again
                 # with back-off; other refusals wait for the schedule or an operator:
                 # each try would read the whole target to refuse it once more.
@@ -124,6 +141,7 @@ class Importer:
             if ok:
                 retry_s = None
             else:
+                self._full_wanted = self._full_wanted or full  # the retry is of the same kind
                 retry_s = min(self._retry_cap_s, 2 * retry_s if retry_s else FIRST_RETRY_S)
 
     async def full_import(
@@ -141,6 +159,7 @@ class Importer:
             )
             counts: Counter[str] = Counter()
             seen = 0
+            mark = await self._watermark()
             try:
                 try:
                     seen = await self._stream(run_id, counts, progress)
@@ -154,9 +173,28 @@ class Importer:
                     return await self._refuse(run_id, seen, counts, reason)
                 counts["removed"] = await self._space.remove_unseen(self.name, run_id)
                 await self._space.analyze()
+                if mark is not None:  # later deltas read every change made since
+                    await self._space.save_watermark(self.name, mark)
             except (TransientError, PermanentError) as exc:
                 return await self._finish(run_id, seen, counts, str(exc))
             return await self._finish(run_id, seen, counts, None)
+
+    async def _watermark(self) -> str | None:
+        """The target's change position before a full import streams, for the deltas
+        that follow; None without deltas, or when the target cannot tell (the next
+        delta then starts from an older watermark, or falls back to a full import)."""
+        if self.deltas is None or Capability.DELTA_IMPORT not in self._connector.capabilities:
+            return None
+        try:
+            return await self._connector.watermark()
+        except (TransientError, PermanentError, ConfigError) as exc:
+            log.warning(
+                "%s: cannot read the watermark for delta imports: %s",
+                self.name,
+                exc,
+                extra={"action": "delta.watermark_unread", "connector": self.name},
+            )
+            return None
 
     async def _stream(
         self, run_id: int, counts: Counter[str], progress: Callable[[int], None] | None

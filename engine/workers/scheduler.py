@@ -1,4 +1,4 @@
-"""Periodic full imports and retention. The scheduler only asks; the connector's
+"""Periodic full imports, delta imports and retention. The scheduler only asks; the connector's
 importer task (the retention task) does the work, so a slow run never piles up
 scheduled jobs."""
 
@@ -11,7 +11,7 @@ from typing import Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-__all__ = ["ImportRequests", "next_import_at", "start_scheduler"]
+__all__ = ["ImportRequests", "delta_job_id", "next_import_at", "start_scheduler"]
 
 
 class ImportRequests(Protocol):
@@ -28,14 +28,20 @@ RETENTION_MINUTES = 60
 
 
 def start_scheduler(
-    plans: Iterable[tuple[ImportRequests, int]], retention: ImportRequests | None = None
+    plans: Iterable[tuple[ImportRequests, int]],
+    retention: ImportRequests | None = None,
+    deltas: Iterable[tuple[ImportRequests, int]] = (),
 ) -> AsyncIOScheduler:
     """One interval job per ``(importer, minutes)``; 0 minutes means never. With a
-    ``retention`` task, one more job asks it to prune every hour."""
+    ``retention`` task, one more job asks it to prune every hour. ``deltas`` are
+    ``(delta requester, minutes)``: jobs of their own, beside the full imports'."""
     scheduler = AsyncIOScheduler(timezone=UTC)
     for importer, minutes in plans:
         if minutes > 0:
             _every(scheduler, minutes, _job_id(importer.name), importer)
+    for requester, minutes in deltas:
+        if minutes > 0:
+            _every(scheduler, minutes, delta_job_id(requester.name), requester)
     if retention is not None:
         _every(scheduler, RETENTION_MINUTES, retention.name, retention)
     scheduler.start()
@@ -51,6 +57,11 @@ def next_import_at(scheduler: AsyncIOScheduler, name: str) -> datetime | None:
 
 def _job_id(name: str) -> str:
     return f"import:{name}"
+
+
+def delta_job_id(name: str) -> str:
+    """The id of the connector's scheduled delta job (``delta_minutes``)."""
+    return f"delta:{name}"
 
 
 def _every(

@@ -205,7 +205,7 @@ async def test_an_import_streams_records_and_keeps_its_watermark(make: Make) -> 
     connector = await make(role="none")
     records = [record async for record in connector.full_import()]
     assert records == [Record("a1", {"AzureObjectID": "a1", "DisplayName": "A", "IsActive": True})]
-    assert connector.watermark == {"seen": 1, "at": "import"}
+    assert connector.import_watermark == {"seen": 1, "at": "import"}
 
 
 async def test_a_broken_schema_script_refuses_to_open(tmp_path: Path, make: Make) -> None:
