@@ -107,3 +107,8 @@ class GroupWriter:
                 return True, work(session)
         except Exception as exc:
             return False, exc
+        finally:
+            # Most jobs write through Core statements, which the ORM's identity map
+            # does not see: a row an ORM job loaded would be stale for a later job
+            # of the group. Its changes are flushed by now (the savepoint is over).
+            session.expunge_all()

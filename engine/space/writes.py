@@ -1,11 +1,12 @@
-"""The rows a SCIM write inserts (group-writer jobs): a create's object, its
-value-index rows and the export event of every write.
+"""The rows a SCIM write writes (group-writer jobs): a create's object, a replace's or
+a delete's new state, their value-index rows and the export event of every write.
 
 Core statements built once, at import: SQLAlchemy then finds a request's compiled
 form by the statement object's cached key instead of building and hashing a new
 statement tree per request, and no ORM object is constructed, flushed and expired
-for rows that are only inserted. A create of an anchor no object holds inserts each
-row once; anything else (a hidden object to reuse, a rename) stages through the ORM
+for rows that are only inserted or rewritten. A create of an anchor no object holds
+inserts each row once, a replace or a delete rewrites the object's row by its id;
+anything else (a hidden object to reuse, a rename) stages through the ORM
 (``objects.stage``).
 """
 
@@ -15,16 +16,17 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, cast
 
+from ecmahost.engine.exceptions import NotFoundError
 from ecmahost.engine.space.events import supersede
 from ecmahost.engine.space.index import index_rows
 from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, ObjectValue, utcnow
 from ecmahost.engine.space.records import Staging, object_id_for, pending_anchor
 from ecmahost.engine.space.states import EventStatus, LogStatus, ObjectState, Op
-from ecmahost.engine.space.stored import StoredObject
-from sqlalchemy import CursorResult, Row, Table, bindparam, insert, select
+from ecmahost.engine.space.stored import READ_COLUMNS, StoredObject
+from sqlalchemy import CursorResult, Row, Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-__all__ = ["append_event", "create"]
+__all__ = ["append_event", "create", "current", "rewrite"]
 
 _OBJECTS = cast(Table, ObjectRow.__table__)
 _VALUES = cast(Table, ObjectValue.__table__)
@@ -39,6 +41,20 @@ _WAITING_OR_FAILED = select(_EVENTS.c.status, _EVENTS.c.next_attempt_at).where(
     _EVENTS.c.object_id == bindparam("object_id"),
     _EVENTS.c.status.in_([EventStatus.PENDING.value, EventStatus.FAILED.value]),
 )
+_CURRENT = select(*READ_COLUMNS, _OBJECTS.c.state).where(_OBJECTS.c.id == bindparam("id"))
+_REWRITE = (
+    update(_OBJECTS)
+    .where(_OBJECTS.c.id == bindparam("row"))
+    .values(
+        attributes=bindparam("attributes"),
+        state=bindparam("state"),
+        external_id=bindparam("external_id"),
+        version=bindparam("version"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+_FORGET = delete(_OBJECTS).where(_OBJECTS.c.id == bindparam("row"))
+_CLEAR_VALUES = delete(_VALUES).where(_VALUES.c.object_id == bindparam("row"))
 _INSERT_OBJECT = insert(_OBJECTS)
 _INSERT_VALUES = insert(_VALUES)
 _INSERT_EVENT = insert(_EVENTS)
@@ -92,6 +108,77 @@ def create(
         object_id, connector, anchor, attributes, True, 1, now, now, staging.external_id
     )
     return stored, event_id
+
+
+def current(session: Session, connector: str, object_id: str) -> StoredObject:
+    """The object SCIM shows under ``object_id``, read as plain columns (no ORM
+    object); NotFoundError when there is none."""
+    found = session.execute(_CURRENT, {"id": object_id}).first()
+    if found is None or found.connector != connector or found.state != ObjectState.PRESENT:
+        raise NotFoundError(object_id)
+    return StoredObject(
+        found.id,
+        found.connector,
+        found.anchor,
+        dict(found.attributes),
+        True,
+        found.version,
+        found.created_at,
+        found.updated_at,
+        found.external_id,
+    )
+
+
+def rewrite(
+    session: Session, before: StoredObject, staging: Staging
+) -> tuple[StoredObject, int | None] | None:
+    """Give the visible object ``before`` the state ``staging`` decided (a replace, a
+    patch, a delete), its value index and its export event; None (nothing written)
+    for a rename, which the ORM path stages (another object may hold the anchor)."""
+    if staging.anchor not in (None, before.anchor):
+        return None
+    now, object_id = utcnow(), before.id
+    attributes = dict(staging.attributes)
+    after = StoredObject(
+        object_id,
+        before.connector,
+        before.anchor,
+        attributes,
+        staging.visible,
+        before.version + 1,
+        before.created_at,
+        now,
+        staging.external_id,
+    )
+    # The index rows first: the object's row may go with them (a hidden object
+    # nothing exports is forgotten).
+    session.execute(_CLEAR_VALUES, {"row": object_id})
+    if staging.export is None and not staging.visible:
+        session.execute(_FORGET, {"row": object_id})
+        return after, None
+    state = ObjectState.PRESENT if staging.visible else ObjectState.DELETED
+    session.execute(
+        _REWRITE,
+        {
+            "row": object_id,
+            "attributes": attributes,
+            "state": state.value,
+            "external_id": staging.external_id,
+            "version": after.version,
+            "updated_at": now,
+        },
+    )
+    if staging.visible:
+        values = index_rows(object_id, before.connector, attributes)
+        if values:
+            session.execute(_INSERT_VALUES, values)
+    if staging.export is None:
+        return after, None
+    payload = staging.exported if staging.exported is not None else attributes
+    event_id = append_event(
+        session, object_id, before.connector, before.anchor, staging.export, payload
+    )
+    return after, event_id
 
 
 def _free_id(session: Session, connector: str, anchor: str) -> str:

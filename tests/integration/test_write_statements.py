@@ -1,9 +1,11 @@
-"""The statements a SCIM create runs in the group writer: each row it writes is
-inserted once, never inserted then updated nor read back, so the count cannot grow
+"""The statements a SCIM create, replace and delete run in the group writer: each row
+a create writes is inserted once, never inserted then updated nor read back; a replace
+or a delete reads the object once and rewrites it by its id. The count cannot grow
 back unnoticed."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 from ecmahost.engine.exceptions import AnchorTakenError
 from ecmahost.engine.space import ConnectorSpace, Staging
+from ecmahost.engine.space.models import ObjectRow
 from ecmahost.engine.space.states import EventStatus, Op
 from sqlalchemy import event
 
@@ -84,3 +87,94 @@ async def test_a_create_of_a_visible_anchor_is_refused_and_writes_nothing(
     with statements(space) as seen, pytest.raises(AnchorTakenError):
         await space.create(NAME, "carla", Staging(_person("carla"), visible=True, export=Op.UPSERT))
     assert not any(s.startswith("INSERT") for s in seen)
+
+
+async def test_a_replace_rewrites_the_row_by_its_id(space: ConnectorSpace) -> None:
+    created, _ = await space.create(
+        NAME, "dora", Staging(_person("dora"), visible=True, export=Op.UPSERT)
+    )
+    changed = {**_person("dora"), "DisplayName": "Dora Maar"}
+    with statements(space) as seen:
+        stored, event_id = await space.update(
+            NAME, created.id, lambda _: Staging(changed, visible=True, export=Op.UPSERT)
+        )
+    assert seen == [
+        "BEGIN IMMEDIATE",
+        "SAVEPOINT sa_savepoint_1",
+        "SELECT objects.id, objects.connector,",  # the object as it is, plain columns
+        "DELETE FROM object_values",
+        "UPDATE objects SET",
+        "INSERT INTO object_values",
+        "SELECT export_events.status, export_events.next_attempt_at",
+        "INSERT INTO export_events",
+        "INSERT INTO event_log",
+        "RELEASE SAVEPOINT sa_savepoint_1",
+    ]
+    assert stored.version == 2 and stored.attributes == changed and stored.visible
+    assert await space.get(NAME, created.id) == stored
+    assert await space.query(NAME, None, 1, 10, eq=("displayname", "dora maar")) == (1, [stored])
+    assert event_id is not None
+
+
+async def test_a_delete_hides_the_row_and_drops_its_index(space: ConnectorSpace) -> None:
+    created, _ = await space.create(
+        NAME, "emil", Staging(_person("emil"), visible=True, export=Op.UPSERT)
+    )
+    with statements(space) as seen:
+        stored, event_id = await space.update(
+            NAME,
+            created.id,
+            lambda before: Staging(before.attributes, visible=False, export=Op.DELETE),
+        )
+    assert [s for s in seen if not s.startswith(("BEGIN", "SAVEPOINT", "RELEASE"))] == [
+        "SELECT objects.id, objects.connector,",
+        "DELETE FROM object_values",
+        "UPDATE objects SET",
+        "SELECT export_events.status, export_events.next_attempt_at",
+        "INSERT INTO export_events",
+        "INSERT INTO event_log",
+    ]
+    assert not stored.visible and stored.version == 2 and event_id is not None
+    assert await space.get(NAME, created.id) is None
+    assert await space.query(NAME, None, 1, 10, eq=("username", "emil")) == (0, [])
+
+
+async def test_a_hidden_object_nothing_exports_is_forgotten(space: ConnectorSpace) -> None:
+    created, _ = await space.create(
+        NAME, "fritz", Staging(_person("fritz"), visible=True, export=Op.UPSERT)
+    )
+    stored, event_id = await space.update(
+        NAME, created.id, lambda before: Staging(before.attributes, visible=False, export=None)
+    )
+    assert event_id is None and not stored.visible
+    async with space.read() as session:
+        assert await session.get(ObjectRow, created.id) is None
+
+
+async def test_a_job_of_a_group_sees_what_an_earlier_job_rewrote(space: ConnectorSpace) -> None:
+    """A refused rename (an ORM job whose error keeps its row alive), a replace (Core)
+    and a rename, in one group: the rename starts from the replace's row, not from
+    the ORM's copy of the row the refused job loaded."""
+    created, _ = await space.create(
+        NAME, "gina", Staging(_person("gina"), visible=True, export=Op.UPSERT)
+    )
+    await space.create(NAME, "hans", Staging(_person("hans"), visible=True, export=Op.UPSERT))
+    replaced = {**_person("gina"), "DisplayName": "Gina Lollo"}
+
+    def renamed(anchor: str) -> Any:
+        return lambda before: Staging(
+            before.attributes, visible=True, export=Op.UPSERT, anchor=anchor
+        )
+
+    refused, second, third = await asyncio.gather(
+        space.update(NAME, created.id, renamed("hans")),
+        space.update(NAME, created.id, lambda _: Staging(replaced, visible=True, export=Op.UPSERT)),
+        space.update(NAME, created.id, renamed("gina2")),
+        return_exceptions=True,
+    )
+    assert isinstance(refused, AnchorTakenError)
+    assert not isinstance(second, BaseException) and not isinstance(third, BaseException)
+    assert [second[0].version, third[0].version] == [2, 3]
+    stored = await space.get(NAME, created.id)
+    assert stored is not None and stored.version == 3 and stored.anchor == "gina2"
+    assert stored.attributes == replaced
