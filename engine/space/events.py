@@ -11,9 +11,9 @@ failed one. Retry back-off is per object.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from ecmahost.engine.space import objects
 from ecmahost.engine.space.contract import EventStore
@@ -42,6 +42,7 @@ from ecmahost.engine.space.states import (
     LogStatus,
     Op,
 )
+from ecmahost.engine.space.writer import GroupWriter
 from sqlalchemy import (
     ColumnElement,
     DateTime,
@@ -56,7 +57,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 __all__ = [
     "Events",
@@ -66,6 +67,8 @@ __all__ = [
     "log_each",
     "supersede",
 ]
+
+T = TypeVar("T")
 
 _PENDING = EventStatus.PENDING
 _OUTCOMES = (LogStatus.DONE, LogStatus.FAILED, LogStatus.DISCARDED, LogStatus.SUPERSEDED)
@@ -93,32 +96,18 @@ def due_objects(connector: str, limit: int) -> Select[str]:
 
 class Events(EventStore):
     """The queue on the space's sessions; an event's state is read by the lookup when
-    there is one."""
+    there is one, claims and outcomes are written by the group writer when there is
+    one."""
 
-    def __init__(self, db: Sessions, lookup: Lookup | None = None) -> None:
+    def __init__(
+        self, db: Sessions, lookup: Lookup | None = None, writer: GroupWriter | None = None
+    ) -> None:
         self._db = db
         self._lookup = lookup
+        self._writer = writer
 
     async def claim(self, connector: str, limit: int, lease_s: float) -> list[DueObject]:
-        async with self._db.write() as session:
-            await _reclaim_expired(session, connector)
-            object_ids = list((await session.scalars(due_objects(connector, limit))).all())
-            if not object_ids:
-                return []
-            # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
-            rows = (await session.execute(claimed_events(object_ids))).all()
-            await session.execute(
-                update(ExportEvent)
-                .where(ExportEvent.id.in_(among([r.id for r in rows])))
-                .values(
-                    status=EventStatus.RUNNING, lease_until=utcnow() + timedelta(seconds=lease_s)
-                )
-            )
-            held = await _target_anchors(session, object_ids)
-        by_object: dict[str, list[QueuedEvent]] = {}
-        for r in rows:
-            by_object.setdefault(r.object_id, []).append(queued(r))
-        return [DueObject(oid, tuple(evs), held.get(oid)) for oid, evs in by_object.items()]
+        return await self._job(lambda session: _claim(session, connector, limit, lease_s))
 
     async def next_due(self, connector: str) -> datetime | None:
         async with self._db.read() as session:
@@ -131,35 +120,18 @@ class Events(EventStore):
     async def record(
         self, done: Sequence[Delivered], failed: Sequence[Failure], retried: Sequence[Retry]
     ) -> None:
-        # Set-based where it counts: a backlog drains in batches of thousands, and
-        # per-event statements would take longer than the export itself.
+        if done or failed or retried:
+            await self._job(lambda session: _record(session, done, failed, retried))
+
+    async def _job(self, work: Callable[[Session], T]) -> T:
+        """Run the queue's bookkeeping as one job of the group writer when there is
+        one: a single hop to its thread, committed (fsync and all) with the SCIM
+        writes of the same group, instead of a hop per statement through the async
+        driver. Otherwise in a write transaction of its own."""
+        if self._writer is not None:
+            return await self._writer.run(work)
         async with self._db.write() as session:
-            if done:
-                ids = [i for d in done for i in d.event_ids]
-                await _set_status(session, ids, EventStatus.DONE, None, None)
-                for delivered in done:
-                    if delivered.assigned_to is not None:
-                        await objects.bind(session, delivered, delivered.assigned_to)
-                await objects.confirm(session, done)
-            for failure in failed:
-                await _set_status(
-                    session, failure.event_ids, EventStatus.FAILED, failure.error, failure.kind
-                )
-                newer = await _first_waiting(session, failure.object_id)
-                if newer is None:
-                    await objects.settle_failed(session, failure.object_id)
-                else:  # a change came while this one was exported: it goes next
-                    for statement in supersede(failure.object_id, newer):
-                        await session.execute(statement)
-            for retry in retried:
-                await _set_status(
-                    session, retry.event_ids, _PENDING, retry.error, ErrorKind.TRANSIENT
-                )
-                await session.execute(
-                    update(ExportEvent)
-                    .where(ExportEvent.object_id == retry.object_id, ExportEvent.status == _PENDING)
-                    .values(next_attempt_at=retry.at)
-                )
+            return await session.run_sync(work)
 
     async def recover(self) -> int:
         async with self._db.write() as session:
@@ -244,8 +216,8 @@ class Events(EventStore):
             moved = await _move_failed(session, ids, _PENDING)
             for event in moved:
                 if not await _has_newer(session, event):
-                    await objects.restage(
-                        session,
+                    await session.run_sync(
+                        objects.restage,
                         event.object_id,
                         event.connector,
                         event.anchor,
@@ -258,6 +230,56 @@ class Events(EventStore):
         async with self._db.write() as session:
             moved = await _move_failed(session, ids, EventStatus.DISCARDED)
         return [e.id for e in moved]
+
+
+def _claim(session: Session, connector: str, limit: int, lease_s: float) -> list[DueObject]:
+    """``Events.claim``'s statements, in the caller's transaction."""
+    _reclaim_expired(session, connector)
+    object_ids = list(session.scalars(due_objects(connector, limit)).all())
+    if not object_ids:
+        return []
+    # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
+    rows = session.execute(claimed_events(object_ids)).all()
+    session.execute(
+        update(ExportEvent)
+        .where(ExportEvent.id.in_(among([r.id for r in rows])))
+        .values(status=EventStatus.RUNNING, lease_until=utcnow() + timedelta(seconds=lease_s))
+    )
+    held = _target_anchors(session, object_ids)
+    by_object: dict[str, list[QueuedEvent]] = {}
+    for r in rows:
+        by_object.setdefault(r.object_id, []).append(queued(r))
+    return [DueObject(oid, tuple(evs), held.get(oid)) for oid, evs in by_object.items()]
+
+
+def _record(
+    session: Session, done: Sequence[Delivered], failed: Sequence[Failure], retried: Sequence[Retry]
+) -> None:
+    """``Events.record``'s statements, in the caller's transaction. Set-based where it
+    counts: a backlog drains in batches of thousands, and per-event statements would
+    take longer than the export itself."""
+    if done:
+        ids = [i for d in done for i in d.event_ids]
+        _set_status(session, ids, EventStatus.DONE, None, None)
+        for delivered in done:
+            if delivered.assigned_to is not None:
+                objects.bind(session, delivered, delivered.assigned_to)
+        objects.confirm(session, done)
+    for failure in failed:
+        _set_status(session, failure.event_ids, EventStatus.FAILED, failure.error, failure.kind)
+        newer = _first_waiting(session, failure.object_id)
+        if newer is None:
+            objects.settle_failed(session, failure.object_id)
+        else:  # a change came while this one was exported: it goes next
+            for statement in supersede(failure.object_id, newer):
+                session.execute(statement)
+    for retry in retried:
+        _set_status(session, retry.event_ids, _PENDING, retry.error, ErrorKind.TRANSIENT)
+        session.execute(
+            update(ExportEvent)
+            .where(ExportEvent.object_id == retry.object_id, ExportEvent.status == _PENDING)
+            .values(next_attempt_at=retry.at)
+        )
 
 
 def claimed_events(object_ids: list[str]) -> Select[Any]:
@@ -280,7 +302,9 @@ def _blocked() -> ColumnElement[bool]:
     return exists(indexed_by(held, blocker, EVENTS_OF_OBJECT))
 
 
-def _log(session: AsyncSession, event: ExportEvent, status: LogStatus, detail: str | None) -> None:
+def _log(
+    session: AsyncSession | Session, event: ExportEvent, status: LogStatus, detail: str | None
+) -> None:
     session.add(
         EventLog(
             event_id=event.id, connector=event.connector, status=status, detail=detail, at=utcnow()
@@ -314,24 +338,24 @@ def expired_leases(connector: str) -> Select[ExportEvent]:
     return indexed_by(running, ExportEvent, EVENTS_DUE)
 
 
-async def _reclaim_expired(session: AsyncSession, connector: str) -> None:
-    expired = (await session.scalars(expired_leases(connector))).all()
+def _reclaim_expired(session: Session, connector: str) -> None:
+    expired = session.scalars(expired_leases(connector)).all()
     for event in expired:
         event.status = _PENDING
         _log(session, event, LogStatus.RECLAIMED, "the worker's lease ran out")
 
 
-async def _target_anchors(session: AsyncSession, object_ids: list[str]) -> dict[str, str]:
+def _target_anchors(session: Session, object_ids: list[str]) -> dict[str, str]:
     """The anchor the target holds each object under, for those it holds."""
     held = select(ObjectRow.id, ObjectRow.target_anchor).where(
         ObjectRow.id.in_(among(object_ids)), ObjectRow.target_anchor.is_not(None)
     )
-    rows = await session.execute(indexed_by(held, ObjectRow, OBJECTS_BY_ID))
+    rows = session.execute(indexed_by(held, ObjectRow, OBJECTS_BY_ID))
     return {object_id: str(anchor) for object_id, anchor in rows}
 
 
-async def _set_status(
-    session: AsyncSession,
+def _set_status(
+    session: Session,
     event_ids: Sequence[int],
     status: EventStatus,
     error: str | None,
@@ -346,18 +370,18 @@ async def _set_status(
     elif status == EventStatus.DONE:
         values["attempts"] = ExportEvent.attempts + 1
     chosen = ExportEvent.id.in_(among(event_ids))
-    await session.execute(update(ExportEvent).where(chosen).values(values))
+    session.execute(update(ExportEvent).where(chosen).values(values))
     logged = LogStatus.RETRYING if status == _PENDING else LogStatus(status)
-    await session.execute(log_each(chosen, logged, error, values["updated_at"]))
+    session.execute(log_each(chosen, logged, error, values["updated_at"]))
 
 
-async def _first_waiting(session: AsyncSession, object_id: str) -> int | None:
+def _first_waiting(session: Session, object_id: str) -> int | None:
     """The oldest change of the object that will still be exported (pending or
     running), if any."""
     chosen = select(func.min(ExportEvent.id)).where(
         ExportEvent.object_id == object_id, ExportEvent.status.in_(WAITING_STATUSES)
     )
-    return await session.scalar(chosen)
+    return session.scalar(chosen)
 
 
 def supersede(object_id: str, by_event: int) -> tuple[Executable, Executable]:

@@ -60,7 +60,7 @@ class ConnectorSpace(Store):
         # space/writer.py); batch work keeps the async writer.
         self.group_engine = open_group_engine(self._db.url, synchronous)
         self._writer = GroupWriter(sessionmaker(self.group_engine), self._db.write_lock)
-        self.events = Events(self._db, lookup)
+        self.events = Events(self._db, lookup, self._writer)
 
     @classmethod
     async def open(cls, url: str, synchronous: str = "FULL") -> ConnectorSpace:
