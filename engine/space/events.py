@@ -12,16 +12,23 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from ecmahost.engine.space import objects
+from ecmahost.engine.space.claiming import (
+    CLAIMED_EVENTS,
+    DUE_OBJECTS,
+    EXPIRED_LEASES,
+    claim,
+    ids,
+    mark,
+)
 from ecmahost.engine.space.contract import EventStore
-from ecmahost.engine.space.event_rows import CLAIMED, queued, state_of, view_of
+from ecmahost.engine.space.event_rows import state_of, view_of
 from ecmahost.engine.space.lookup import Lookup
-from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
-from ecmahost.engine.space.objects import among
-from ecmahost.engine.space.plans import EVENTS_DUE, EVENTS_OF_OBJECT, OBJECTS_BY_ID, indexed_by
+from ecmahost.engine.space.models import EventLog, ExportEvent, utcnow
+from ecmahost.engine.space.plans import EVENTS_OF_OBJECT, indexed_by
 from ecmahost.engine.space.records import (
     Delivered,
     DueObject,
@@ -30,7 +37,6 @@ from ecmahost.engine.space.records import (
     Failure,
     LogEntry,
     OutcomeView,
-    QueuedEvent,
     Retry,
 )
 from ecmahost.engine.space.sessions import Sessions
@@ -75,23 +81,9 @@ _OUTCOMES = (LogStatus.DONE, LogStatus.FAILED, LogStatus.DISCARDED, LogStatus.SU
 """The log steps that end an attempt at an event, for ``recent_outcomes``."""
 
 
-def due_objects(connector: str, limit: int) -> Select[str]:
-    """The objects with a due pending event, oldest first (no object starves), except
-    those held behind a running event (or a failed one a newer change has not yet
-    superseded: only a database from before superseding holds such a pair)."""
-    due = (
-        select(ExportEvent.object_id)
-        .where(
-            ExportEvent.connector == connector,
-            ExportEvent.status == _PENDING,
-            ExportEvent.next_attempt_at <= utcnow(),
-            ~_blocked(),
-        )
-        .group_by(ExportEvent.object_id)
-        .order_by(func.min(ExportEvent.id))
-        .limit(limit)
-    )
-    return indexed_by(due, ExportEvent, EVENTS_DUE)
+def due_objects(connector: str, limit: int) -> Select[Any]:
+    """The objects a claim would take now (``claiming.DUE_OBJECTS``, its values bound)."""
+    return DUE_OBJECTS.params(connector=connector, limit=limit, now=utcnow())
 
 
 class Events(EventStore):
@@ -107,7 +99,7 @@ class Events(EventStore):
         self._writer = writer
 
     async def claim(self, connector: str, limit: int, lease_s: float) -> list[DueObject]:
-        return await self._job(lambda session: _claim(session, connector, limit, lease_s))
+        return await self._job(lambda session: claim(session, connector, limit, lease_s))
 
     async def next_due(self, connector: str) -> datetime | None:
         async with self._db.read() as session:
@@ -232,26 +224,6 @@ class Events(EventStore):
         return [e.id for e in moved]
 
 
-def _claim(session: Session, connector: str, limit: int, lease_s: float) -> list[DueObject]:
-    """``Events.claim``'s statements, in the caller's transaction."""
-    _reclaim_expired(session, connector)
-    object_ids = list(session.scalars(due_objects(connector, limit)).all())
-    if not object_ids:
-        return []
-    # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
-    rows = session.execute(claimed_events(object_ids)).all()
-    session.execute(
-        update(ExportEvent)
-        .where(ExportEvent.id.in_(among([r.id for r in rows])))
-        .values(status=EventStatus.RUNNING, lease_until=utcnow() + timedelta(seconds=lease_s))
-    )
-    held = _target_anchors(session, object_ids)
-    by_object: dict[str, list[QueuedEvent]] = {}
-    for r in rows:
-        by_object.setdefault(r.object_id, []).append(queued(r))
-    return [DueObject(oid, tuple(evs), held.get(oid)) for oid, evs in by_object.items()]
-
-
 def _record(
     session: Session, done: Sequence[Delivered], failed: Sequence[Failure], retried: Sequence[Retry]
 ) -> None:
@@ -259,14 +231,14 @@ def _record(
     counts: a backlog drains in batches of thousands, and per-event statements would
     take longer than the export itself."""
     if done:
-        ids = [i for d in done for i in d.event_ids]
-        _set_status(session, ids, EventStatus.DONE, None, None)
+        done_ids = [i for d in done for i in d.event_ids]
+        mark(session, done_ids, EventStatus.DONE)
         for delivered in done:
             if delivered.assigned_to is not None:
                 objects.bind(session, delivered, delivered.assigned_to)
         objects.confirm(session, done)
     for failure in failed:
-        _set_status(session, failure.event_ids, EventStatus.FAILED, failure.error, failure.kind)
+        mark(session, failure.event_ids, EventStatus.FAILED, failure.error, failure.kind)
         newer = _first_waiting(session, failure.object_id)
         if newer is None:
             objects.settle_failed(session, failure.object_id)
@@ -274,7 +246,7 @@ def _record(
             for statement in supersede(failure.object_id, newer):
                 session.execute(statement)
     for retry in retried:
-        _set_status(session, retry.event_ids, _PENDING, retry.error, ErrorKind.TRANSIENT)
+        mark(session, retry.event_ids, _PENDING, retry.error, ErrorKind.TRANSIENT)
         session.execute(
             update(ExportEvent)
             .where(ExportEvent.object_id == retry.object_id, ExportEvent.status == _PENDING)
@@ -283,13 +255,8 @@ def _record(
 
 
 def claimed_events(object_ids: list[str]) -> Select[Any]:
-    """The pending events of the claimed objects, oldest first."""
-    chosen = (
-        select(*CLAIMED)
-        .where(ExportEvent.object_id.in_(among(object_ids)), ExportEvent.status == _PENDING)
-        .order_by(ExportEvent.id)
-    )
-    return indexed_by(chosen, ExportEvent, EVENTS_OF_OBJECT)
+    """The pending events of the claimed objects, oldest first (``claiming``'s)."""
+    return CLAIMED_EVENTS.params(ids=ids(object_ids))
 
 
 def _blocked() -> ColumnElement[bool]:
@@ -328,51 +295,9 @@ def log_each(
     )
 
 
-def expired_leases(connector: str) -> Select[ExportEvent]:
-    """The running events whose worker's lease ran out."""
-    running = select(ExportEvent).where(
-        ExportEvent.connector == connector,
-        ExportEvent.status == EventStatus.RUNNING,
-        ExportEvent.lease_until < utcnow(),
-    )
-    return indexed_by(running, ExportEvent, EVENTS_DUE)
-
-
-def _reclaim_expired(session: Session, connector: str) -> None:
-    expired = session.scalars(expired_leases(connector)).all()
-    for event in expired:
-        event.status = _PENDING
-        _log(session, event, LogStatus.RECLAIMED, "the worker's lease ran out")
-
-
-def _target_anchors(session: Session, object_ids: list[str]) -> dict[str, str]:
-    """The anchor the target holds each object under, for those it holds."""
-    held = select(ObjectRow.id, ObjectRow.target_anchor).where(
-        ObjectRow.id.in_(among(object_ids)), ObjectRow.target_anchor.is_not(None)
-    )
-    rows = session.execute(indexed_by(held, ObjectRow, OBJECTS_BY_ID))
-    return {object_id: str(anchor) for object_id, anchor in rows}
-
-
-def _set_status(
-    session: Session,
-    event_ids: Sequence[int],
-    status: EventStatus,
-    error: str | None,
-    error_kind: ErrorKind | None,
-) -> None:
-    """Move the events to ``status``, counting the attempt that got them there, and
-    log the step: a pending one with an error is a retry."""
-    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
-    if error is not None:
-        values |= {"last_error": error, "error_kind": error_kind}
-        values["attempts"] = ExportEvent.attempts + 1
-    elif status == EventStatus.DONE:
-        values["attempts"] = ExportEvent.attempts + 1
-    chosen = ExportEvent.id.in_(among(event_ids))
-    session.execute(update(ExportEvent).where(chosen).values(values))
-    logged = LogStatus.RETRYING if status == _PENDING else LogStatus(status)
-    session.execute(log_each(chosen, logged, error, values["updated_at"]))
+def expired_leases(connector: str) -> Select[Any]:
+    """The running events whose worker's lease ran out (``claiming``'s)."""
+    return EXPIRED_LEASES.params(connector=connector, now=utcnow())
 
 
 def _first_waiting(session: Session, object_id: str) -> int | None:
