@@ -105,8 +105,16 @@ def create(
     attributes = dict(staging.attributes)
     db.exec_driver_sql(
         _INSERT_OBJECT,
-        (object_id, connector, anchor, json.dumps(attributes), _PRESENT, staging.external_id)
-        + (at, at),
+        (
+            object_id,
+            connector,
+            anchor,
+            json.dumps(attributes),
+            _PRESENT,
+            staging.external_id,
+            at,
+            at,
+        ),
     )
     values = index_rows(object_id, connector, attributes)
     if values:
@@ -170,8 +178,7 @@ def rewrite(
     state = _PRESENT if staging.visible else _DELETED
     db.exec_driver_sql(
         _REWRITE,
-        (json.dumps(attributes), state, staging.external_id, after.version, _time(now))
-        + (object_id,),
+        (json.dumps(attributes), state, staging.external_id, after.version, _time(now), object_id),
     )
     if staging.visible:
         values = index_rows(object_id, before.connector, attributes)
@@ -222,7 +229,7 @@ def append_event(
         _INSERT_EVENT,
         (connector, object_id, anchor, op.value, body, _PENDING, max(at, due), at, at),
     )
-    event_id = int(cast(int, inserted.lastrowid))
+    event_id = int(inserted.lastrowid)
     db.exec_driver_sql(_INSERT_LOG, (event_id, connector, LogStatus.PENDING.value, at))
     if any(status == _FAILED for status, _ in waiting):
         for statement in supersede(object_id, event_id):
