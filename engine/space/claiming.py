@@ -34,7 +34,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-__all__ = ["CLAIMED_EVENTS", "DUE_OBJECTS", "EXPIRED_LEASES", "claim", "ids", "mark"]
+__all__ = [
+    "CLAIMED_EVENTS",
+    "DUE_OBJECTS",
+    "EXPIRED_LEASES",
+    "NEXT_DUE",
+    "claim",
+    "ids",
+    "mark",
+]
 
 _EVENTS = cast(Table, ExportEvent.__table__)
 _LOG = cast(Table, EventLog.__table__)
@@ -88,6 +96,14 @@ CLAIMED_EVENTS = indexed_by(
     EVENTS_OF_OBJECT,
 )
 """The pending events of the claimed objects (``ids``), oldest first."""
+
+NEXT_DUE = select(func.min(_EVENTS.c.next_attempt_at)).where(
+    _EVENTS.c.connector == bindparam("connector", type_=Text),
+    _EVENTS.c.status == _PENDING,
+    ~_blocker(),
+)
+"""When the earliest claimable event of ``connector`` becomes due: the export worker
+asks each time it finds nothing to claim."""
 
 EXPIRED_LEASES = indexed_by(
     select(_EVENTS.c.id).where(

@@ -20,6 +20,7 @@ from ecmahost.engine.space.claiming import (
     CLAIMED_EVENTS,
     DUE_OBJECTS,
     EXPIRED_LEASES,
+    NEXT_DUE,
     claim,
     ids,
     mark,
@@ -28,7 +29,6 @@ from ecmahost.engine.space.contract import EventStore
 from ecmahost.engine.space.event_rows import state_of, view_of
 from ecmahost.engine.space.lookup import Lookup
 from ecmahost.engine.space.models import EventLog, ExportEvent, utcnow
-from ecmahost.engine.space.plans import EVENTS_OF_OBJECT, indexed_by
 from ecmahost.engine.space.records import (
     Delivered,
     DueObject,
@@ -41,7 +41,6 @@ from ecmahost.engine.space.records import (
 )
 from ecmahost.engine.space.sessions import Sessions
 from ecmahost.engine.space.states import (
-    BLOCKING_STATUSES,
     WAITING_STATUSES,
     ErrorKind,
     EventStatus,
@@ -55,7 +54,6 @@ from sqlalchemy import (
     Executable,
     Select,
     Text,
-    exists,
     func,
     insert,
     literal,
@@ -63,7 +61,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 __all__ = [
     "Events",
@@ -103,11 +101,8 @@ class Events(EventStore):
 
     async def next_due(self, connector: str) -> datetime | None:
         async with self._db.read() as session:
-            return await session.scalar(
-                select(func.min(ExportEvent.next_attempt_at)).where(
-                    ExportEvent.connector == connector, ExportEvent.status == _PENDING, ~_blocked()
-                )
-            )
+            due: datetime | None = await session.scalar(NEXT_DUE, {"connector": connector})
+            return due
 
     async def record(
         self, done: Sequence[Delivered], failed: Sequence[Failure], retried: Sequence[Retry]
@@ -257,16 +252,6 @@ def _record(
 def claimed_events(object_ids: list[str]) -> Select[Any]:
     """The pending events of the claimed objects, oldest first (``claiming``'s)."""
     return CLAIMED_EVENTS.params(ids=ids(object_ids))
-
-
-def _blocked() -> ColumnElement[bool]:
-    """The event's object waits behind a running event, or a failed one that no
-    newer event superseded (held until replayed or discarded)."""
-    blocker = aliased(ExportEvent)
-    held = select(blocker.id).where(
-        blocker.object_id == ExportEvent.object_id, blocker.status.in_(BLOCKING_STATUSES)
-    )
-    return exists(indexed_by(held, blocker, EVENTS_OF_OBJECT))
 
 
 def _log(

@@ -74,7 +74,9 @@ def _time(at: datetime) -> str:
 
 
 def _driver(session: Session) -> Connection:
-    """The connection of the session's transaction (its savepoint included)."""
+    """The connection of the session's transaction (its savepoint included): asked
+    for once per write, as the session's bookkeeping makes it cost a statement's
+    worth."""
     return session.connection()
 
 
@@ -120,7 +122,7 @@ def create(
     if values:
         db.execute(_INSERT_VALUES, values)
     payload = staging.exported if staging.exported is not None else attributes
-    event_id = append_event(session, object_id, connector, anchor, staging.export, payload, fresh)
+    event_id = _append(db, session, object_id, connector, anchor, staging.export, payload, fresh)
     stored = StoredObject(
         object_id, connector, anchor, attributes, True, 1, now, now, staging.external_id
     )
@@ -187,8 +189,8 @@ def rewrite(
     if staging.export is None:
         return after, None
     payload = staging.exported if staging.exported is not None else attributes
-    event_id = append_event(
-        session, object_id, before.connector, before.anchor, staging.export, payload
+    event_id = _append(
+        db, session, object_id, before.connector, before.anchor, staging.export, payload, False
     )
     return after, event_id
 
@@ -213,7 +215,20 @@ def append_event(
     object's pending ones, so it can never become due before them, and supersedes the
     object's failed events: it carries the object's whole newest state, so they no
     longer hold it back. ``fresh``: the object's id is new, so it has no events."""
-    db = _driver(session)
+    return _append(_driver(session), session, object_id, connector, anchor, op, payload, fresh)
+
+
+def _append(
+    db: Connection,
+    session: Session,
+    object_id: str,
+    connector: str,
+    anchor: str,
+    op: Op,
+    payload: Mapping[str, Any],
+    fresh: bool,
+) -> int:
+    """``append_event`` on the connection of the session's transaction."""
     at = _time(utcnow())
     # One look at the object's waiting and failed events (mostly none) serves both
     # rules, so a write that has nothing to supersede pays no statement for it.
