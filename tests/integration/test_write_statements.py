@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 from ecmahost.engine.exceptions import AnchorTakenError
-from ecmahost.engine.space import ConnectorSpace, Staging
+from ecmahost.engine.space import ConnectorSpace, Staging, writes
 from ecmahost.engine.space.models import ObjectRow
 from ecmahost.engine.space.states import EventStatus, Op
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 NAME = "hr"
 
@@ -45,8 +46,7 @@ async def test_a_create_inserts_each_row_once(space: ConnectorSpace) -> None:
             NAME, "adele", Staging(_person("adele"), visible=True, export=Op.UPSERT)
         )
     assert seen == [
-        "BEGIN IMMEDIATE",
-        "SAVEPOINT sa_savepoint_1",
+        "BEGIN IMMEDIATE",  # a write alone in its group: no savepoint
         "SELECT objects.id FROM",  # does an object hold the anchor?
         "SELECT objects.id FROM",  # does one (renamed away) hold its derived id?
         "INSERT INTO objects",
@@ -54,7 +54,6 @@ async def test_a_create_inserts_each_row_once(space: ConnectorSpace) -> None:
         "SELECT export_events.status, export_events.next_attempt_at",  # failed ones
         "INSERT INTO export_events",
         "INSERT INTO event_log",
-        "RELEASE SAVEPOINT sa_savepoint_1",
     ]
     assert stored.visible and stored.version == 1 and stored.anchor == "adele"
     assert await space.get(NAME, stored.id) == stored
@@ -99,8 +98,7 @@ async def test_a_replace_rewrites_the_row_by_its_id(space: ConnectorSpace) -> No
             NAME, created.id, lambda _: Staging(changed, visible=True, export=Op.UPSERT)
         )
     assert seen == [
-        "BEGIN IMMEDIATE",
-        "SAVEPOINT sa_savepoint_1",
+        "BEGIN IMMEDIATE",  # a write alone in its group: no savepoint
         "SELECT objects.id, objects.connector,",  # the object as it is, plain columns
         "DELETE FROM object_values",
         "UPDATE objects SET",
@@ -108,7 +106,6 @@ async def test_a_replace_rewrites_the_row_by_its_id(space: ConnectorSpace) -> No
         "SELECT export_events.status, export_events.next_attempt_at",
         "INSERT INTO export_events",
         "INSERT INTO event_log",
-        "RELEASE SAVEPOINT sa_savepoint_1",
     ]
     assert stored.version == 2 and stored.attributes == changed and stored.visible
     assert await space.get(NAME, created.id) == stored
@@ -178,3 +175,36 @@ async def test_a_job_of_a_group_sees_what_an_earlier_job_rewrote(space: Connecto
     stored = await space.get(NAME, created.id)
     assert stored is not None and stored.version == 3 and stored.anchor == "gina2"
     assert stored.attributes == replaced
+
+
+async def test_a_write_alone_in_its_group_that_fails_leaves_nothing(space: ConnectorSpace) -> None:
+    """Without a savepoint, the failed job's transaction is rolled back whole."""
+    staging = Staging(_person("ivo"), visible=True, export=Op.UPSERT)
+
+    def written_then_failed(session: Session) -> None:
+        writes.create(session, NAME, "ivo", staging)
+        raise RuntimeError("after the write")
+
+    with pytest.raises(RuntimeError):
+        await space._writer.run(written_then_failed)
+    assert await space.query(NAME, None, 1, 10, eq=("username", "ivo")) == (0, [])
+    stored, _ = await space.create(NAME, "ivo", staging)  # the next write commits
+    assert await space.get(NAME, stored.id) == stored
+
+
+async def test_a_failed_job_of_a_group_leaves_the_others(space: ConnectorSpace) -> None:
+    """In a group of several, a job's error rolls back its savepoint only."""
+    staging = Staging(_person("jana"), visible=True, export=Op.UPSERT)
+
+    def written_then_failed(session: Session) -> None:
+        writes.create(session, NAME, "kurt", Staging(_person("kurt"), True, Op.UPSERT))
+        raise RuntimeError("after the write")
+
+    failed, (stored, _) = await asyncio.gather(
+        space._writer.run(written_then_failed),
+        space.create(NAME, "jana", staging),
+        return_exceptions=True,
+    )
+    assert isinstance(failed, RuntimeError)
+    assert await space.query(NAME, None, 1, 10, eq=("username", "kurt")) == (0, [])
+    assert await space.get(NAME, stored.id) == stored
