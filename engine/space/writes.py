@@ -74,7 +74,9 @@ def _time(at: datetime) -> str:
 
 def _driver(session: Session) -> sqlite3.Connection:
     """The driver's connection of the session's transaction (its savepoint included):
-    asked for once per write, as the session's bookkeeping costs a statement's worth.
+    asked of the session once per write, as its bookkeeping costs a statement's
+    worth, and never kept across jobs: asking is what makes SQLAlchemy emit the
+    job's SAVEPOINT, which it does lazily.
     (Statements run on it bypass the engine's events: tests watch them through
     sqlite3's trace callback.)"""
     return cast(sqlite3.Connection, session.connection().connection.driver_connection)
