@@ -14,7 +14,7 @@ from ecmahost.engine.space.models import ExportEvent
 from ecmahost.engine.space.objects import among
 from ecmahost.engine.space.states import EventStatus
 from sqlalchemy import ColumnElement, Select, Table, Text, bindparam, cast, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 __all__ = ["SEALED_MARK", "erase_sealed", "is_sealed", "without_sealed"]
 
@@ -31,20 +31,22 @@ def without_sealed(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in payload.items() if not is_sealed(value)}
 
 
-async def erase_sealed(
-    session: AsyncSession, event_ids: Sequence[int], superseded_of: Sequence[str] = ()
+def erase_sealed(
+    session: Session, event_ids: Sequence[int], superseded_of: Sequence[str] = ()
 ) -> int:
     """Take the sealed values out of these events' payloads, and out of those of the
     objects ``superseded_of`` names that a newer change superseded (they will never
     be exported); returns how many events held one. Only payloads whose text holds
-    the marker are read, so a batch without passwords costs one indexed scan."""
+    the marker are read, so a batch without passwords costs one indexed scan. A
+    synchronous session: it runs inside the group writer's job that records the
+    outcome (``AsyncSession.run_sync`` elsewhere)."""
     if not event_ids and not superseded_of:
         return 0
     holding = sealed_payloads(event_ids, superseded_of)
-    rows = (await session.execute(holding)).all()
+    rows = session.execute(holding).all()
     if rows:  # one executemany (Core: no ORM bookkeeping per row)
         events = typing.cast(Table, ExportEvent.__table__)
-        await session.execute(
+        session.execute(
             update(events)
             .where(events.c.id == bindparam("event"))
             .values(payload=bindparam("kept")),

@@ -11,18 +11,25 @@ failed one. Retry back-off is per object.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
 
 from ecmahost.engine.space import objects
+from ecmahost.engine.space.claiming import (
+    CLAIMED_EVENTS,
+    DUE_OBJECTS,
+    EXPIRED_LEASES,
+    NEXT_DUE,
+    claim,
+    ids,
+    mark,
+)
 from ecmahost.engine.space.contract import EventStore
 from ecmahost.engine.space.erasure import erase_sealed, without_sealed
-from ecmahost.engine.space.event_rows import CLAIMED, queued, state_of, view_of
+from ecmahost.engine.space.event_rows import state_of, view_of
 from ecmahost.engine.space.lookup import Lookup
-from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
-from ecmahost.engine.space.objects import among
-from ecmahost.engine.space.plans import EVENTS_DUE, EVENTS_OF_OBJECT, OBJECTS_BY_ID, indexed_by
+from ecmahost.engine.space.models import EventLog, ExportEvent, utcnow
 from ecmahost.engine.space.records import (
     Delivered,
     DueObject,
@@ -31,25 +38,23 @@ from ecmahost.engine.space.records import (
     Failure,
     LogEntry,
     OutcomeView,
-    QueuedEvent,
     Retry,
 )
 from ecmahost.engine.space.sessions import Sessions
 from ecmahost.engine.space.states import (
-    BLOCKING_STATUSES,
     WAITING_STATUSES,
     ErrorKind,
     EventStatus,
     LogStatus,
     Op,
 )
+from ecmahost.engine.space.writer import GroupWriter
 from sqlalchemy import (
     ColumnElement,
     DateTime,
     Executable,
     Select,
     Text,
-    exists,
     func,
     insert,
     literal,
@@ -57,7 +62,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session
 
 __all__ = [
     "Events",
@@ -68,101 +73,53 @@ __all__ = [
     "supersede",
 ]
 
+T = TypeVar("T")
+
 _PENDING = EventStatus.PENDING
 _OUTCOMES = (LogStatus.DONE, LogStatus.FAILED, LogStatus.DISCARDED, LogStatus.SUPERSEDED)
 """The log steps that end an attempt at an event, for ``recent_outcomes``."""
 
 
-def due_objects(connector: str, limit: int) -> Select[str]:
-    """The objects with a due pending event, oldest first (no object starves), except
-    those held behind a running event (or a failed one a newer change has not yet
-    superseded: only a database from before superseding holds such a pair)."""
-    due = (
-        select(ExportEvent.object_id)
-        .where(
-            ExportEvent.connector == connector,
-            ExportEvent.status == _PENDING,
-            ExportEvent.next_attempt_at <= utcnow(),
-            ~_blocked(),
-        )
-        .group_by(ExportEvent.object_id)
-        .order_by(func.min(ExportEvent.id))
-        .limit(limit)
-    )
-    return indexed_by(due, ExportEvent, EVENTS_DUE)
+def due_objects(connector: str, limit: int) -> Select[Any]:
+    """The objects a claim would take now (``claiming.DUE_OBJECTS``, its values bound)."""
+    return DUE_OBJECTS.params(connector=connector, limit=limit, now=utcnow())
 
 
 class Events(EventStore):
     """The queue on the space's sessions; an event's state is read by the lookup when
-    there is one."""
+    there is one, claims and outcomes are written by the group writer when there is
+    one."""
 
-    def __init__(self, db: Sessions, lookup: Lookup | None = None) -> None:
+    def __init__(
+        self, db: Sessions, lookup: Lookup | None = None, writer: GroupWriter | None = None
+    ) -> None:
         self._db = db
         self._lookup = lookup
+        self._writer = writer
 
     async def claim(self, connector: str, limit: int, lease_s: float) -> list[DueObject]:
-        async with self._db.write() as session:
-            await _reclaim_expired(session, connector)
-            object_ids = list((await session.scalars(due_objects(connector, limit))).all())
-            if not object_ids:
-                return []
-            # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
-            rows = (await session.execute(claimed_events(object_ids))).all()
-            await session.execute(
-                update(ExportEvent)
-                .where(ExportEvent.id.in_(among([r.id for r in rows])))
-                .values(
-                    status=EventStatus.RUNNING, lease_until=utcnow() + timedelta(seconds=lease_s)
-                )
-            )
-            held = await _target_anchors(session, object_ids)
-        by_object: dict[str, list[QueuedEvent]] = {}
-        for r in rows:
-            by_object.setdefault(r.object_id, []).append(queued(r))
-        return [DueObject(oid, tuple(evs), held.get(oid)) for oid, evs in by_object.items()]
+        return await self._job(lambda session: claim(session, connector, limit, lease_s))
 
     async def next_due(self, connector: str) -> datetime | None:
         async with self._db.read() as session:
-            return await session.scalar(
-                select(func.min(ExportEvent.next_attempt_at)).where(
-                    ExportEvent.connector == connector, ExportEvent.status == _PENDING, ~_blocked()
-                )
-            )
+            due: datetime | None = await session.scalar(NEXT_DUE, {"connector": connector})
+            return due
 
     async def record(
         self, done: Sequence[Delivered], failed: Sequence[Failure], retried: Sequence[Retry]
     ) -> None:
-        # Set-based where it counts: a backlog drains in batches of thousands, and
-        # per-event statements would take longer than the export itself.
+        if done or failed or retried:
+            await self._job(lambda session: _record(session, done, failed, retried))
+
+    async def _job(self, work: Callable[[Session], T]) -> T:
+        """Run the queue's bookkeeping as one job of the group writer when there is
+        one: a single hop to its thread, committed (fsync and all) with the SCIM
+        writes of the same group, instead of a hop per statement through the async
+        driver. Otherwise in a write transaction of its own."""
+        if self._writer is not None:
+            return await self._writer.run(work)
         async with self._db.write() as session:
-            if done:
-                ids = [i for d in done for i in d.event_ids]
-                await _set_status(session, ids, EventStatus.DONE, None, None)
-                # The target took the password: the queue keeps no copy of it.
-                await erase_sealed(session, ids, [d.object_id for d in done])
-                for delivered in done:
-                    if delivered.assigned_to is not None:
-                        await objects.bind(session, delivered, delivered.assigned_to)
-                await objects.confirm(session, done)
-            for failure in failed:
-                await _set_status(
-                    session, failure.event_ids, EventStatus.FAILED, failure.error, failure.kind
-                )
-                newer = await _first_waiting(session, failure.object_id)
-                if newer is None:
-                    await objects.settle_failed(session, failure.object_id)
-                else:  # a change came while this one was exported: it goes next
-                    for statement in supersede(failure.object_id, newer):
-                        await session.execute(statement)
-            for retry in retried:
-                await _set_status(
-                    session, retry.event_ids, _PENDING, retry.error, ErrorKind.TRANSIENT
-                )
-                await session.execute(
-                    update(ExportEvent)
-                    .where(ExportEvent.object_id == retry.object_id, ExportEvent.status == _PENDING)
-                    .values(next_attempt_at=retry.at)
-                )
+            return await session.run_sync(work)
 
     async def recover(self) -> int:
         async with self._db.write() as session:
@@ -247,8 +204,8 @@ class Events(EventStore):
             moved = await _move_failed(session, ids, _PENDING)
             for event in moved:
                 if not await _has_newer(session, event):
-                    await objects.restage(
-                        session,
+                    await session.run_sync(
+                        objects.restage,
                         event.object_id,
                         event.connector,
                         event.anchor,
@@ -261,31 +218,51 @@ class Events(EventStore):
     async def discard(self, ids: Sequence[int]) -> list[int]:
         async with self._db.write() as session:
             moved = await _move_failed(session, ids, EventStatus.DISCARDED)
-            await erase_sealed(session, [e.id for e in moved])
+            erased = [e.id for e in moved]
+            await session.run_sync(lambda sync: erase_sealed(sync, erased))
         return [e.id for e in moved]
 
 
+def _record(
+    session: Session, done: Sequence[Delivered], failed: Sequence[Failure], retried: Sequence[Retry]
+) -> None:
+    """``Events.record``'s statements, in the caller's transaction. Set-based where it
+    counts: a backlog drains in batches of thousands, and per-event statements would
+    take longer than the export itself."""
+    if done:
+        done_ids = [i for d in done for i in d.event_ids]
+        mark(session, done_ids, EventStatus.DONE)
+        # The target took the password: the queue keeps no copy of it.
+        erase_sealed(session, done_ids, [d.object_id for d in done])
+        for delivered in done:
+            if delivered.assigned_to is not None:
+                objects.bind(session, delivered, delivered.assigned_to)
+        objects.confirm(session, done)
+    for failure in failed:
+        mark(session, failure.event_ids, EventStatus.FAILED, failure.error, failure.kind)
+        newer = _first_waiting(session, failure.object_id)
+        if newer is None:
+            objects.settle_failed(session, failure.object_id)
+        else:  # a change came while this one was exported: it goes next
+            for statement in supersede(failure.object_id, newer):
+                session.execute(statement)
+    for retry in retried:
+        mark(session, retry.event_ids, _PENDING, retry.error, ErrorKind.TRANSIENT)
+        session.execute(
+            update(ExportEvent)
+            .where(ExportEvent.object_id == retry.object_id, ExportEvent.status == _PENDING)
+            .values(next_attempt_at=retry.at)
+        )
+
+
 def claimed_events(object_ids: list[str]) -> Select[Any]:
-    """The pending events of the claimed objects, oldest first."""
-    chosen = (
-        select(*CLAIMED)
-        .where(ExportEvent.object_id.in_(among(object_ids)), ExportEvent.status == _PENDING)
-        .order_by(ExportEvent.id)
-    )
-    return indexed_by(chosen, ExportEvent, EVENTS_OF_OBJECT)
+    """The pending events of the claimed objects, oldest first (``claiming``'s)."""
+    return CLAIMED_EVENTS.params(ids=ids(object_ids))
 
 
-def _blocked() -> ColumnElement[bool]:
-    """The event's object waits behind a running event, or a failed one that no
-    newer event superseded (held until replayed or discarded)."""
-    blocker = aliased(ExportEvent)
-    held = select(blocker.id).where(
-        blocker.object_id == ExportEvent.object_id, blocker.status.in_(BLOCKING_STATUSES)
-    )
-    return exists(indexed_by(held, blocker, EVENTS_OF_OBJECT))
-
-
-def _log(session: AsyncSession, event: ExportEvent, status: LogStatus, detail: str | None) -> None:
+def _log(
+    session: AsyncSession | Session, event: ExportEvent, status: LogStatus, detail: str | None
+) -> None:
     session.add(
         EventLog(
             event_id=event.id, connector=event.connector, status=status, detail=detail, at=utcnow()
@@ -309,60 +286,18 @@ def log_each(
     )
 
 
-def expired_leases(connector: str) -> Select[ExportEvent]:
-    """The running events whose worker's lease ran out."""
-    running = select(ExportEvent).where(
-        ExportEvent.connector == connector,
-        ExportEvent.status == EventStatus.RUNNING,
-        ExportEvent.lease_until < utcnow(),
-    )
-    return indexed_by(running, ExportEvent, EVENTS_DUE)
+def expired_leases(connector: str) -> Select[Any]:
+    """The running events whose worker's lease ran out (``claiming``'s)."""
+    return EXPIRED_LEASES.params(connector=connector, now=utcnow())
 
 
-async def _reclaim_expired(session: AsyncSession, connector: str) -> None:
-    expired = (await session.scalars(expired_leases(connector))).all()
-    for event in expired:
-        event.status = _PENDING
-        _log(session, event, LogStatus.RECLAIMED, "the worker's lease ran out")
-
-
-async def _target_anchors(session: AsyncSession, object_ids: list[str]) -> dict[str, str]:
-    """The anchor the target holds each object under, for those it holds."""
-    held = select(ObjectRow.id, ObjectRow.target_anchor).where(
-        ObjectRow.id.in_(among(object_ids)), ObjectRow.target_anchor.is_not(None)
-    )
-    rows = await session.execute(indexed_by(held, ObjectRow, OBJECTS_BY_ID))
-    return {object_id: str(anchor) for object_id, anchor in rows}
-
-
-async def _set_status(
-    session: AsyncSession,
-    event_ids: Sequence[int],
-    status: EventStatus,
-    error: str | None,
-    error_kind: ErrorKind | None,
-) -> None:
-    """Move the events to ``status``, counting the attempt that got them there, and
-    log the step: a pending one with an error is a retry."""
-    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
-    if error is not None:
-        values |= {"last_error": error, "error_kind": error_kind}
-        values["attempts"] = ExportEvent.attempts + 1
-    elif status == EventStatus.DONE:
-        values["attempts"] = ExportEvent.attempts + 1
-    chosen = ExportEvent.id.in_(among(event_ids))
-    await session.execute(update(ExportEvent).where(chosen).values(values))
-    logged = LogStatus.RETRYING if status == _PENDING else LogStatus(status)
-    await session.execute(log_each(chosen, logged, error, values["updated_at"]))
-
-
-async def _first_waiting(session: AsyncSession, object_id: str) -> int | None:
+def _first_waiting(session: Session, object_id: str) -> int | None:
     """The oldest change of the object that will still be exported (pending or
     running), if any."""
     chosen = select(func.min(ExportEvent.id)).where(
         ExportEvent.object_id == object_id, ExportEvent.status.in_(WAITING_STATUSES)
     )
-    return await session.scalar(chosen)
+    return session.scalar(chosen)
 
 
 def supersede(object_id: str, by_event: int) -> tuple[Executable, Executable]:

@@ -1,8 +1,8 @@
 """Statements on the objects (and their value index): reads, the rows SCIM writes
 stage, and the rewrites the queue's outcomes make.
 
-SCIM writes run as group-writer jobs on a synchronous session; reads and the queue's
-bookkeeping use async sessions.
+SCIM writes and the queue's outcomes run as group-writer jobs on a synchronous
+session; reads use async sessions.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def _take_anchor(session: Session, row: ObjectRow, anchor: str) -> None:
 # -- what the queue's outcomes rewrite ------------------------------------------------
 
 
-async def confirm(session: AsyncSession, delivered: Iterable[Delivered]) -> None:
+def confirm(session: Session, delivered: Iterable[Delivered]) -> None:
     """The target holds what was delivered: record it as the objects' confirmed state.
     A hidden object the target no longer holds is forgotten, unless another change of
     it waits (its row carries what that change staged). Objects gone are no error."""
@@ -185,7 +185,7 @@ async def confirm(session: AsyncSession, delivered: Iterable[Delivered]) -> None
     ]
     if held:  # Core, not the ORM's bulk update: a row deleted meanwhile is no error
         objects = cast(Table, ObjectRow.__table__)
-        await session.execute(
+        session.execute(
             update(objects)
             .where(objects.c.id == bindparam("row"))
             .values(confirmed=bindparam("held"), target_anchor=bindparam("under")),
@@ -193,7 +193,7 @@ async def confirm(session: AsyncSession, delivered: Iterable[Delivered]) -> None
         )
     gone = [d.object_id for d in delivered if d.attributes is None]
     if gone:
-        await session.execute(
+        session.execute(
             update(ObjectRow)
             .where(ObjectRow.id.in_(among(gone)))
             .values(confirmed=None, target_anchor=None)
@@ -201,25 +201,25 @@ async def confirm(session: AsyncSession, delivered: Iterable[Delivered]) -> None
         waiting = exists().where(
             ExportEvent.object_id == ObjectRow.id, ExportEvent.status.in_(WAITING_STATUSES)
         )
-        await session.execute(
+        session.execute(
             delete(ObjectRow).where(
                 ObjectRow.id.in_(among(gone)), ObjectRow.state != _PRESENT, ~waiting
             )
         )
 
 
-async def bind(session: AsyncSession, delivered: Delivered, attribute: str) -> None:
+def bind(session: Session, delivered: Delivered, attribute: str) -> None:
     """Bind the object to the anchor the target assigned it (``attribute`` holds it):
     the id stays, the anchor and the attribute change, and the object's events still
     waiting carry the new anchor, so a change queued before it was known (a patch, a
     delete) reaches the same entry. An object an import made of that entry before
     this outcome was recorded is folded into this one."""
-    row = await session.get(ObjectRow, delivered.object_id)
+    row = session.get(ObjectRow, delivered.object_id)
     if row is None:
         return
     anchor, previous = delivered.anchor, row.anchor
     if row.anchor != anchor:
-        if not await _fold(session, row, anchor):
+        if not _fold(session, row, anchor):
             log.warning(
                 "the target holds object %s under %r, which another object's waiting "
                 "change holds: not bound",
@@ -230,7 +230,7 @@ async def bind(session: AsyncSession, delivered: Delivered, attribute: str) -> N
             return
         row.anchor = anchor
     waiting = list(
-        await session.scalars(
+        session.scalars(
             select(ExportEvent).where(
                 ExportEvent.object_id == row.id,
                 ExportEvent.status.in_(WAITING_STATUSES),
@@ -241,7 +241,7 @@ async def bind(session: AsyncSession, delivered: Delivered, attribute: str) -> N
     # The view shows the target's anchor, unless a newer change waits with a value of
     # its own (a new -dn- asked for): that one's export binds it in turn.
     if not waiting or row.attributes.get(attribute) in (None, previous):
-        await _settle(session, row, {**row.attributes, attribute: anchor}, ObjectState(row.state))
+        _settle(session, row, {**row.attributes, attribute: anchor}, ObjectState(row.state))
     for event in waiting:
         event.anchor = anchor
         if event.payload is not None and event.payload.get(attribute) == previous:
@@ -249,7 +249,7 @@ async def bind(session: AsyncSession, delivered: Delivered, attribute: str) -> N
             event.payload = {**event.payload, attribute: anchor}
 
 
-async def _fold(session: AsyncSession, row: ObjectRow, anchor: str) -> bool:
+def _fold(session: Session, row: ObjectRow, anchor: str) -> bool:
     """Free ``anchor`` for ``row``; False when it cannot be. Another object holding it
     with no change of its own waiting can only be this object's entry, imported
     before the bind; a hidden one (deleted, its export pending) lets go of it, as on
@@ -262,27 +262,27 @@ async def _fold(session: AsyncSession, row: ObjectRow, anchor: str) -> bool:
         & (ObjectRow.anchor == anchor)
         & (ObjectRow.id != row.id)
     )
-    await session.execute(delete(ObjectRow).where(others, ~waiting | (ObjectRow.state != _PRESENT)))
-    await session.flush()
-    return await session.scalar(select(ObjectRow.id).where(others)) is None
+    session.execute(delete(ObjectRow).where(others, ~waiting | (ObjectRow.state != _PRESENT)))
+    session.flush()
+    return session.scalar(select(ObjectRow.id).where(others)) is None
 
 
-async def settle_failed(session: AsyncSession, object_id: str) -> None:
+def settle_failed(session: Session, object_id: str) -> None:
     """The object's change failed for good: show what the target still holds. A
     failed create is forgotten; a failed rename gets the target's anchor back if no
     other object took it meanwhile."""
-    row = await session.get(ObjectRow, object_id)
+    row = session.get(ObjectRow, object_id)
     if row is None:
         return
     if row.confirmed is None or row.target_anchor is None:
-        await session.delete(row)
-    elif await _anchor_free(session, row, row.target_anchor):
+        session.delete(row)
+    elif _anchor_free(session, row, row.target_anchor):
         row.anchor = row.target_anchor
-        await _settle(session, row, row.confirmed)
+        _settle(session, row, row.confirmed)
 
 
-async def restage(
-    session: AsyncSession,
+def restage(
+    session: Session,
     object_id: str,
     connector: str,
     anchor: str,
@@ -292,21 +292,21 @@ async def restage(
     """A replayed event is the object's newest: show its state again (bringing back
     an object a failed create dropped; a replayed rename takes its anchor back if no
     other object holds it)."""
-    row = await session.get(ObjectRow, object_id)
+    row = session.get(ObjectRow, object_id)
     if row is None:
         row = ObjectRow.empty(object_id, connector, anchor)
         session.add(row)
-        await session.flush()
+        session.flush()
     if op == Op.DELETE:
-        await _settle(session, row, row.attributes, ObjectState.DELETED)
+        _settle(session, row, row.attributes, ObjectState.DELETED)
         return
-    if row.anchor != anchor and await _anchor_free(session, row, anchor):
+    if row.anchor != anchor and _anchor_free(session, row, anchor):
         row.anchor = anchor
-    await _settle(session, row, dict(payload), ObjectState.PRESENT)
+    _settle(session, row, dict(payload), ObjectState.PRESENT)
 
 
-async def _anchor_free(session: AsyncSession, row: ObjectRow, anchor: str) -> bool:
-    other = await session.scalar(
+def _anchor_free(session: Session, row: ObjectRow, anchor: str) -> bool:
+    other = session.scalar(
         select(ObjectRow.id).where(
             ObjectRow.connector == row.connector, ObjectRow.anchor == anchor, ObjectRow.id != row.id
         )
@@ -314,8 +314,8 @@ async def _anchor_free(session: AsyncSession, row: ObjectRow, anchor: str) -> bo
     return other is None
 
 
-async def _settle(
-    session: AsyncSession,
+def _settle(
+    session: Session,
     row: ObjectRow,
     attributes: dict[str, Any],
     state: ObjectState = ObjectState.PRESENT,
@@ -325,4 +325,4 @@ async def _settle(
         row.attributes, row.state = dict(attributes), state
         row.version += 1
         row.updated_at = utcnow()
-        await session.run_sync(reindex, row)
+        reindex(session, row)

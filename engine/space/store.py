@@ -60,7 +60,7 @@ class ConnectorSpace(Store):
         # space/writer.py); batch work keeps the async writer.
         self.group_engine = open_group_engine(self._db.url, synchronous)
         self._writer = GroupWriter(sessionmaker(self.group_engine), self._db.write_lock)
-        self.events = Events(self._db, lookup)
+        self.events = Events(self._db, lookup, self._writer)
 
     @classmethod
     async def open(cls, url: str, synchronous: str = "FULL") -> ConnectorSpace:
@@ -170,10 +170,15 @@ class ConnectorSpace(Store):
         self, connector: str, object_id: str, decide: Callable[[StoredObject], Staging]
     ) -> tuple[StoredObject, int | None]:
         def work(session: Session) -> tuple[StoredObject, int | None]:
+            before = writes.current(session, connector, object_id)
+            staging = decide(before)
+            rewritten = writes.rewrite(session, before, staging)
+            if rewritten is not None:
+                return rewritten
             row = session.get(ObjectRow, object_id)
-            if row is None or row.connector != connector or row.state != ObjectState.PRESENT:
+            if row is None:  # read a moment ago, in this very transaction
                 raise NotFoundError(object_id)
-            return _stage(session, row, decide(StoredObject.from_row(row)))
+            return _stage(session, row, staging)
 
         return await self._writer.run(work)
 

@@ -1,6 +1,7 @@
 """Group commit: the connector space's single writer task.
 
-Each SCIM write is a job run inside its own SAVEPOINT of a shared transaction;
+Each SCIM write is a job run inside its own SAVEPOINT of a shared transaction (a
+job alone in its group runs in the transaction itself);
 the jobs that queued up while the previous commit was being made to disk are
 committed together. Durability (``synchronous=FULL``) then costs one fsync per
 group instead of one per request. A job's own error rolls back only its
@@ -90,6 +91,8 @@ class GroupWriter:
 
     def _run_group(self, jobs: list[Work]) -> list[tuple[bool, Any]]:
         """On the worker thread: every job, then one commit."""
+        if len(jobs) == 1:
+            return [self._alone(jobs[0])]
         results: list[tuple[bool, Any]] = []
         try:
             with self._sessions.begin() as session:
@@ -100,6 +103,23 @@ class GroupWriter:
             results = [(False, exc)] * len(jobs)
         return results
 
+    def _alone(self, work: Work) -> tuple[bool, Any]:
+        """A group of one job needs no savepoint: the transaction is the job's own,
+        rolled back whole if the job fails."""
+        with self._sessions() as session:
+            session.begin()
+            try:
+                value = work(session)
+            except Exception as exc:
+                session.rollback()
+                return False, exc
+            try:
+                session.commit()
+            except Exception as exc:
+                log.error("group commit failed: %s", exc, extra={"action": "space.commit_failed"})
+                return False, exc
+            return True, value
+
     @staticmethod
     def _one(session: Session, work: Work) -> tuple[bool, Any]:
         try:
@@ -107,3 +127,8 @@ class GroupWriter:
                 return True, work(session)
         except Exception as exc:
             return False, exc
+        finally:
+            # Most jobs write through Core statements, which the ORM's identity map
+            # does not see: a row an ORM job loaded would be stale for a later job
+            # of the group. Its changes are flushed by now (the savepoint is over).
+            session.expunge_all()

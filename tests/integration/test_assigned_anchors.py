@@ -188,8 +188,9 @@ async def test_dn_anchor_a_move_rebinds_the_id_and_a_change_queued_meanwhile_fol
 
     await space.update(NAME, created.id, rename)  # moves the object
     target.hold = True
+    target.took.clear()  # set by the create's export
     drain = asyncio.create_task(exporter.drain_once())
-    await target.took.wait()
+    await target.took.wait()  # the move is out
     await space.update(NAME, created.id, retitle)  # staged with the old anchor
     target.answer.set()
     await drain

@@ -1,0 +1,192 @@
+"""The export queue's hot statements, built once: a claim's, and the status step a
+batch's outcome records (group-writer jobs, on a synchronous session).
+
+In sync mode every SCIM write is claimed and recorded within its own request, often
+a batch of one: a statement tree built, hashed and coerced per call cost more than
+running it. Values are bound parameters (``ids`` a JSON list, see
+``objects.among``), so SQLAlchemy finds each compiled form by the statement's key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, cast
+
+from ecmahost.engine.space.event_rows import CLAIMED, queued
+from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
+from ecmahost.engine.space.plans import EVENTS_DUE, EVENTS_OF_OBJECT, OBJECTS_BY_ID, indexed_by
+from ecmahost.engine.space.records import DueObject, QueuedEvent
+from ecmahost.engine.space.states import BLOCKING_STATUSES, ErrorKind, EventStatus, LogStatus
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    Select,
+    Table,
+    Text,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
+
+__all__ = [
+    "CLAIMED_EVENTS",
+    "DUE_OBJECTS",
+    "EXPIRED_LEASES",
+    "NEXT_DUE",
+    "claim",
+    "ids",
+    "mark",
+]
+
+_EVENTS = cast(Table, ExportEvent.__table__)
+_LOG = cast(Table, EventLog.__table__)
+_OBJECTS = cast(Table, ObjectRow.__table__)
+_PENDING = EventStatus.PENDING.value
+
+
+def _among(name: str) -> Select[Any]:
+    """The values of the JSON list bound as ``name``, as a subquery for ``IN``."""
+    return select(func.json_each(bindparam(name, type_=Text)).table_valued("value").c.value)
+
+
+def ids(values: Sequence[Any]) -> str:
+    """``values`` as the JSON list an ``ids`` parameter takes."""
+    return json.dumps(list(values))
+
+
+def _blocker() -> Any:
+    """The event's object waits behind a running event, or a failed one that no
+    newer event superseded (held until replayed or discarded)."""
+    blocker = aliased(_EVENTS)
+    held = select(blocker.c.id).where(
+        blocker.c.object_id == _EVENTS.c.object_id,
+        blocker.c.status.in_([s.value for s in BLOCKING_STATUSES]),
+    )
+    return exists(indexed_by(held, blocker, EVENTS_OF_OBJECT))
+
+
+DUE_OBJECTS = indexed_by(
+    select(_EVENTS.c.object_id)
+    .where(
+        _EVENTS.c.connector == bindparam("connector", type_=Text),
+        _EVENTS.c.status == _PENDING,
+        _EVENTS.c.next_attempt_at <= bindparam("now", type_=DateTime),
+        ~_blocker(),
+    )
+    .group_by(_EVENTS.c.object_id)
+    .order_by(func.min(_EVENTS.c.id))
+    .limit(bindparam("limit", type_=Integer)),
+    _EVENTS,
+    EVENTS_DUE,
+)
+"""The objects with a due pending event, oldest first (no object starves), except
+those held behind a running or failed event."""
+
+CLAIMED_EVENTS = indexed_by(
+    select(*(_EVENTS.c[c.key] for c in CLAIMED))
+    .where(_EVENTS.c.object_id.in_(_among("ids")), _EVENTS.c.status == _PENDING)
+    .order_by(_EVENTS.c.id),
+    _EVENTS,
+    EVENTS_OF_OBJECT,
+)
+"""The pending events of the claimed objects (``ids``), oldest first."""
+
+NEXT_DUE = select(func.min(_EVENTS.c.next_attempt_at)).where(
+    _EVENTS.c.connector == bindparam("connector", type_=Text),
+    _EVENTS.c.status == _PENDING,
+    ~_blocker(),
+)
+"""When the earliest claimable event of ``connector`` becomes due: the export worker
+asks each time it finds nothing to claim."""
+
+EXPIRED_LEASES = indexed_by(
+    select(_EVENTS.c.id).where(
+        _EVENTS.c.connector == bindparam("connector", type_=Text),
+        _EVENTS.c.status == EventStatus.RUNNING.value,
+        _EVENTS.c.lease_until < bindparam("now", type_=DateTime),
+    ),
+    _EVENTS,
+    EVENTS_DUE,
+)
+"""The running events whose worker's lease ran out."""
+
+_RUN = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id.in_(_among("ids")))
+    .values(status=EventStatus.RUNNING.value, lease_until=bindparam("lease_until"))
+)
+_HELD = indexed_by(
+    select(_OBJECTS.c.id, _OBJECTS.c.target_anchor).where(
+        _OBJECTS.c.id.in_(_among("ids")), _OBJECTS.c.target_anchor.is_not(None)
+    ),
+    _OBJECTS,
+    OBJECTS_BY_ID,
+)
+_CHOSEN = _EVENTS.c.id.in_(_among("ids"))
+_STEP = (
+    update(_EVENTS)
+    .where(_CHOSEN)
+    .values(status=bindparam("status"), updated_at=bindparam("at"), attempts=_EVENTS.c.attempts + 1)
+)
+_FAILED_STEP = _STEP.values(last_error=bindparam("error"), error_kind=bindparam("kind"))
+_LOG_STEP = insert(_LOG).from_select(
+    ["event_id", "connector", "status", "detail", "at"],
+    select(
+        _EVENTS.c.id,
+        _EVENTS.c.connector,
+        bindparam("logged", type_=Text),
+        bindparam("error", type_=Text),
+        bindparam("at", type_=DateTime),
+    ).where(_CHOSEN),
+)
+
+
+def claim(session: Session, connector: str, limit: int, lease_s: float) -> list[DueObject]:
+    """``EventStore.claim``'s statements, in the caller's transaction."""
+    now = utcnow()
+    expired = session.scalars(EXPIRED_LEASES, {"connector": connector, "now": now}).all()
+    if expired:
+        at = {"ids": ids(expired), "at": now, "error": "the worker's lease ran out"}
+        session.execute(_LOG_STEP, {**at, "logged": LogStatus.RECLAIMED.value})
+        session.execute(update(_EVENTS).where(_CHOSEN).values(status=_PENDING), {"ids": at["ids"]})
+    due = {"connector": connector, "limit": limit, "now": now}
+    object_ids = list(session.scalars(DUE_OBJECTS, due).all())
+    if not object_ids:
+        return []
+    objects = ids(object_ids)
+    # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
+    rows = session.execute(CLAIMED_EVENTS, {"ids": objects}).all()
+    lease_until = now + timedelta(seconds=lease_s)
+    session.execute(_RUN, {"ids": ids([r.id for r in rows]), "lease_until": lease_until})
+    held = {oid: str(anchor) for oid, anchor in session.execute(_HELD, {"ids": objects})}
+    by_object: dict[str, list[QueuedEvent]] = {}
+    for r in rows:
+        by_object.setdefault(r.object_id, []).append(queued(r))
+    return [DueObject(oid, tuple(evs), held.get(oid)) for oid, evs in by_object.items()]
+
+
+def mark(
+    session: Session,
+    event_ids: Sequence[int],
+    status: EventStatus,
+    error: str | None = None,
+    error_kind: ErrorKind | None = None,
+) -> None:
+    """Move the events to ``status``, counting the attempt that got them there, and
+    log the step (the log first: it selects the events by id, whatever their status):
+    a pending one with an error is a retry."""
+    logged = LogStatus.RETRYING if status == EventStatus.PENDING else LogStatus(status)
+    values: dict[str, Any] = {"ids": ids(event_ids), "status": status.value, "at": utcnow()}
+    values |= {"logged": logged.value, "error": error}
+    session.execute(_LOG_STEP, values)
+    if error is None:
+        session.execute(_STEP, values)
+    else:
+        kind = None if error_kind is None else error_kind.value
+        session.execute(_FAILED_STEP, {**values, "kind": kind})
