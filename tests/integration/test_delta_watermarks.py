@@ -21,6 +21,7 @@ from ecmahost.engine.host import Host
 from ecmahost.engine.scim.app import create_app
 from ecmahost.engine.scim.health import _connector as health_detail
 from ecmahost.engine.space.models import Run
+from ecmahost.engine.space.records import Staging
 from ecmahost.engine.space.states import Op, RunKind, RunStatus
 from ecmahost.engine.workers import delta as delta_module
 from ecmahost.engine.workers.state import ConnectorState
@@ -205,12 +206,10 @@ async def test_a_soft_deletion_keeps_an_object_whose_export_is_open(setup) -> No
         space = host.space
         assert space is not None
         [stored] = [o async for o in space.iter_objects(NAME)]
-        async with space.write() as session:  # an update from Entra waiting for export
-            from ecmahost.engine.space import writes
-
-            await session.run_sync(
-                lambda s: writes.append_event(s, stored.id, NAME, "u1", Op.UPSERT, {"id": "u1"})
-            )
+        # An update from Entra, staged and waiting for its export.
+        await space.update(
+            NAME, stored.id, lambda before: Staging(before.attributes, True, Op.UPSERT)
+        )
         target.soft_delete("u1")
         report = await delta(host)
         assert report.counts["removed"] == 0
