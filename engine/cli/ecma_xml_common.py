@@ -14,13 +14,11 @@ from pathlib import Path
 
 from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.engine.cli.ecma_toml import ImportedConnector
-from pydantic import BaseModel
 
 __all__ = [
     "PLACEHOLDER",
     "Attribute",
     "Parameter",
-    "accepts",
     "deprovisioning",
     "directions",
     "entry",
@@ -93,12 +91,6 @@ def directions(connector: ImportedConnector, attributes: list[Attribute]) -> Non
         names = [a.name for a in attributes if a.direction.lower() == word]
         if names:
             connector.settings[setting] = names
-
-
-def accepts(model: type[BaseModel], name: str) -> bool:
-    """Whether ``model`` has the setting ``name``: settings this release lacks are
-    given in a warning instead of a table that would stop the start."""
-    return name in model.model_fields
 
 
 def parameter(node: ET.Element) -> Parameter:

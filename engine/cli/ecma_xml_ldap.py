@@ -17,13 +17,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ecmahost.connectors.exceptions import ConfigError
-from ecmahost.connectors.ldap.dn import parse_dn
-from ecmahost.connectors.ldap.settings import DN_PSEUDO_ATTRIBUTE, LdapSettings
 from ecmahost.engine.cli.ecma_toml import ImportedConnector
 from ecmahost.engine.cli.ecma_xml_common import (
     Attribute,
     Parameter,
-    accepts,
     deprovisioning,
     directions,
     entry,
@@ -34,12 +31,18 @@ from ecmahost.engine.cli.ecma_xml_common import (
     text,
     value,
 )
+from ldap3.core.exceptions import LDAPInvalidDnError
+from ldap3.utils.dn import parse_dn
 
 __all__ = ["translate"]
 
 _PASSWORDS = ("userpassword", "unicodepwd", "export_password", "password")
-"""Password attributes: export-only secrets this release does not write."""
+"""Password attributes: written as Entra's export-only ``export_password``, never read."""
 _LOGS = {"accesslog": "cn=accesslog", "changelog": "cn=changelog", "usn": ""}
+
+
+DN_ANCHOR = "-dn-"
+"""The ldap connector's name for an entry's DN as its anchor (ECMA2Host's too)."""
 
 
 def translate(node: ET.Element, name: str, source: Path) -> ImportedConnector:
@@ -57,6 +60,7 @@ def translate(node: ET.Element, name: str, source: Path) -> ImportedConnector:
     _anchor(connector, kept, source)
     _attributes(connector, kept)
     directions(connector, kept)
+    _password(connector, attributes, kept)
     _delta(connector, found)
     return connector
 
@@ -92,7 +96,7 @@ def _connectivity(connector: ImportedConnector, found: list[Parameter], source: 
 def _bind_dn(connector: ImportedConnector, user: str) -> str:
     try:
         parse_dn(user)
-    except ValueError:
+    except LDAPInvalidDnError:
         connector.warn(f"User Name {user!r} is not a DN: set bind_dn to the bind account's DN")
     return user
 
@@ -124,22 +128,35 @@ def _partition(connector: ImportedConnector, node: ET.Element, source: Path) -> 
 def _is_dn(value: str) -> bool:
     try:
         return bool(parse_dn(value))
-    except ValueError:
+    except LDAPInvalidDnError:
         return False
 
 
 def _without_passwords(
     connector: ImportedConnector, found: list[Parameter], attributes: list[Attribute]
 ) -> list[Attribute]:
+    """The selected attributes less the password ones (``_password`` maps the first)."""
     password = value(found, "Password Attribute")
     names = [*_PASSWORDS, password.lower()] if password else list(_PASSWORDS)
-    dropped = [a.name for a in attributes if a.name.lower() in names]
-    if dropped or password:
-        connector.warn(
-            f"password attribute {', '.join(dropped) or password}: initial passwords are "
-            "not carried over by this release"
-        )
-    return [a for a in attributes if a.name not in dropped]
+    return [a for a in attributes if a.name.lower() not in names]
+
+
+def _password(
+    connector: ImportedConnector, attributes: list[Attribute], kept: list[Attribute]
+) -> None:
+    """The password attribute becomes the export-only ``export_password`` Entra
+    writes (the README's Passwords section); any other is left out with a warning."""
+    dropped = [a.name for a in attributes if a not in kept]
+    if not dropped:
+        return
+    connector.tables.setdefault("attributes", {})["export_password"] = dropped[0]
+    export_only = connector.settings.setdefault("export_only", [])
+    export_only.append("export_password")
+    connector.notes.append(
+        f"initial passwords: map Entra's export_password to {dropped[0]} (export-only)"
+    )
+    if len(dropped) > 1:
+        connector.warn(f"password attributes {', '.join(dropped[1:])}: not carried over")
 
 
 def _anchor(connector: ImportedConnector, attributes: list[Attribute], source: Path) -> None:
@@ -147,7 +164,7 @@ def _anchor(connector: ImportedConnector, attributes: list[Attribute], source: P
     if not anchors:
         raise ConfigError(f"{source}: connector {connector.name!r} has no anchor attribute")
     anchor = anchors[0]
-    connector.settings["anchor"] = DN_PSEUDO_ATTRIBUTE if anchor.lower() == "-dn-" else anchor
+    connector.settings["anchor"] = DN_ANCHOR if anchor.lower() == DN_ANCHOR else anchor
     names = {a.name.lower() for a in attributes}
     rdn = "uid" if "uid" in names or "cn" not in names else "cn"
     connector.settings["rdn_attribute"] = rdn
@@ -157,7 +174,7 @@ def _anchor(connector: ImportedConnector, attributes: list[Attribute], source: P
 def _attributes(connector: ImportedConnector, attributes: list[Attribute]) -> None:
     """The selected attributes under their own names (``-dn-`` is always served), the
     deprovisioning attribute (kept off the wizard's selection), and the sets."""
-    served = (DN_PSEUDO_ATTRIBUTE, "objectclass")  # both always served, never mapped
+    served = (DN_ANCHOR, "objectclass")  # both always served, never mapped
     names = [a.name for a in attributes if a.name.lower() not in served]
     flag_attribute = connector.deprovision.get("disable_attribute")
     if flag_attribute and flag_attribute not in names:
@@ -183,12 +200,5 @@ def _delta(connector: ImportedConnector, found: list[Parameter]) -> None:
     delta = {"source": source}
     if source != "usn" and log_dn and log_dn.lower() != _LOGS[source]:
         delta["log_base"] = log_dn
-    if accepts(LdapSettings, "delta"):
-        connector.tables["delta"] = delta
-        connector.notes.append("delta imports: set delta_minutes to schedule them")
-        return
-    settings = ", ".join(f"{key} = {value!r}" for key, value in delta.items())
-    connector.warn(
-        "delta imports are not supported by this release, not carried over: "
-        f"[settings.delta] {settings}"
-    )
+    connector.tables["delta"] = delta
+    connector.notes.append("delta imports: set delta_minutes to schedule them")

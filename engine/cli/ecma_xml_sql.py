@@ -20,12 +20,10 @@ from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from ecmahost.connectors.exceptions import ConfigError
-from ecmahost.connectors.sql.connector import SqlSettings
 from ecmahost.engine.cli.ecma_toml import ImportedConnector
 from ecmahost.engine.cli.ecma_xml_common import (
     Attribute,
     Parameter,
-    accepts,
     deprovisioning,
     directions,
     entry,
@@ -237,15 +235,8 @@ def _delta(connector: ImportedConnector, found: list[Parameter]) -> None:
 
 
 def _write_delta(connector: ImportedConnector, delta: dict[str, Any]) -> None:
-    if accepts(SqlSettings, "delta"):
-        connector.tables["delta"] = delta
-        connector.notes.append("delta imports: set delta_minutes to schedule them")
-        return
-    settings = ", ".join(f"{key} = {value!r}" for key, value in delta.items())
-    connector.warn(
-        "delta imports are not supported by this release, not carried over: "
-        f"[settings.delta] {settings}"
-    )
+    connector.tables["delta"] = delta
+    connector.notes.append("delta imports: set delta_minutes to schedule them")
 
 
 def _leftovers(connector: ImportedConnector, found: list[Parameter]) -> None:

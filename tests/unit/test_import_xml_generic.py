@@ -143,12 +143,15 @@ def test_import_xml_ldap_maps_the_documented_pages(tmp_path: Path) -> None:
     assert settings["object_classes"] == ["inetOrgPerson"] and settings["object_type"] == "User"
     assert settings["anchor"] == "-dn-" and settings["rdn_attribute"] == "uid"
     assert settings["multi_valued"] == ["objectClass"]
-    assert list(settings["attributes"]) == ["uid", "cn", "sn", "givenName", "displayName", "mail"]
+    assert list(settings["attributes"]) == [
+        *("uid", "cn", "sn", "givenName", "displayName", "mail"),
+        "export_password",
+    ]
+    assert settings["attributes"]["export_password"] == "userPassword"
+    assert "export_password" in settings["export_only"]
     _valid(table, LdapSettings)
     warnings = "\n".join(done.warnings)
-    assert "password attribute userPassword: initial passwords are not carried" in warnings
-    if "delta" not in LdapSettings.model_fields:
-        assert "[settings.delta] source = 'accesslog'" in warnings
+    assert "userPassword" not in warnings
 
 
 @pytest.mark.parametrize(
