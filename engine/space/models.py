@@ -51,6 +51,7 @@ class ObjectRow(Base):
         UniqueConstraint("connector", "anchor", name="uq_objects_anchor"),
         Index("ix_objects_target_anchor", "connector", "target_anchor"),
         Index("ix_objects_listing", "connector", "state", "anchor"),
+        Index("ix_objects_serial", "serial", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -68,6 +69,12 @@ class ObjectRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     seen_run: Mapped[int | None]
+    # The object's number in creation order, the value index's key (``ObjectValue``):
+    # new objects take the next numbers, so their index rows are appended at the end of
+    # the index instead of scattered over it by a random id. A full import numbers its
+    # rows itself; any other insert leaves it NULL and the trigger ``objects_serial``
+    # (migration 0007) gives the next one. Nullable only because SQLite adds a column so.
+    serial: Mapped[int | None] = mapped_column(Integer)
 
     @classmethod
     def empty(cls, object_id: str, connector: str, anchor: str) -> ObjectRow:
@@ -90,13 +97,20 @@ class ObjectRow(Base):
 class ObjectValue(Base):
     """An index row per attribute value, so ``eq`` on any attribute is a lookup.
     ``attr`` is the lower-cased name, ``value`` the case-folded text of the value; a
-    multi-valued attribute has a row per value (hence ``value`` in the key)."""
+    multi-valued attribute has a row per value (hence ``value`` in the key).
+
+    Keyed by the object's ``serial`` and stored without a rowid (the key is the table):
+    an import appends its rows in key order, and only the lookup index takes them in
+    value order."""
 
     __tablename__ = "object_values"
-    __table_args__ = (Index("ix_object_values_lookup", "connector", "attr", "value"),)
+    __table_args__ = (
+        Index("ix_object_values_lookup", "connector", "attr", "value"),
+        {"sqlite_with_rowid": False},
+    )
 
-    object_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("objects.id", ondelete="CASCADE"), primary_key=True
+    object_serial: Mapped[int] = mapped_column(
+        Integer, ForeignKey("objects.serial", ondelete="CASCADE"), primary_key=True
     )
     attr: Mapped[str] = mapped_column(String(200), primary_key=True)
     connector: Mapped[str] = mapped_column(String(200))

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from ecmahost.engine.space.events import supersede
-from ecmahost.engine.space.index import index_rows
-from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, ObjectValue, utcnow
+from ecmahost.engine.space.index import INSERT_ROWS, index_rows
+from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
 from ecmahost.engine.space.records import Staging, object_id_for, pending_anchor
 from ecmahost.engine.space.states import EventStatus, LogStatus, ObjectState, Op
 from ecmahost.engine.space.stored import StoredObject
@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 __all__ = ["append_event", "create"]
 
 _OBJECTS = cast(Table, ObjectRow.__table__)
-_VALUES = cast(Table, ObjectValue.__table__)
 _EVENTS = cast(Table, ExportEvent.__table__)
 _LOG = cast(Table, EventLog.__table__)
 
@@ -40,7 +39,7 @@ _WAITING_OR_FAILED = select(_EVENTS.c.status, _EVENTS.c.next_attempt_at).where(
     _EVENTS.c.status.in_([EventStatus.PENDING.value, EventStatus.FAILED.value]),
 )
 _INSERT_OBJECT = insert(_OBJECTS)
-_INSERT_VALUES = insert(_VALUES)
+_INSERT_VALUES = INSERT_ROWS  # each row under its object's serial
 _INSERT_EVENT = insert(_EVENTS)
 _INSERT_LOG = insert(_LOG)
 

@@ -21,6 +21,7 @@ from ecmahost.engine.space.plans import (
     EVENTS_DUE,
     EVENTS_OF_OBJECT,
     OBJECTS_BY_ID,
+    OBJECTS_BY_SERIAL,
     OBJECTS_LISTING,
     VALUES_LOOKUP,
 )
@@ -40,7 +41,7 @@ RAW: dict[str, tuple[str, tuple[object, ...], set[str]]] = {
     "eq on UserName": (
         lookup._BY_VALUE,
         ("CSV", "username", "user7@example.org", "CSV", "present"),
-        {OBJECTS_BY_ID, VALUES_LOOKUP},
+        {OBJECTS_BY_SERIAL, VALUES_LOOKUP},
     ),
     "list page": (lookup._PAGE_FROM, ("CSV", "present", "", 100, 3), {OBJECTS_LISTING}),
     "listing marks": (listing._MARKS, ("CSV", "present", 100), {OBJECTS_LISTING}),

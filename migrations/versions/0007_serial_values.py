@@ -1,0 +1,87 @@
+"""object_values keyed by the object's serial number, in a table without rowid
+
+The value index was keyed by the object's id, a random UUID: each batch of an import
+wrote its rows all over the index's B-tree, and a commit rewrote nearly every page of
+it. Objects get a ``serial`` (creation order) and the index is keyed by it, so new
+rows are appended; the table is its own key (WITHOUT ROWID), one B-tree less per row.
+Rows of objects that exist keep their values: they are copied under the new key.
+
+Revision ID: 0007_serial_values
+Revises: 0006_multivalue
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007_serial_values"
+down_revision = "0006_multivalue"
+branch_labels = None
+depends_on = None
+
+# Any insert that does not number its object gets the next serial. Each row of a
+# multi-row INSERT fires it after the one before, so the numbers never collide
+# (a default would read max(serial) once for every row of the statement).
+_TRIGGER = """
+CREATE TRIGGER objects_serial AFTER INSERT ON objects WHEN new.serial IS NULL
+BEGIN
+    UPDATE objects SET serial = (SELECT coalesce(max(serial), 0) + 1 FROM objects)
+    WHERE rowid = new.rowid;
+END
+"""
+
+
+def _swap_values(columns: list[sa.Column], key: tuple[str, ...], copy: str, **kw: bool) -> None:
+    op.create_table("object_values_rebuilt", *columns, sa.PrimaryKeyConstraint(*key), **kw)
+    op.execute(copy)
+    op.drop_index("ix_object_values_lookup", table_name="object_values")
+    op.drop_table("object_values")
+    op.rename_table("object_values_rebuilt", "object_values")
+    op.create_index(
+        "ix_object_values_lookup", "object_values", ["connector", "attr", "value"], unique=False
+    )
+
+
+def _text_columns() -> list[sa.Column]:
+    return [
+        sa.Column("attr", sa.String(length=200), nullable=False),
+        sa.Column("connector", sa.String(length=200), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+    ]
+
+
+def upgrade() -> None:
+    op.add_column("objects", sa.Column("serial", sa.Integer(), nullable=True))
+    op.execute("UPDATE objects SET serial = rowid")
+    op.create_index("ix_objects_serial", "objects", ["serial"], unique=True)
+    op.execute(_TRIGGER)
+    _swap_values(
+        [
+            sa.Column("object_serial", sa.Integer(), nullable=False),
+            *_text_columns(),
+            sa.ForeignKeyConstraint(["object_serial"], ["objects.serial"], ondelete="CASCADE"),
+        ],
+        ("object_serial", "attr", "value"),
+        "INSERT INTO object_values_rebuilt (object_serial, attr, connector, value) "
+        "SELECT o.serial, v.attr, v.connector, v.value FROM object_values v "
+        "JOIN objects o ON o.id = v.object_id ORDER BY o.serial, v.attr, v.value",
+        sqlite_with_rowid=False,
+    )
+
+
+def downgrade() -> None:
+    _swap_values(
+        [
+            sa.Column("object_id", sa.String(length=36), nullable=False),
+            *_text_columns(),
+            sa.ForeignKeyConstraint(["object_id"], ["objects.id"], ondelete="CASCADE"),
+        ],
+        ("object_id", "attr", "value"),
+        "INSERT INTO object_values_rebuilt (object_id, attr, connector, value) "
+        "SELECT o.id, v.attr, v.connector, v.value FROM object_values v "
+        "JOIN objects o ON o.serial = v.object_serial",
+    )
+    op.execute("DROP TRIGGER objects_serial")
+    op.drop_index("ix_objects_serial", table_name="objects")
+    op.drop_column("objects", "serial")
