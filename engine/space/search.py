@@ -1,9 +1,10 @@
 """SCIM filters as SQL over the connector space's value index.
 
 Every comparison is a subquery on ``object_values`` keyed by (connector, attr,
-value), joined back by the object's serial, so ``eq`` on any attribute is an index lookup and nothing is evaluated
-in Python. An attribute the schema does not know matches nothing, which is how
-Entra's ``PLACEHOLDER eq "…"`` test query gets its empty list.
+value), joined back to the objects by their serial, so ``eq`` on any attribute is an
+index lookup and nothing is evaluated in Python. An attribute the schema does not
+know matches nothing, which is how Entra's ``PLACEHOLDER eq "…"`` test query gets
+its empty list.
 """
 
 from __future__ import annotations
