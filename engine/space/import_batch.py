@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -195,6 +196,7 @@ _INSERT_OBJECTS = (
     f"INSERT INTO {_OBJECTS} ({', '.join(_OBJECT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_OBJECT_COLUMNS))})"
 )
+_object_columns = operator.itemgetter(*_OBJECT_COLUMNS)
 _INSERT_VALUES = (
     f"INSERT INTO {_VALUES} ({', '.join(_VALUE_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_VALUE_COLUMNS))})"
@@ -206,14 +208,13 @@ def _object_params(row: dict[str, Any]) -> tuple[Any, ...]:
     holds what SCIM shows), times in SQLAlchemy's SQLite format."""
     attributes = _json(row["attributes"])
     confirmed = attributes if row["confirmed"] is row["attributes"] else _json(row["confirmed"])
-    stored = {
-        **row,
+    stored = row | {
         "attributes": attributes,
         "confirmed": confirmed,
         "created_at": _sqlite_time(row["created_at"]),
         "updated_at": _sqlite_time(row["updated_at"]),
     }
-    return tuple(stored[c] for c in _OBJECT_COLUMNS)
+    return _object_columns(stored)  # type: ignore[no-any-return]
 
 
 def _json(attributes: Mapping[str, Any]) -> str:

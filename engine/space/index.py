@@ -78,6 +78,10 @@ def _entries(attributes: Mapping[str, Any]) -> dict[tuple[str, str], None]:
     entries: dict[tuple[str, str], None] = {}
     for name, value in attributes.items():
         attr = name.lower()
+        if type(value) is str:  # most values: index_text's own case, without the call
+            if value:
+                entries[attr, value.casefold()] = None
+            continue
         for item in value if isinstance(value, list) else (value,):
             if item is not None and item != "":
                 entries[attr, index_text(item)] = None
