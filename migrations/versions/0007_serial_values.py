@@ -20,17 +20,6 @@ down_revision = "0006_multivalue"
 branch_labels = None
 depends_on = None
 
-# Any insert that does not number its object gets the next serial. Each row of a
-# multi-row INSERT fires it after the one before, so the numbers never collide
-# (a default would read max(serial) once for every row of the statement).
-_TRIGGER = """
-CREATE TRIGGER objects_serial AFTER INSERT ON objects WHEN new.serial IS NULL
-BEGIN
-    UPDATE objects SET serial = (SELECT coalesce(max(serial), 0) + 1 FROM objects)
-    WHERE rowid = new.rowid;
-END
-"""
-
 
 def _swap_values(columns: list[sa.Column], key: tuple[str, ...], copy: str, **kw: bool) -> None:
     op.create_table("object_values_rebuilt", *columns, sa.PrimaryKeyConstraint(*key), **kw)
@@ -55,7 +44,6 @@ def upgrade() -> None:
     op.add_column("objects", sa.Column("serial", sa.Integer(), nullable=True))
     op.execute("UPDATE objects SET serial = rowid")
     op.create_index("ix_objects_serial", "objects", ["serial"], unique=True)
-    op.execute(_TRIGGER)
     _swap_values(
         [
             sa.Column("object_serial", sa.Integer(), nullable=False),
@@ -82,6 +70,5 @@ def downgrade() -> None:
         "SELECT o.id, v.attr, v.connector, v.value FROM object_values v "
         "JOIN objects o ON o.serial = v.object_serial",
     )
-    op.execute("DROP TRIGGER objects_serial")
     op.drop_index("ix_objects_serial", table_name="objects")
     op.drop_column("objects", "serial")

@@ -7,12 +7,38 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from ecmahost.engine.space.models import ObjectRow, utcnow
+from sqlalchemy import create_engine, insert
+
 from tests.migration.test_multi_valued_migration import migrate_to
 
 OBJECT = (
     "INSERT INTO objects (id, connector, anchor, attributes, state, version, created_at, "
     "updated_at) VALUES (?, 'LDAP', ?, '{}', 'present', 1, '2026-01-01', '2026-01-01')"
 )
+
+
+def _insert_through_the_model(database: Path, ids: list[str]) -> None:
+    """Objects inserted as SCIM creates insert them: the model's statement, no serial."""
+    engine = create_engine(f"sqlite:///{database}")
+    rows = [
+        {
+            "id": object_id,
+            "connector": "LDAP",
+            "anchor": object_id,
+            "attributes": {},
+            "state": "present",
+            "version": 1,
+            "created_at": utcnow(),
+            "updated_at": utcnow(),
+        }
+        for object_id in ids
+    ]
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(ObjectRow.__table__), rows)
+    finally:
+        engine.dispose()
 
 
 def _indexed(database: Path) -> list[tuple[str, str]]:
@@ -40,15 +66,9 @@ def test_serial_migration_keeps_the_index_and_numbers_new_objects(tmp_path: Path
     migrate_to(database, "0007_serial_values")
 
     assert _indexed(database) == [("o1", "o1@x.org"), ("o2", "o2@x.org")]
+    _insert_through_the_model(database, ["o3"])
+    _insert_through_the_model(database, ["o4", "o5"])  # one executemany
     with closing(sqlite3.connect(database)) as db:
-        db.execute(OBJECT, ("o3", "o3"))
-        db.execute(
-            "INSERT INTO objects (id, connector, anchor, attributes, state, version, "
-            "created_at, updated_at) VALUES ('o4', 'LDAP', 'o4', '{}', 'present', 1, "
-            "'2026-01-01', '2026-01-01'), ('o5', 'LDAP', 'o5', '{}', 'present', 1, "
-            "'2026-01-01', '2026-01-01')"
-        )
-        db.commit()
         serials = db.execute("SELECT id, serial FROM objects ORDER BY serial").fetchall()
     assert serials == [("o1", 1), ("o2", 2), ("o3", 3), ("o4", 4), ("o5", 5)]
 
