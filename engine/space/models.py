@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecmahost.engine.space.states import FINISHED_STATUSES, ObjectState
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
@@ -118,9 +118,10 @@ class ObjectValue(Base):
         {"sqlite_with_rowid": False},
     )
 
-    object_serial: Mapped[int] = mapped_column(
-        Integer, ForeignKey("objects.serial", ondelete="CASCADE"), primary_key=True
-    )
+    # No foreign key: its check of every inserted row cost an import a tenth of its
+    # value rows' insert. An object's rows go with it by the trigger objects_values_gone
+    # (migration 0007), which every DELETE of objects fires.
+    object_serial: Mapped[int] = mapped_column(Integer, primary_key=True)
     attr: Mapped[str] = mapped_column(String(200), primary_key=True)
     connector: Mapped[str] = mapped_column(String(200))
     value: Mapped[str] = mapped_column(Text, primary_key=True)

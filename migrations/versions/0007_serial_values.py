@@ -4,6 +4,8 @@ The value index was keyed by the object's id, a random UUID: each batch of an im
 wrote its rows all over the index's B-tree, and a commit rewrote nearly every page of
 it. Objects get a ``serial`` (creation order) and the index is keyed by it, so new
 rows are appended; the table is its own key (WITHOUT ROWID), one B-tree less per row.
+A trigger deletes an object's rows with it, as the foreign key's cascade did, without
+the key's check of every inserted row.
 Rows of objects that exist keep their values: they are copied under the new key.
 
 Revision ID: 0007_serial_values
@@ -19,6 +21,15 @@ revision = "0007_serial_values"
 down_revision = "0006_multivalue"
 branch_labels = None
 depends_on = None
+
+
+# What the foreign key's ON DELETE CASCADE did, without its check of every inserted row.
+_CASCADE = """
+CREATE TRIGGER objects_values_gone AFTER DELETE ON objects
+BEGIN
+    DELETE FROM object_values WHERE object_serial = old.serial;
+END
+"""
 
 
 def _swap_values(columns: list[sa.Column], key: tuple[str, ...], copy: str, **kw: bool) -> None:
@@ -48,7 +59,6 @@ def upgrade() -> None:
         [
             sa.Column("object_serial", sa.Integer(), nullable=False),
             *_text_columns(),
-            sa.ForeignKeyConstraint(["object_serial"], ["objects.serial"], ondelete="CASCADE"),
         ],
         ("object_serial", "attr", "value"),
         "INSERT INTO object_values_rebuilt (object_serial, attr, connector, value) "
@@ -56,9 +66,11 @@ def upgrade() -> None:
         "JOIN objects o ON o.id = v.object_id ORDER BY o.serial, v.attr, v.value",
         sqlite_with_rowid=False,
     )
+    op.execute(_CASCADE)
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER objects_values_gone")
     _swap_values(
         [
             sa.Column("object_id", sa.String(length=36), nullable=False),
