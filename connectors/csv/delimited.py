@@ -194,6 +194,12 @@ class Cursor:
     ) -> None:
         self._stream = stream
         self._layout = table.layout
+        self._imported = tuple(
+            (attribute, column, attribute.data_type is DataType.STRING)
+            for attribute, column in table.layout.columns
+            if attribute.imported
+        )
+        """(attribute, column, whether its text is its value) of what imports read."""
         self._rows = table.rows()
         self._path = path
         self._log = log
@@ -218,11 +224,15 @@ class Cursor:
             self._warn("csv.import.no_anchor", line, "row without a readable anchor skipped")
             return None
         attributes: dict[str, Value] = {}
-        for attribute, column in self._layout.columns:
-            if not attribute.imported:
+        # One search of the whole row instead of one per cell: most rows decode cleanly,
+        # and a text value of such a row is its cell as it is.
+        clean = _UNDECODABLE.search("".join(cells)) is None
+        width = len(cells)
+        for attribute, column, is_text in self._imported:
+            text = cells[column] if column < width else ""
+            if not text:
                 continue
-            text = _cell(cells, column)
-            value = self._value(line, attribute, text) if text else None
+            value = text if clean and is_text else self._value(line, attribute, text)
             if value is not None:
                 attributes[attribute.name] = value
         # The engine finds a repeated anchor (it already holds every anchor) and names

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from ecmahost.connectors.base import Record
-from ecmahost.engine.space.index import index_rows
+from ecmahost.engine.space.index import keyed_rows
 from ecmahost.engine.space.models import ExportEvent, ObjectRow, ObjectValue, utcnow
 from ecmahost.engine.space.states import OPEN_STATUSES, ObjectState
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["upsert_batch"]
@@ -36,11 +37,14 @@ class _Plan:
     """The statements' rows for one batch, and what each record counted as."""
 
     now: datetime
+    serial: int
+    """The serial of the last object numbered: new objects take the next ones."""
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     seen_only: list[str] = field(default_factory=list)
-    reindexed: list[dict[str, Any]] = field(default_factory=list)
-    stale_index: list[str] = field(default_factory=list)
+    reindexed: list[tuple[int, str, Any]] = field(default_factory=list)
+    """(serial, connector, attributes) of every object whose index rows are written."""
+    stale_index: list[int] = field(default_factory=list)
     counts: dict[str, int] = field(
         default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0, "pending": 0}
     )
@@ -78,7 +82,7 @@ async def upsert_batch(
     busy = await _ids_with_open_events(session, [row["id"] for row in existing.values()])
     derived = {a: new_id(a) for a in by_anchor if a not in existing}
     taken = await _taken_ids(session, list(derived.values()))
-    plan = _Plan(utcnow())
+    plan = _Plan(utcnow(), await _last_serial(session) if derived else 0)
     for anchor, record in by_anchor.items():
         row = existing.get(anchor)
         if row is None:
@@ -127,15 +131,17 @@ def _add(plan: _Plan, connector: str, run_id: int, object_id: str, record: Recor
         "seen_run": run_id,
         "target_anchor": record.anchor,
         "external_id": None,
+        "serial": plan.serial + 1,
     }
+    plan.serial += 1
     plan.inserts.append(row)
-    plan.reindexed.append(row)
+    plan.reindexed.append((plan.serial, connector, attributes))
     plan.counts["added"] += 1
 
 
 def _refresh(plan: _Plan, run_id: int, row: dict[str, Any], record: Record, busy: bool) -> None:
     attributes = dict(record.attributes)
-    text = json.dumps(attributes)
+    text = _json(attributes)
     same_target = (
         _holds(row["confirmed"], attributes, text) and row["target_anchor"] == record.anchor
     )
@@ -165,8 +171,8 @@ def _refresh(plan: _Plan, run_id: int, row: dict[str, Any], record: Record, busy
         "seen_run": run_id,
     }
     plan.updates.append(changed)
-    plan.reindexed.append(changed)
-    plan.stale_index.append(row["id"])
+    plan.reindexed.append((row["serial"], row["connector"], attributes))
+    plan.stale_index.append(row["serial"])
     plan.counts["added" if row["version"] == 0 else "updated"] += 1
 
 
@@ -181,14 +187,9 @@ async def _write(session: AsyncSession, plan: _Plan, run_id: int) -> None:
             update(ObjectRow).where(ObjectRow.id.in_(plan.seen_only)).values(seen_run=run_id)
         )
     if plan.stale_index:
-        await session.execute(
-            delete(ObjectValue).where(ObjectValue.object_id.in_(plan.stale_index))
-        )
-    values = [
-        _value_params(v)
-        for row in plan.reindexed
-        for v in index_rows(row["id"], row["connector"], row["attributes"])
-    ]
+        await connection.exec_driver_sql(_CLEAR_VALUES, (json.dumps(plan.stale_index),))
+    # In key order: new objects' rows go to the end of the index's B-tree.
+    values = [v for entry in sorted(plan.reindexed) for v in keyed_rows(*entry)]
     if values:
         await connection.exec_driver_sql(_INSERT_VALUES, values)
 
@@ -203,28 +204,34 @@ _INSERT_OBJECTS = (
     f"INSERT INTO {_OBJECTS} ({', '.join(_OBJECT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_OBJECT_COLUMNS))})"
 )
+_object_columns = operator.itemgetter(*_OBJECT_COLUMNS)
 _INSERT_VALUES = (
     f"INSERT INTO {_VALUES} ({', '.join(_VALUE_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_VALUE_COLUMNS))})"
 )
-_value_params = operator.itemgetter(*_VALUE_COLUMNS)
 
 
 def _object_params(row: dict[str, Any]) -> tuple[Any, ...]:
     """``row`` as the driver stores it: JSON as text (written once when the target
     holds what SCIM shows), times in SQLAlchemy's SQLite format."""
-    attributes = json.dumps(row["attributes"])
-    confirmed = (
-        attributes if row["confirmed"] is row["attributes"] else json.dumps(row["confirmed"])
-    )
-    stored = {
-        **row,
+    attributes = _json(row["attributes"])
+    confirmed = attributes if row["confirmed"] is row["attributes"] else _json(row["confirmed"])
+    stored = row | {
         "attributes": attributes,
         "confirmed": confirmed,
         "created_at": _sqlite_time(row["created_at"]),
         "updated_at": _sqlite_time(row["updated_at"]),
     }
-    return tuple(stored[c] for c in _OBJECT_COLUMNS)
+    return _object_columns(stored)  # type: ignore[no-any-return]
+
+
+def _json(attributes: Mapping[str, Any]) -> str:
+    """The attributes as stored JSON text: orjson writes it ten times faster than the
+    json module; the rare value it refuses (an integer beyond 64 bits) goes there."""
+    try:
+        return orjson.dumps(attributes).decode()
+    except TypeError:  # orjson.JSONEncodeError is one
+        return json.dumps(attributes)
 
 
 @functools.lru_cache(maxsize=4)
@@ -243,6 +250,7 @@ _KNOWN = (
     ObjectRow.state,
     ObjectRow.version,
     ObjectRow.seen_run,
+    ObjectRow.serial,
 )
 """What ``_refresh`` compares a known object's record with."""
 _ROWS_FOR_ANCHORS = (
@@ -256,6 +264,8 @@ _OPEN_EVENTS = (
     "AND status IN (SELECT value FROM json_each(?))"
 )
 _TAKEN_IDS = f"SELECT id FROM {_OBJECTS} WHERE id IN (SELECT value FROM json_each(?))"
+_LAST_SERIAL = f"SELECT coalesce(max(serial), 0) FROM {_OBJECTS}"
+_CLEAR_VALUES = f"DELETE FROM {_VALUES} WHERE object_serial IN (SELECT value FROM json_each(?))"
 
 
 async def _rows_for_anchors(
@@ -296,3 +306,9 @@ async def _taken_ids(session: AsyncSession, ids: list[str]) -> set[str]:
         return set()
     result = await (await session.connection()).exec_driver_sql(_TAKEN_IDS, (json.dumps(ids),))
     return {object_id for (object_id,) in result}
+
+
+async def _last_serial(session: AsyncSession) -> int:
+    """The highest serial given so far (the write lock is held: nobody takes one meanwhile)."""
+    result = await (await session.connection()).exec_driver_sql(_LAST_SERIAL)
+    return int(result.scalar_one())

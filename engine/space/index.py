@@ -9,16 +9,30 @@ from typing import Any, cast
 from ecmahost.connectors.base import Value
 from ecmahost.engine.space.models import ObjectRow, ObjectValue
 from ecmahost.engine.space.states import ObjectState
-from sqlalchemy import Table, bindparam, delete, insert
+from sqlalchemy import String, Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
-__all__ = ["index_rows", "index_text", "reindex"]
+__all__ = ["INSERT_ROWS", "index_rows", "index_text", "keyed_rows", "reindex"]
 
+_OBJECTS = cast(Table, ObjectRow.__table__)
 _VALUES = cast(Table, ObjectValue.__table__)
 # Built once: every SCIM write runs them, and a statement rebuilt per call costs its
-# cache key each time.
-_CLEAR = delete(_VALUES).where(_VALUES.c.object_id == bindparam("object_id"))
-_INSERT = insert(_VALUES)
+# cache key each time. Rows name their object by id; the index keys them by its
+# serial, which only the database knows for an object inserted without one.
+_SERIAL_OF = (
+    select(_OBJECTS.c.serial).where(_OBJECTS.c.id == bindparam("object_id")).scalar_subquery()
+)
+_CLEAR = delete(_VALUES).where(_VALUES.c.object_serial == _SERIAL_OF)
+INSERT_ROWS = insert(_VALUES).from_select(
+    ["object_serial", "attr", "connector", "value"],
+    select(
+        _OBJECTS.c.serial,
+        bindparam("attr", type_=String),
+        bindparam("connector", type_=String),
+        bindparam("value", type_=String),
+    ).where(_OBJECTS.c.id == bindparam("object_id")),
+)
+"""Inserts ``index_rows`` (an executemany): each row under its object's serial."""
 
 
 def index_text(value: Value) -> str:
@@ -37,7 +51,7 @@ def reindex(session: Session, row: ObjectRow) -> None:
         return
     values = index_rows(row.id, row.connector, row.attributes)
     if values:
-        session.execute(_INSERT, values)
+        session.execute(INSERT_ROWS, values)
 
 
 def index_rows(
@@ -45,12 +59,30 @@ def index_rows(
 ) -> list[dict[str, str]]:
     """The index rows of an object's present values: one per value of a set. Values
     of a set that differ only in case index as one row (the key holds the text)."""
-    rows: dict[tuple[str, str], dict[str, str]] = {}
+    return [
+        {"object_id": object_id, "connector": connector, "attr": attr, "value": value}
+        for attr, value in _entries(attributes)
+    ]
+
+
+def keyed_rows(
+    serial: int, connector: str, attributes: Mapping[str, Any]
+) -> list[tuple[int, str, str, str]]:
+    """``index_rows`` as the table's own tuples (object_serial, attr, connector, value),
+    for an import that knows the serials it gives."""
+    return [(serial, attr, connector, value) for attr, value in _entries(attributes)]
+
+
+def _entries(attributes: Mapping[str, Any]) -> dict[tuple[str, str], None]:
+    """The distinct (lower-cased attribute, index text) pairs, in attribute order."""
+    entries: dict[tuple[str, str], None] = {}
     for name, value in attributes.items():
-        for item in value if isinstance(value, list) else [value]:
-            if item is None or item == "":
-                continue
-            row = {"object_id": object_id, "connector": connector, "attr": name.lower()}
-            row["value"] = index_text(item)
-            rows.setdefault((row["attr"], row["value"]), row)
-    return list(rows.values())
+        attr = name.lower()
+        if type(value) is str:  # most values: index_text's own case, without the call
+            if value:
+                entries[attr, value.casefold()] = None
+            continue
+        for item in value if isinstance(value, list) else (value,):
+            if item is not None and item != "":
+                entries[attr, index_text(item)] = None
+    return entries

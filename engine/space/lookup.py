@@ -36,8 +36,8 @@ _BY_ID = (
     "WHERE o.id = ? AND o.connector = ? AND o.state = ?"
 )
 _BY_VALUE = (
-    f"SELECT {_COLUMNS} FROM {indexed(_OBJECTS, 'o', plans.OBJECTS_BY_ID)} WHERE o.id IN ("
-    f"SELECT v.object_id FROM {indexed(_VALUES, 'v', plans.VALUES_LOOKUP)} "
+    f"SELECT {_COLUMNS} FROM {indexed(_OBJECTS, 'o', plans.OBJECTS_BY_SERIAL)} WHERE o.serial IN ("
+    f"SELECT v.object_serial FROM {indexed(_VALUES, 'v', plans.VALUES_LOOKUP)} "
     f"WHERE v.connector = ? AND v.attr = ? AND v.value = ? "
     f"LIMIT {MAX_MATCHES + 1}) AND o.connector = ? AND o.state = ? ORDER BY o.anchor"
 )

@@ -22,6 +22,7 @@ __all__ = [
     "EVENTS_DUE",
     "EVENTS_OF_OBJECT",
     "OBJECTS_BY_ID",
+    "OBJECTS_BY_SERIAL",
     "OBJECTS_LISTING",
     "VALUES_LOOKUP",
     "indexed",
@@ -30,6 +31,8 @@ __all__ = [
 
 OBJECTS_BY_ID = "sqlite_autoindex_objects_1"
 """The primary key of ``objects`` (a text key, so SQLite's own unique index)."""
+OBJECTS_BY_SERIAL = "ix_objects_serial"
+"""``objects (serial)``: the objects an ``eq`` filter's value rows name."""
 OBJECTS_LISTING = "ix_objects_listing"
 """``objects (connector, state, anchor)``: pages and marks in anchor order."""
 VALUES_LOOKUP = "ix_object_values_lookup"

@@ -1,9 +1,10 @@
 """SCIM filters as SQL over the connector space's value index.
 
 Every comparison is a subquery on ``object_values`` keyed by (connector, attr,
-value), so ``eq`` on any attribute is an index lookup and nothing is evaluated
-in Python. An attribute the schema does not know matches nothing, which is how
-Entra's ``PLACEHOLDER eq "…"`` test query gets its empty list.
+value), joined back to the objects by their serial, so ``eq`` on any attribute is an
+index lookup and nothing is evaluated in Python. An attribute the schema does not
+know matches nothing, which is how Entra's ``PLACEHOLDER eq "…"`` test query gets
+its empty list.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def _values(
     condition = and_(ObjectValue.connector == connector, ObjectValue.attr == attribute.name.lower())
     if test is not None:
         condition = and_(condition, test)
-    return ObjectRow.id.in_(select(ObjectValue.object_id).where(condition))
+    return ObjectRow.serial.in_(select(ObjectValue.object_serial).where(condition))
 
 
 def _id_compare(node: Compare) -> ColumnElement[bool]:

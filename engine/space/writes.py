@@ -34,7 +34,15 @@ from sqlalchemy.orm import Session
 
 __all__ = ["append_event", "create", "current", "rewrite"]
 
-_CLEAR_VALUES = "DELETE FROM object_values WHERE object_values.object_id = ?"
+# The value index is keyed by the object's serial (see ``ObjectValue``).
+_CLEAR_VALUES = (
+    "DELETE FROM object_values WHERE object_values.object_serial = "
+    "(SELECT objects.serial FROM objects WHERE objects.id = ?)"
+)
+_INSERT_VALUE = (
+    "INSERT INTO object_values (object_serial, attr, connector, value) "
+    "SELECT objects.serial, ?, ?, ? FROM objects WHERE objects.id = ?"
+)
 
 _PRESENT, _DELETED = ObjectState.PRESENT.value, ObjectState.DELETED.value
 _HOLDER = "SELECT objects.id FROM objects WHERE objects.connector = ? AND objects.anchor = ?"
@@ -44,9 +52,12 @@ _CURRENT = (
     "objects.version, objects.created_at, objects.updated_at, objects.external_id, "
     "objects.state FROM objects WHERE objects.id = ?"
 )
+# ``serial``: the next number, taken in the INSERT itself under the write lock (as
+# the model's default does for the ORM's inserts).
 _INSERT_OBJECT = (
     "INSERT INTO objects (id, connector, anchor, attributes, confirmed, state, "
-    "external_id, version, created_at, updated_at) VALUES (?, ?, ?, ?, NULL, ?, ?, 1, ?, ?)"
+    "external_id, version, created_at, updated_at, serial) VALUES (?, ?, ?, ?, NULL, ?, ?, 1, "
+    "?, ?, (SELECT coalesce(max(serial), 0) + 1 FROM objects))"
 )
 _REWRITE = (
     "UPDATE objects SET attributes = ?, state = ?, external_id = ?, version = ?, "
@@ -100,20 +111,13 @@ def _as_sqlalchemy(write: Callable[P, R]) -> Callable[P, R]:
     return wrapped
 
 
-@functools.lru_cache(maxsize=4)
-def _insert_values(columns: tuple[str, ...]) -> str:
-    """The INSERT of index rows with these columns (``index_rows``' keys)."""
-    return (
-        f"INSERT INTO object_values ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    )
-
-
 def _index(db: sqlite3.Connection, object_id: str, connector: str, attributes: Any) -> None:
     """The object's index rows, in one executemany."""
     values = index_rows(object_id, connector, attributes)
     if values:
-        columns = tuple(values[0])
-        db.executemany(_insert_values(columns), [tuple(v.values()) for v in values])
+        db.executemany(
+            _INSERT_VALUE, [(v["attr"], connector, v["value"], object_id) for v in values]
+        )
 
 
 @_as_sqlalchemy

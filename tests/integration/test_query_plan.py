@@ -32,13 +32,13 @@ def _fill(db_file: Path) -> None:
     with sqlite3.connect(db_file) as db:
         db.executemany(
             "INSERT INTO objects (id, connector, anchor, attributes, state, version,"
-            " created_at, updated_at) VALUES (?, ?, ?, '{}', 'present', 1, ?, ?)",
-            ((f"id-{i}", NAME, f"anchor-{i}", now, now) for i in range(OBJECTS)),
+            " created_at, updated_at, serial) VALUES (?, ?, ?, '{}', 'present', 1, ?, ?, ?)",
+            ((f"id-{i}", NAME, f"anchor-{i}", now, now, i + 1) for i in range(OBJECTS)),
         )
         db.executemany(
-            "INSERT INTO object_values (object_id, attr, connector, value) VALUES (?, ?, ?, ?)",
+            "INSERT INTO object_values (object_serial, attr, connector, value) VALUES (?, ?, ?, ?)",
             (
-                (f"id-{i}", attr, NAME, f"{attr}-{i}")
+                (i + 1, attr, NAME, f"{attr}-{i}")
                 for i in range(OBJECTS)
                 for attr in ("azureobjectid", "username", "displayname")
             ),

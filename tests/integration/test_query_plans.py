@@ -21,6 +21,7 @@ from ecmahost.engine.space.plans import (
     EVENTS_DUE,
     EVENTS_OF_OBJECT,
     OBJECTS_BY_ID,
+    OBJECTS_BY_SERIAL,
     OBJECTS_LISTING,
     VALUES_LOOKUP,
 )
@@ -40,7 +41,7 @@ RAW: dict[str, tuple[str, tuple[object, ...], set[str]]] = {
     "eq on UserName": (
         lookup._BY_VALUE,
         ("CSV", "username", "user7@example.org", "CSV", "present"),
-        {OBJECTS_BY_ID, VALUES_LOOKUP},
+        {OBJECTS_BY_SERIAL, VALUES_LOOKUP},
     ),
     "list page": (lookup._PAGE_FROM, ("CSV", "present", "", 100, 3), {OBJECTS_LISTING}),
     "listing marks": (listing._MARKS, ("CSV", "present", 100), {OBJECTS_LISTING}),
@@ -117,6 +118,13 @@ def _users(db_file: Path) -> int:
         return int(db.execute("SELECT count(*) FROM objects").fetchone()[0])
 
 
+def _serials(db_file: Path) -> tuple[int, int]:
+    """(objects, distinct serials): each object needs its own, for its index rows."""
+    with sqlite3.connect(db_file) as db:
+        row = db.execute("SELECT count(*), count(DISTINCT serial) FROM objects").fetchone()
+    return int(row[0]), int(row[1])
+
+
 async def _create(app: CsvApp, count: int) -> None:
     numbers = iter(range(count))
 
@@ -142,6 +150,8 @@ async def test_every_statement_keeps_its_index_as_scim_creates_grow_the_space(
     await _create(csv_app, CREATED)
 
     assert _users(db_file) >= CREATED
+    objects, serials = _serials(db_file)
+    assert serials == objects  # concurrent creates never share a serial, nor lack one
     _assert_indexed(early)  # the plan the host's own lookup would run
     await _analyze(csv_app)
     fresh = connect_read_only(db_file)

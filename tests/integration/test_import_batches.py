@@ -1,0 +1,88 @@
+"""A full import over many batches: each written while the next is read, in order,
+with the value index following every change of a value."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from ecmahost.connectors.base import Record
+from ecmahost.connectors.exceptions import TransientError
+from ecmahost.connectors.memory.connector import MemoryConnector
+from ecmahost.engine.space.lookup import Lookup
+from ecmahost.engine.workers import importer as importer_module
+from ecmahost.engine.workers.gate import RunGate
+from ecmahost.engine.workers.importer import Importer
+
+from tests.integration.test_space import NAME, Space, person, space
+
+__all__ = ["space"]
+
+USERS = 11
+BATCH = 3
+
+
+class _FailingAfter(MemoryConnector):
+    """A target whose read breaks after ``after`` records."""
+
+    after = 7
+
+    async def full_import(self) -> AsyncIterator[Record]:
+        read = 0
+        async for record in super().full_import():
+            if read == self.after:
+                raise TransientError("the target went away")
+            read += 1
+            yield record
+
+
+def _titles(db_file: Path, title: str) -> list[str]:
+    lookup = Lookup(db_file)
+    try:
+        return sorted(o.anchor for o in lookup.by_value(NAME, "title", title) or [])
+    finally:
+        lookup.close()
+
+
+@pytest.fixture(autouse=True)
+def _small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importer_module, "BATCH_SIZE", BATCH)
+
+
+async def test_every_batch_is_written_and_counted_in_order(space: Space) -> None:
+    space.target.objects = {f"u{i:02d}": person(f"u{i:02d}", Title="Old") for i in range(USERS)}
+    seen: list[int] = []
+
+    report = await space.importer.full_import(seen.append)
+
+    assert report.ok and report.seen == USERS and report.counts["added"] == USERS
+    assert seen == sorted(seen) and seen[-1] == USERS
+    assert len(await space.visible()) == USERS
+    assert _titles(space.db_file, "old") == sorted(space.target.objects)
+
+
+async def test_a_changed_value_is_found_by_its_new_value_only(space: Space) -> None:
+    space.target.objects = {f"u{i:02d}": person(f"u{i:02d}", Title="Old") for i in range(USERS)}
+    await space.importer.full_import()
+    changed = {"u01", "u05", "u10"}  # in the first, second and last batch
+    for anchor in changed:
+        space.target.objects[anchor] = person(anchor, Title="New")
+
+    report = await space.importer.full_import()
+
+    assert report.counts["updated"] == len(changed)
+    assert _titles(space.db_file, "new") == sorted(changed)
+    assert _titles(space.db_file, "old") == sorted(set(space.target.objects) - changed)
+
+
+async def test_a_read_that_breaks_keeps_the_batches_written_before(space: Space) -> None:
+    target = _FailingAfter(NAME, space.target.settings, space.db_file.parent)
+    target.objects = {f"u{i:02d}": person(f"u{i:02d}") for i in range(USERS)}
+    importer = Importer(NAME, target, space.space, RunGate())
+
+    report = await importer.full_import()
+
+    assert not report.ok and "went away" in (report.error or "")
+    assert report.counts["added"] == 6  # two whole batches were read before the break
+    assert len(await space.visible()) == 6
