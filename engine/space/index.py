@@ -68,9 +68,9 @@ def index_rows(
 def keyed_rows(
     serial: int, connector: str, attributes: Mapping[str, Any]
 ) -> list[tuple[int, str, str, str]]:
-    """``index_rows`` as the table's own tuples (object_serial, attr, connector, value),
-    for an import that knows the serials it gives."""
-    return [(serial, attr, connector, value) for attr, value in _entries(attributes)]
+    """``index_rows`` as the table's own tuples, in its columns' order (object_serial,
+    attr, value, connector), for an import that knows the serials it gives."""
+    return [(serial, attr, value, connector) for attr, value in _entries(attributes)]
 
 
 def _entries(attributes: Mapping[str, Any]) -> dict[tuple[str, str], None]:

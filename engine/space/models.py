@@ -124,8 +124,9 @@ class ObjectValue(Base):
     # (migration 0008), which every DELETE of objects fires.
     object_serial: Mapped[int] = mapped_column(Integer, primary_key=True)
     attr: Mapped[str] = mapped_column(String(200), primary_key=True)
-    connector: Mapped[str] = mapped_column(String(200))
     value: Mapped[str] = mapped_column(Text, primary_key=True)
+    # After the key's columns: see migration 0008 (SQLite 3.40's quick_check).
+    connector: Mapped[str] = mapped_column(String(200))
 
 
 class ExportEvent(Base):
