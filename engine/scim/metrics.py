@@ -83,7 +83,9 @@ class _Series:
     def __init__(self) -> None:
         self._known: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
 
-    def of(self, host: Host, connector: str, method: str, route: str, status: int) -> tuple[Any, Any]:
+    def of(
+        self, host: Host, connector: str, method: str, route: str, status: int
+    ) -> tuple[Any, Any]:
         key = (connector, method, route, status)
         found = self._known.get(key)
         if found is None:

@@ -66,8 +66,34 @@ def test_shortcut_agrees_with_the_parser(text: str) -> None:
 
 
 _PIECES = st.sampled_from(
-    [" ", "\t", "\n", '"', "\\", "(", ")", "[", "]", ":", ".", "-", "eq", "Eq", "pr", "co",
-     "and", "not", "userName", "urn:a:b", "x", "1", "\x01", "\ud800", "é", "\u00a0"]
+    [
+        " ",
+        "\t",
+        "\n",
+        '"',
+        "\\",
+        "(",
+        ")",
+        "[",
+        "]",
+        ":",
+        ".",
+        "-",
+        "eq",
+        "Eq",
+        "pr",
+        "co",
+        "and",
+        "not",
+        "userName",
+        "urn:a:b",
+        "x",
+        "1",
+        "\x01",
+        "\ud800",
+        "é",
+        "\u00a0",
+    ]
 )
 
 
