@@ -121,7 +121,30 @@ def parse_filter(text: str) -> Filter:
     Keywords and operators are case-insensitive; ``not`` binds tighter than
     ``and``, which binds tighter than ``or``; ``and``/``or`` associate left.
     """
-    return _Parser(text).parse()
+    return _single_comparison(text) or _Parser(text).parse()
+
+
+_SIMPLE_RE = re.compile(
+    r'[ \t\r\n]*(?P<path>[^ \t\r\n()\[\]"]+)[ \t\r\n]+(?P<op>[A-Za-z]{2})'
+    r'[ \t\r\n]*"(?P<value>[^"\\\x00-\x1f\ud800-\udfff]*)"[ \t\r\n]*'
+)
+"""``path op "plain string"``: the shape of Entra's match before every create. The
+string has no escapes, control characters nor surrogates, so it is its own JSON value."""
+
+
+def _single_comparison(text: str) -> Compare | None:
+    """The one comparison ``text`` is when it has the :data:`_SIMPLE_RE` shape, as the
+    parser would build it, without its tokens (a fifth of a match's own CPU); None for
+    anything else, which the parser then reads (and refuses where it must)."""
+    match = _SIMPLE_RE.fullmatch(text)
+    op = match["op"].lower() if match else ""
+    if match is None or op not in COMPARE_OPS:
+        return None
+    urn, _, rest = match["path"].rpartition(":")
+    name = _NAME_RE.fullmatch(rest)
+    if name is None or (urn and not _URI_RE.fullmatch(urn)):
+        return None
+    return Compare(AttrPath(urn or None, name["name"], name["sub"]), op, match["value"])
 
 
 def _invalid(message: str, pos: int) -> ScimError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 from ecmahost.engine.config import Listen
@@ -71,11 +71,42 @@ class _UnauthorizedLog:
 
 _UNAUTHORIZED_KEY: Final = web.AppKey("unauthorized_log", _UnauthorizedLog)
 
+_MAX_SERIES: Final = 4096
+"""Most label combinations whose counter and histogram are kept at hand; the labels
+are bounded already (known connectors, methods, route templates, statuses)."""
+
+
+class _Series:
+    """Each label combination's counter and histogram, looked up once: prometheus'
+    ``labels()`` costs more than the count itself on a read."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+
+    def of(
+        self, host: Host, connector: str, method: str, route: str, status: int
+    ) -> tuple[Any, Any]:
+        key = (connector, method, route, status)
+        found = self._known.get(key)
+        if found is None:
+            if len(self._known) >= _MAX_SERIES:
+                self._known.clear()
+            found = (
+                host.metrics.scim_requests.labels(connector, method, route, str(status)),
+                host.metrics.scim_seconds.labels(connector, method, route),
+            )
+            self._known[key] = found
+        return found
+
+
+_SERIES_KEY: Final = web.AppKey("metric_series", _Series)
+
 
 def metrics_middleware(app: web.Application) -> Callable[..., Awaitable[web.StreamResponse]]:
     """The middleware for ``app``: outermost, so it sees the status the error
     middleware settled on."""
     app[_UNAUTHORIZED_KEY] = _UnauthorizedLog()
+    app[_SERIES_KEY] = _Series()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -100,8 +131,9 @@ def _observe(request: web.Request, status: int, duration_s: float) -> None:
     named = request.match_info.get("connector", "")
     connector = named if named in host.config.connectors else ""  # never a stranger's word
     method = request.method if request.method in _METHODS else "other"
-    host.metrics.scim_requests.labels(connector, method, route, str(status)).inc()
-    host.metrics.scim_seconds.labels(connector, method, route).observe(duration_s)
+    requests, seconds = request.app[_SERIES_KEY].of(host, connector, method, route, status)
+    requests.inc()
+    seconds.observe(duration_s)
     if status == 401:
         request.app[_UNAUTHORIZED_KEY].refused(request.remote or "unknown", route)
 

@@ -66,6 +66,10 @@ class ResourceMapper:
         self.active = schema.get(deprovision.disable_attribute or "") or None
         self.disabled_value = deprovision.disabled_value
         self._user_name = schema.get("UserName") or schema.anchor
+        self._shown = tuple(
+            a.name for a in schema.attributes if a.imported and a.name.lower() not in PASSWORD_NAMES
+        )
+        """The attributes ``render`` shows, in schema order: worked out once, not per User."""
 
     # -- paths -----------------------------------------------------------------
 
@@ -183,11 +187,8 @@ class ResourceMapper:
 
     def render(self, obj: StoredObject, location: str) -> dict[str, Any]:
         """The SCIM User for ``obj``: no nulls, connector attributes in the extension."""
-        extension = {
-            a.name: obj.attributes[a.name]
-            for a in self.schema.attributes
-            if a.name in obj.attributes and a.imported and a.name.lower() not in PASSWORD_NAMES
-        }
+        attributes = obj.attributes
+        extension = {name: attributes[name] for name in self._shown if name in attributes}
         resource: dict[str, Any] = {
             "schemas": [CORE_USER, EXTENSION],
             "id": obj.id,

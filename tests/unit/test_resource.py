@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from ecmahost.connectors.base import Attribute, Direction, Schema
 from ecmahost.connectors.csv.schema_xml import parse_schema_xml
 from ecmahost.engine.config import Deprovision, DisableAction
 from ecmahost.engine.exceptions import ScimError
@@ -202,3 +203,43 @@ def test_render_meta() -> None:
         "location": LOCATION,
         "version": 'W/"7"',
     }
+
+
+def test_render_shows_imported_attributes_in_schema_order_and_never_a_password() -> None:
+    """The attributes shown are worked out once per connector: import-only and
+    import-export ones in schema order; export-only ones and any attribute named as a
+    password never, even one a schema mistakenly declares readable."""
+    schema = Schema(
+        "User",
+        (
+            Attribute("Id", is_anchor=True),
+            Attribute("Title"),
+            Attribute("password"),
+            Attribute("Export_Password"),
+            Attribute("Secret", direction=Direction.EXPORT_ONLY),
+            Attribute("Badge", direction=Direction.IMPORT_ONLY),
+        ),
+    )
+    mapper = ResourceMapper(schema, Deprovision())
+    everything = {
+        "Badge": "7",
+        "Secret": "s",
+        "password": "p",
+        "Export_Password": "e",
+        "Title": "Lead",
+        "Id": "u1",
+    }
+    obj = StoredObject(
+        id="x",
+        connector="CSV",
+        anchor="u1",
+        attributes=everything,
+        visible=True,
+        version=1,
+        created_at=datetime(2024, 5, 1),
+        updated_at=datetime(2024, 5, 1),
+    )
+
+    extension = mapper.render(obj, LOCATION)[EXT]
+
+    assert list(extension.items()) == [("Id", "u1"), ("Title", "Lead"), ("Badge", "7")]
