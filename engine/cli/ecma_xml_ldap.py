@@ -13,6 +13,7 @@ Parameters are found by their wizard label, without regard to case or punctuatio
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -31,8 +32,6 @@ from ecmahost.engine.cli.ecma_xml_common import (
     text,
     value,
 )
-from ldap3.core.exceptions import LDAPInvalidDnError
-from ldap3.utils.dn import parse_dn
 
 __all__ = ["translate"]
 
@@ -40,6 +39,8 @@ _PASSWORDS = ("userpassword", "unicodepwd", "export_password", "password")
 """Password attributes: written as Entra's export-only ``export_password``, never read."""
 _LOGS = {"accesslog": "cn=accesslog", "changelog": "cn=changelog", "usn": ""}
 
+
+_RDN = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*|[0-9]+(\.[0-9]+)+)\s*=")
 
 DN_ANCHOR = "-dn-"
 """The ldap connector's name for an entry's DN as its anchor (ECMA2Host's too)."""
@@ -94,9 +95,7 @@ def _connectivity(connector: ImportedConnector, found: list[Parameter], source: 
 
 
 def _bind_dn(connector: ImportedConnector, user: str) -> str:
-    try:
-        parse_dn(user)
-    except LDAPInvalidDnError:
+    if not _is_dn(user):
         connector.warn(f"User Name {user!r} is not a DN: set bind_dn to the bind account's DN")
     return user
 
@@ -126,10 +125,11 @@ def _partition(connector: ImportedConnector, node: ET.Element, source: Path) -> 
 
 
 def _is_dn(value: str) -> bool:
-    try:
-        return bool(parse_dn(value))
-    except LDAPInvalidDnError:
-        return False
+    """Whether ``value`` reads as a DN: ``type=value`` parts split by unescaped commas.
+    A plausibility check for what the export holds; the connector parses DNs fully
+    when it starts (the engine reaches connectors only through their settings)."""
+    parts = re.split(r"(?<!\\),", value)
+    return bool(value.strip()) and all(_RDN.match(part) for part in parts)
 
 
 def _without_passwords(

@@ -12,6 +12,7 @@ import pytest
 from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.connectors.ldap.settings import LdapSettings
 from ecmahost.connectors.sql.connector import SqlSettings
+from ecmahost.engine.cli import ecma_xml_ldap
 from ecmahost.engine.cli.ecma_xml import import_xml
 from ecmahost.engine.cli.main import main
 from ecmahost.engine.config import ConnectorConfig
@@ -214,3 +215,19 @@ def test_import_xml_sql_table_from_the_export_step(tmp_path: Path) -> None:
     """Schema 2 left empty: the Export run step's table is the one."""
     source = _variant(tmp_path, SQL, ("<Value>Employees</Value>", "<Value />"))
     assert _table(import_xml(source).toml, "SQL")["settings"]["table"] == "Employees"
+
+
+@pytest.mark.parametrize(
+    ("value", "is_dn"),
+    [
+        ("cn=admin,dc=contoso,dc=lab", True),
+        ("CN=Smith\\, John,OU=Users,DC=contoso,DC=lab", True),
+        ("2.5.4.3=admin,dc=lab", True),
+        ("CONTOSO\\admin", False),
+        ("admin@contoso.lab", False),
+        ("cn=admin,,dc=lab", False),
+        ("", False),
+    ],
+)
+def test_import_xml_ldap_tells_a_dn_from_a_user_name(value: str, is_dn: bool) -> None:
+    assert ecma_xml_ldap._is_dn(value) is is_dn
