@@ -4,16 +4,17 @@ with an async driver (``sqlite+aiosqlite``, ``postgresql+asyncpg``, ...).
 The table is reflected when the connector opens: its columns become the schema's
 attributes (see ``sql_values`` for the types), its anchor column must be unique. A
 full import pages through the table by anchor (keyset paging), one short read per
-page. An export batch is one transaction, each change in its own savepoint, so a
-value the database refuses fails that change alone while the others commit; when
-the database itself is unreachable or busy, the whole batch is retried later.
+page. An export batch is one transaction of as few statements as it can be (see
+``batch``); when the database refuses one of its changes, the batch is sent again
+with each change in its own savepoint, so a refused value fails that change alone
+while the others commit. When the database itself is unreachable or busy, the whole
+batch is retried later.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,9 +32,10 @@ from ecmahost.connectors.base import (
 from ecmahost.connectors.direction import DirectionSettings
 from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
 from ecmahost.connectors.secrets import redact, resolve_secret
-from ecmahost.connectors.sql import mariadb
+from ecmahost.connectors.sql import batch, mariadb
+from ecmahost.connectors.sql.batch import Plan
 from ecmahost.connectors.sql.delta import DeltaColumns, DeltaSettings, Row, changes_after
-from ecmahost.connectors.sql.errors import boundary, translate
+from ecmahost.connectors.sql.errors import boundary, is_transient, translate
 from ecmahost.connectors.sql.mapping import TableMapping
 from ecmahost.connectors.sql.upsert import (
     delete_object,
@@ -42,7 +44,12 @@ from ecmahost.connectors.sql.upsert import (
     update_generated,
     upsert_object,
 )
-from ecmahost.connectors.sql.value_tables import ValueTable, ValueTableSettings, wanted_sets
+from ecmahost.connectors.sql.value_tables import (
+    ValueTable,
+    ValueTableSettings,
+    wanted_sets,
+    with_sets,
+)
 from pydantic import Field, SecretStr, field_validator
 from sqlalchemy import MetaData, Table, event, make_url
 from sqlalchemy import exc as sa_exc
@@ -52,10 +59,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 __all__ = ["SqlConnector", "SqlSettings"]
 
 log = logging.getLogger(__name__)
-
-_KEYS_PER_QUERY = 5000
-"""Anchors bound in one read of a values table: a page of the default size is one
-query, and a huge page stays under the drivers' bound-parameter limits (32,766)."""
 
 
 class SqlSettings(ConnectorSettings, DirectionSettings):
@@ -188,6 +191,8 @@ class SqlConnector(Connector):
             return [Result(plan.change.anchor, plan.error) for plan in plans]
         try:
             with boundary(f"{self.name}: cannot write to table {mapping.table.fullname}"):
+                if await _sent_in_bulk(engine, mapping, plans):
+                    return [Result(plan.change.anchor, plan.error) for plan in plans]
                 async with engine.begin() as conn:
                     return [await self._apply(conn, mapping, plan) for plan in plans]
         except TransientError as exc:
@@ -249,7 +254,7 @@ class SqlConnector(Connector):
             with boundary(f"{self.name}: cannot read table {mapping.table.fullname}"):
                 async with engine.connect() as conn:
                     for value_table in mapping.sets:
-                        live = await _with_sets(conn, mapping, value_table, live)
+                        live = await with_sets(conn, mapping, value_table, live)
         by_anchor = {r.anchor: r for r in live}
         return [
             None if r is None else Delta(r.anchor, None if row.deleted else by_anchor[r.anchor], "")
@@ -289,29 +294,29 @@ class SqlConnector(Connector):
                 rows = list(result.all())
                 records = [r for r in map(mapping.record, rows) if r is not None]
                 for value_table in mapping.sets if records else ():
-                    records = await _with_sets(conn, mapping, value_table, records)
+                    records = await with_sets(conn, mapping, value_table, records)
                 return rows, records
 
-    def _plan(self, change: Change, mapping: TableMapping) -> _Plan:
+    def _plan(self, change: Change, mapping: TableMapping) -> Plan:
         try:
             if change.kind is ChangeKind.DELETE and not change.anchor:
-                return _Plan(change)  # never inserted: the database assigned it no anchor
+                return Plan(change)  # never inserted: the database assigned it no anchor
             if change.kind is ChangeKind.DELETE:
-                return _Plan(change, anchor=mapping.anchor_value(change.anchor))
+                return Plan(change, anchor=mapping.anchor_value(change.anchor))
             if mapping.anchor_generated:
                 held = mapping.anchor_value(change.anchor) if change.anchor else None
-                return _Plan(change, values=mapping.values(change), anchor=held)
+                return Plan(change, values=mapping.values(change), anchor=held)
             previous = change.previous_anchor
             renamed_from = mapping.anchor_value(previous) if previous is not None else None
             sets = wanted_sets(mapping.sets, change.attributes)
-            return _Plan(change, values=mapping.values(change), previous=renamed_from, sets=sets)
+            return Plan(change, values=mapping.values(change), previous=renamed_from, sets=sets)
         except ValueError as exc:
             table = mapping.table.fullname
             error = PermanentError(f"{self.name}: cannot write {change.anchor!r} to {table}: {exc}")
             error.__cause__ = exc
-            return _Plan(change, error=error)
+            return Plan(change, error=error)
 
-    async def _apply(self, conn: AsyncConnection, mapping: TableMapping, plan: _Plan) -> Result:
+    async def _apply(self, conn: AsyncConnection, mapping: TableMapping, plan: Plan) -> Result:
         """One change in its own savepoint: a refused value fails only this change."""
         anchor = plan.change.anchor
         if plan.error is not None:
@@ -333,7 +338,7 @@ class SqlConnector(Connector):
         return Result(anchor)
 
 
-async def _write_generated(conn: AsyncConnection, mapping: TableMapping, plan: _Plan) -> str:
+async def _write_generated(conn: AsyncConnection, mapping: TableMapping, plan: Plan) -> str:
     """Update the row by its generated anchor, or insert one (a create, or a row gone
     meanwhile); returns the anchor the row has, as the import reads it."""
     assert plan.values is not None
@@ -346,22 +351,24 @@ async def _write_generated(conn: AsyncConnection, mapping: TableMapping, plan: _
     return anchor
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """A change made ready before the transaction: its column values (None: delete),
-    the anchor's column value, or why it cannot be written."""
+async def _sent_in_bulk(engine: AsyncEngine, mapping: TableMapping, plans: list[Plan]) -> bool:
+    """Whether the batch was written in one go (see ``batch``). False when it cannot go
+    so, or when the database refused any of it: then nothing of it was written."""
+    sent = batch.statements(engine.dialect.name, mapping, plans)
+    if sent is None:
+        return False
+    try:
+        async with engine.begin() as conn:
+            for statement in sent:
+                await conn.execute(statement.executable, statement.rows)
+    except sa_exc.SQLAlchemyError as exc:
+        if is_transient(exc):
+            raise  # the batch is retried later, as a whole
+        return False
+    return True
 
-    change: Change
-    values: dict[Any, Any] | None = None
-    anchor: Any = None
-    error: PermanentError | None = None
-    previous: Any = None
-    """The anchor's column value the row has now, for a rename."""
-    sets: Sequence[Sequence[str]] = ()
-    """The values of each of the mapping's ``sets``, in its order."""
 
-
-async def _write(conn: AsyncConnection, mapping: TableMapping, plan: _Plan) -> None:
+async def _write(conn: AsyncConnection, mapping: TableMapping, plan: Plan) -> None:
     """The plan's statements: values rows go after their object's row is written and
     before it is deleted or renamed (a rename writes them anew under the new anchor),
     so a foreign key from a values table to the row holds, with or without cascades."""
@@ -378,22 +385,6 @@ async def _write(conn: AsyncConnection, mapping: TableMapping, plan: _Plan) -> N
     await upsert_object(conn, mapping, plan.values)
     for value_table, wanted in zip(mapping.sets, plan.sets, strict=True):
         await value_table.write(conn, anchor, wanted)
-
-
-async def _with_sets(
-    conn: AsyncConnection, mapping: TableMapping, value_table: ValueTable, records: list[Record]
-) -> list[Record]:
-    stored = [mapping.anchor_value(r.anchor) for r in records]
-    rows: list[Any] = []
-    for start in range(0, len(stored), _KEYS_PER_QUERY):
-        chunk = stored[start : start + _KEYS_PER_QUERY]
-        rows.extend((await conn.execute(value_table.of_page(chunk))).all())
-    sets = value_table.grouped(rows, mapping.anchor.codec)
-    name = value_table.attribute.name
-    return [
-        replace(r, attributes={**r.attributes, name: sets[r.anchor]}) if r.anchor in sets else r
-        for r in records
-    ]
 
 
 def _table(conn: Connection, name: str, schema: str | None, key: str) -> Table:

@@ -70,11 +70,12 @@ def read_tinyint1_as_boolean(inspector: Inspector, _table: Table, column: dict[s
 
 
 def upsert_statement(mapping: TableMapping, values: Mapping[Column[Any], Any]) -> Executable | None:
-    """``INSERT … ON DUPLICATE KEY UPDATE`` replacing the mapped columns, or None when the
-    table has a unique key besides the anchor (see the module's docstring)."""
+    """``INSERT … ON DUPLICATE KEY UPDATE`` replacing the mapped columns, its values bound
+    by column key, or None when the table has a unique key besides the anchor (see the
+    module's docstring)."""
     if _other_unique_keys(mapping.table, mapping.anchor.column):
         return None
-    statement = mysql.insert(mapping.table).values(dict(values))
+    statement = mysql.insert(mapping.table)
     replaced: dict[str, Any] = {
         f.column.name: statement.inserted[f.column.name] if f.column in values else None
         for f in mapping.replaced(values)

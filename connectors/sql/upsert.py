@@ -14,18 +14,24 @@ from typing import Any
 
 from ecmahost.connectors.sql import mariadb
 from ecmahost.connectors.sql.mapping import TableMapping
-from sqlalchemy import Column, delete, insert, select, update
+from sqlalchemy import Column, Executable, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = [
     "NATIVE_UPSERT",
+    "anchor_parameter",
     "delete_object",
+    "delete_statement",
     "insert_generated",
+    "parameters",
     "rename_object",
     "update_generated",
     "upsert_object",
+    "upsert_statement",
 ]
+
+_ANCHOR = "anchor_value"
 
 NATIVE_UPSERT: dict[str, Callable[..., Any]] = {
     "postgresql": postgresql.insert,
@@ -37,33 +43,50 @@ NATIVE_UPSERT: dict[str, Callable[..., Any]] = {
 async def upsert_object(
     conn: AsyncConnection, mapping: TableMapping, values: Mapping[Column[Any], Any]
 ) -> None:
-    """Insert the object, or replace the mapped columns of the row with its anchor.
+    """Insert the object, or replace the mapped columns of the row with its anchor
+    (see ``upsert_statement``)."""
+    statement = upsert_statement(conn.dialect.name, mapping, values)
+    if statement is None:
+        await _update_or_insert(conn, mapping, values)
+    else:
+        await conn.execute(statement, parameters(values))
+
+
+def upsert_statement(
+    dialect: str, mapping: TableMapping, values: Mapping[Column[Any], Any]
+) -> Executable | None:
+    """One statement that inserts an object holding ``values``' columns or replaces
+    the row with its anchor, its values bound by column key (see ``parameters``), so
+    it runs for any number of such objects at once; None where the database has no
+    safe one.
 
     ``values`` holds the object's present attributes. A new row gets the table's
     defaults for the others; an existing row has them cleared (set NULL), since the
     change carries the whole object, except those the database fills and those that
     do not flow both ways (see ``Field.cleared_when_absent``). Unmapped columns are
     never touched."""
-    if conn.dialect.name in mariadb.DIALECTS:
-        duplicate_key = mariadb.upsert_statement(mapping, values)
-        if duplicate_key is not None:
-            await conn.execute(duplicate_key)
-            return
-    make_insert = NATIVE_UPSERT.get(conn.dialect.name)
+    if dialect in mariadb.DIALECTS:
+        return mariadb.upsert_statement(mapping, values)
+    make_insert = NATIVE_UPSERT.get(dialect)
     if make_insert is None:
-        await _update_or_insert(conn, mapping, values)
-        return
-    statement = make_insert(mapping.table).values(dict(values))
+        return None
+    statement = make_insert(mapping.table)
     replaced = {
         f.column: statement.excluded[f.column.name] if f.column in values else None
         for f in mapping.replaced(values)
     }
     anchor = [mapping.anchor.column]
+    upsert: Executable
     if replaced:
-        statement = statement.on_conflict_do_update(index_elements=anchor, set_=replaced)
+        upsert = statement.on_conflict_do_update(index_elements=anchor, set_=replaced)
     else:  # the table maps nothing but the anchor
-        statement = statement.on_conflict_do_nothing(index_elements=anchor)
-    await conn.execute(statement)
+        upsert = statement.on_conflict_do_nothing(index_elements=anchor)
+    return upsert
+
+
+def parameters(values: Mapping[Column[Any], Any]) -> dict[str, Any]:
+    """Column values as a statement's parameters, by column key."""
+    return {column.key: value for column, value in values.items()}
 
 
 async def insert_generated(
@@ -111,8 +134,18 @@ async def rename_object(
 
 async def delete_object(conn: AsyncConnection, mapping: TableMapping, anchor: Any) -> None:
     """Delete the row with this anchor value; none is not an error."""
+    await conn.execute(delete_statement(mapping), anchor_parameter(anchor))
+
+
+def delete_statement(mapping: TableMapping) -> Executable:
+    """Delete the row whose anchor is bound as ``anchor_value``."""
     table, column = mapping.table, mapping.anchor.column
-    await conn.execute(delete(table).where(column == anchor))
+    return delete(table).where(column == bindparam(_ANCHOR))
+
+
+def anchor_parameter(anchor: Any) -> dict[str, Any]:
+    """The parameters of ``delete_statement`` for this anchor value."""
+    return {_ANCHOR: anchor}
 
 
 async def _update_or_insert(

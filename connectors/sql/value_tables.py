@@ -12,18 +12,22 @@ together or not at all.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ecmahost.connectors.base import Attribute, DataType, value_set
+from ecmahost.connectors.base import Attribute, DataType, Record, value_set
 from ecmahost.connectors.exceptions import ConfigError
-from ecmahost.connectors.sql.mapping import column_named
+from ecmahost.connectors.sql.mapping import TableMapping, column_named
 from ecmahost.connectors.sql.values import Codec, codec_for
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Column, Executable, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["ValueTable", "ValueTableSettings", "wanted_sets"]
+__all__ = ["ValueTable", "ValueTableSettings", "wanted_sets", "with_sets"]
+
+_KEYS_PER_QUERY = 5000
+"""Anchors bound in one read of a values table: a page of the default size is one
+query, and a huge page stays under the drivers' bound-parameter limits (32,766)."""
 
 
 class ValueTableSettings(BaseModel):
@@ -115,3 +119,21 @@ def wanted_sets(tables: Sequence[ValueTable], attributes: Mapping[str, Any]) -> 
             raise ValueError(f"attribute {table.attribute.name!r}: expected strings")
         sets.append(value_set(items))
     return sets
+
+
+async def with_sets(
+    conn: AsyncConnection, mapping: TableMapping, value_table: ValueTable, records: list[Record]
+) -> list[Record]:
+    """``records`` with the values ``value_table`` holds for them: one query per
+    ``_KEYS_PER_QUERY`` records."""
+    stored = [mapping.anchor_value(r.anchor) for r in records]
+    rows: list[Any] = []
+    for start in range(0, len(stored), _KEYS_PER_QUERY):
+        chunk = stored[start : start + _KEYS_PER_QUERY]
+        rows.extend((await conn.execute(value_table.of_page(chunk))).all())
+    sets = value_table.grouped(rows, mapping.anchor.codec)
+    name = value_table.attribute.name
+    return [
+        replace(r, attributes={**r.attributes, name: sets[r.anchor]}) if r.anchor in sets else r
+        for r in records
+    ]
