@@ -24,7 +24,7 @@ import re
 import shutil
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,7 +40,7 @@ from ecmahost.connectors.base import (
     Schema,
     TargetMissingError,
 )
-from ecmahost.connectors.csv import atomic_file
+from ecmahost.connectors.csv import atomic_file, file_lock
 from ecmahost.connectors.csv.delimited import KEEP_BYTES, Cursor, Layout, Table, read_back, to_text
 from ecmahost.connectors.csv.schema_xml import parse_schema_xml
 from ecmahost.connectors.csv.settings import CsvSettings
@@ -93,6 +93,10 @@ class CsvConnector(Connector):
     @property
     def _path(self) -> Path:
         return self.settings.resolve(self.settings.path, self.base_dir)
+
+    def _held(self) -> AbstractContextManager[None]:
+        """The file's lock between processes (see ``file_lock``), inside the thread lock."""
+        return file_lock.held(self._path, self.settings.lock_timeout_s)
 
     async def open(self) -> None:
         """Parse the schema and, on the connector's first start only, create a missing
@@ -166,7 +170,7 @@ class CsvConnector(Connector):
 
     def _create(self, schema: Schema) -> None:
         path = self._path
-        with self._file_lock, _boundary(path, "create"):
+        with self._file_lock, _boundary(path, "create"), self._held():
             if path.exists():
                 return
             if self.settings.seed is None:
@@ -197,7 +201,7 @@ class CsvConnector(Connector):
                 raw = stack.enter_context(open(path, "rb", buffering=0))
             except FileNotFoundError:
                 raise TargetMissingError(f"{path}: file not found") from None
-            with self._file_lock:
+            with self._file_lock, self._held():
                 size = os.fstat(raw.fileno()).st_size
             encoding = self._encoding_of(raw.read(len(codecs.BOM_UTF8)))
             raw.seek(0)
@@ -271,7 +275,7 @@ class CsvConnector(Connector):
         return Result(change.anchor, error)
 
     def _write_batch(self, rows: Mapping[str, _Row], schema: Schema) -> None:
-        with self._file_lock, _boundary(self._path, "write"):
+        with self._file_lock, _boundary(self._path, "write"), self._held():
             layout = self._append_layout(rows, schema)
             how = "rewrite" if layout is None else "append"
             log.debug(

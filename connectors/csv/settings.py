@@ -11,20 +11,23 @@ from pathlib import Path
 
 from ecmahost.connectors.base import ConnectorSettings
 from ecmahost.connectors.direction import DirectionSettings
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 __all__ = ["CsvSettings"]
 
 
 class CsvSettings(ConnectorSettings, DirectionSettings):
     """``path`` is the file, ``schema_file`` its Schema.xml; ``seed`` fills a missing file.
-    ``import_only``/``export_only`` override the Schema.xml's AllowedAttributeOperation."""
+    ``import_only``/``export_only`` override the Schema.xml's AllowedAttributeOperation.
+    ``lock_timeout_s`` bounds the wait for another process's hold of the file's lock
+    (see ``file_lock``), after which the batch is retried later."""
 
     path: Path
     schema_file: Path
     seed: Path | None = None
     delimiter: str = ";"
     encoding: str = "utf-8"
+    lock_timeout_s: float = Field(60.0, gt=0)
 
     @field_validator("delimiter")
     @classmethod

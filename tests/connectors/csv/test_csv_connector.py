@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import csv
 import errno
+import fcntl
 import io
 import logging
 import os
 import shutil
 import tracemalloc
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ecmahost.connectors.base import Capability, Change, ChangeKind, Record, Value
 from ecmahost.connectors.csv.connector import CsvConnector, CsvSettings
+from ecmahost.connectors.csv.file_lock import lock_path
 from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
 from pydantic import ValidationError
 
@@ -435,7 +438,7 @@ async def test_a_mixed_batch_rewrites_the_file(make: Factory, tmp_path: Path) ->
         "AzureObjectID": "ba8c90b5-176c-499d-9dbb-dd7027dd9fd3"
     }
     assert records["n1"].attributes["DisplayName"] == "New"
-    assert _names(tmp_path) == ["Schema.xml", "users.csv"]
+    assert _names(tmp_path) == ["Schema.xml", "users.csv", "users.csv.lock"]
 
 
 async def test_add_of_an_existing_anchor_rewrites(make: Factory, tmp_path: Path) -> None:
@@ -518,7 +521,7 @@ async def test_a_symlinked_file_stays_a_symlink(make: Factory, tmp_path: Path) -
 
     assert (tmp_path / "users.csv").is_symlink()
     assert _file_rows(real)[1][:4] == ["a", "", "", "t"]
-    assert _names(tmp_path / "data") == ["real.csv"]
+    assert _names(tmp_path / "data") == ["real.csv", "real.csv.lock"]  # the lock: by the file
 
 
 async def test_validate_accepts_a_good_file(make: Factory) -> None:
@@ -621,7 +624,7 @@ async def test_failed_rename_keeps_the_file_and_leaves_no_temp(
 
     assert isinstance(caught.value.__cause__, OSError)
     assert path.read_bytes() == before
-    assert _names(tmp_path) == ["Schema.xml", "users.csv"]
+    assert _names(tmp_path) == ["Schema.xml", "users.csv", "users.csv.lock"]
 
 
 async def test_failed_append_leaves_no_partial_row(
@@ -699,6 +702,49 @@ async def test_undecodable_bytes_cost_one_value_and_are_kept(
     raw = path.read_bytes()
     assert b'"a";"Zo\xeb";"Boss";' in raw
     assert b'"b\xff";"B";"";' in raw
+
+
+# -- between processes -----------------------------------------------------------
+
+
+@contextmanager
+def _held_elsewhere(path: Path) -> Iterator[None]:
+    """The file's lock taken through a descriptor of our own, as another process holds
+    it (``flock`` locks belong to an open file, not to a process)."""
+    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+async def test_a_batch_waits_for_another_processs_hold_of_the_files_lock(
+    make: Factory, tmp_path: Path
+) -> None:
+    connector = await make()
+    path = tmp_path / "users.csv"
+    before = path.read_bytes()
+    with _held_elsewhere(path):
+        export = asyncio.create_task(connector.export([_add("new", DisplayName="N")]))
+        await asyncio.sleep(0.3)
+        assert not export.done() and path.read_bytes() == before
+    [result] = await export
+    assert result.ok and "new" in await _records(connector)
+
+
+async def test_a_hold_of_the_files_lock_past_the_timeout_is_transient(
+    make: Factory, tmp_path: Path
+) -> None:
+    connector = await make(lock_timeout_s=0.2)
+    path = tmp_path / "users.csv"
+    before = path.read_bytes()
+    with _held_elsewhere(path), pytest.raises(TransientError) as caught:
+        await connector.export([_add("new", DisplayName="N")])
+    assert "users.csv.lock" in str(caught.value) and "0.2 s" in str(caught.value)
+    assert path.read_bytes() == before
+    [result] = await connector.export([_add("new", DisplayName="N")])  # the retry
+    assert result.ok
 
 
 # -- streaming -------------------------------------------------------------------
