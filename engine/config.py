@@ -199,6 +199,7 @@ class ConnectorConfig(_Strict):
     export_batch_size: int | None = Field(None, ge=1, le=100_000)  # None: the connector's
     export_workers: int = Field(1, ge=1, le=64)
     export_lease_s: float = Field(300.0, gt=0)
+    export_linger_s: float = Field(0.2, ge=0, le=60)  # queued mode: see ``Exporter._linger``
     retry_base_s: float = Field(2.0, gt=0)
     retry_cap_s: float = Field(300.0, gt=0)
     retry_max_attempts: int = Field(8, ge=1)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from ecmahost.connectors.base import Capability, Change, ChangeKind, Connector, Result
 from ecmahost.connectors.exceptions import ConflictError, PermanentError, TransientError
 from ecmahost.engine import queue
-from ecmahost.engine.config import ConnectorConfig
+from ecmahost.engine.config import ConnectorConfig, ExportMode
 from ecmahost.engine.metrics import HostMetrics
 from ecmahost.engine.notify import Alert, Alerts
 from ecmahost.engine.queue import Claim, ErrorKind, Outcome, OutcomeStatus, RetryPolicy
@@ -62,6 +62,9 @@ class Exporter:
         self._batch_size = config.export_batch_size or connector.export_batch_size
         self._workers = config.export_workers
         self._lease_s = config.export_lease_s
+        # Never in sync mode, where each SCIM answer waits for its change's export.
+        queued = config.export_mode is ExportMode.QUEUED
+        self._linger_s = config.export_linger_s if queued else 0.0
         self._gate = gate
         self._wake = asyncio.Event()
         # Each recorded outcome is published here under each of its event ids.
@@ -84,7 +87,8 @@ class Exporter:
         while True:
             self._wake.clear()
             try:
-                if await self.drain_once():
+                if exported := await self.drain_once():
+                    await self._linger(exported)
                     continue
                 timeout_s = await self._next_due_s()
             except Exception:  # the loop must outlive any one failure
@@ -109,6 +113,14 @@ class Exporter:
         recording.add_done_callback(self._recording.discard)
         await asyncio.shield(recording)
         return len(claims)
+
+    async def _linger(self, exported: int) -> None:
+        """After a batch that left no backlog, let the changes arriving meanwhile gather
+        into the next one: a target that pays per batch (a CSV file rewritten whole,
+        a transaction) then pays once for many. A change arriving after a quiet spell
+        is still exported at once."""
+        if self._linger_s and exported < self._batch_size:
+            await asyncio.sleep(self._linger_s)
 
     async def close(self) -> None:
         """After the workers were cancelled: let outcomes being recorded finish."""
