@@ -25,8 +25,8 @@ from ecmahost.connectors.sql.upsert import (
     NATIVE_UPSERT,
     anchor_parameter,
     delete_statement,
+    native_upsert,
     parameters,
-    upsert_statement,
 )
 from sqlalchemy import Column, Executable
 
@@ -65,7 +65,8 @@ def statements(
     dialect: str, mapping: TableMapping, plans: Sequence[Plan]
 ) -> list[Statement] | None:
     """The batch's statements, or None when it must go change by change (see above)."""
-    if dialect not in NATIVE_UPSERT:
+    make_insert = NATIVE_UPSERT.get(dialect)
+    if make_insert is None:
         # aiomysql runs an upsert for many rows as one multi-row INSERT, and garbles
         # the ON DUPLICATE KEY clause doing so.
         return None
@@ -82,12 +83,10 @@ def statements(
             deletes.append(anchor_parameter(anchor))
         else:
             upserts.setdefault(frozenset(plan.values), []).append(plan.values)
-    found: list[Statement] = []
-    for group in upserts.values():
-        statement = upsert_statement(dialect, mapping, group[0])
-        if statement is None:
-            return None
-        found.append(Statement(statement, [parameters(values) for values in group]))
+    found = [
+        Statement(native_upsert(make_insert, mapping, group[0]), [parameters(v) for v in group])
+        for group in upserts.values()
+    ]
     if deletes:
         found.append(Statement(delete_statement(mapping), deletes))
     return found

@@ -325,7 +325,7 @@ class SqlConnector(Connector):
             async with conn.begin_nested():
                 if plan.values is not None and mapping.anchor_generated:
                     anchor = await _write_generated(conn, mapping, plan)
-                elif plan.values is not None or plan.anchor is not None:
+                elif plan.writes:
                     await _write(conn, mapping, plan)
         except sa_exc.SQLAlchemyError as exc:
             verb = "delete" if plan.values is None else "write"

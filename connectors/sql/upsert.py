@@ -24,6 +24,7 @@ __all__ = [
     "delete_object",
     "delete_statement",
     "insert_generated",
+    "native_upsert",
     "parameters",
     "rename_object",
     "update_generated",
@@ -68,8 +69,14 @@ def upsert_statement(
     if dialect in mariadb.DIALECTS:
         return mariadb.upsert_statement(mapping, values)
     make_insert = NATIVE_UPSERT.get(dialect)
-    if make_insert is None:
-        return None
+    return None if make_insert is None else native_upsert(make_insert, mapping, values)
+
+
+def native_upsert(
+    make_insert: Callable[..., Any], mapping: TableMapping, values: Mapping[Column[Any], Any]
+) -> Executable:
+    """``INSERT … ON CONFLICT (anchor) DO UPDATE`` through a dialect's ``insert`` (one of
+    ``NATIVE_UPSERT``), as ``upsert_statement`` describes it."""
     statement = make_insert(mapping.table)
     replaced = {
         f.column: statement.excluded[f.column.name] if f.column in values else None

@@ -22,19 +22,19 @@ NAME = "Mem"
 LINGER_S = 2.0
 
 
-class RecordingTarget(MemoryConnector):
-    """Notes when each batch came and which anchors it held."""
+class TimedTarget(MemoryConnector):
+    """Notes when each batch came (``batches`` holds what it held)."""
 
     def __init__(self, tmp_path: Path) -> None:
         super().__init__(NAME, MemorySettings(), tmp_path)
-        self.seen: list[tuple[float, list[str]]] = []
+        self.times: list[float] = []
 
     async def export(self, changes: Sequence[Change]) -> Sequence[Result]:
-        self.seen.append((time.monotonic(), [c.anchor for c in changes]))
+        self.times.append(time.monotonic())
         return await super().export(changes)
 
     async def exported(self, count: int) -> None:
-        while sum(len(anchors) for _, anchors in self.seen) < count:
+        while sum(map(len, self.batches)) < count:
             await asyncio.sleep(0.01)
 
 
@@ -42,7 +42,7 @@ class RecordingTarget(MemoryConnector):
 async def test_queued_exports_gather_the_changes_that_follow_a_batch(
     space: ConnectorSpace, tmp_path: Path, mode: str
 ) -> None:
-    target = RecordingTarget(tmp_path)
+    target = TimedTarget(tmp_path)
     config = ConnectorConfig.model_validate(
         {"name": NAME, "type": "memory", "token": "x" * 20, "export_mode": mode}
         | {"export_linger_s": LINGER_S}
@@ -67,7 +67,8 @@ async def test_queued_exports_gather_the_changes_that_follow_a_batch(
         await asyncio.gather(worker, return_exceptions=True)
         await exporter.close()
 
-    (first_at, first), (second_at, second), *rest = target.seen
+    first_at, second_at, *_ = target.times
+    first, second, *rest = ([c.anchor for c in batch] for batch in target.batches)
     assert first == ["a"] and first_at - started < LINGER_S / 2
     if mode == "queued":
         assert (second, rest) == (["b", "c", "d"], [])
