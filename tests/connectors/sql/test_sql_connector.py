@@ -100,6 +100,18 @@ async def test_a_batch_goes_as_one_statement_per_kind_of_change(
     ]
 
 
+async def test_a_batch_naming_an_anchor_twice_applies_its_changes_in_order(
+    make_sql: Factory, backend: Backend
+) -> None:
+    await backend.run(users_ddl("users"))
+    connector = await make_sql(backend.url)
+    await connector.export([add("x", Title="old")])
+    results = await connector.export([Change(ChangeKind.DELETE, "x", {}), add("x", Title="new")])
+    assert all(r.ok for r in results), results
+    stored = await backend.rows('SELECT "AzureObjectID", "Title" FROM users')
+    assert [(r["AzureObjectID"], r["Title"]) for r in stored] == [("x", "new")]
+
+
 async def test_a_locked_table_is_transient_with_the_database_message(
     make_sql: Factory, backend: Backend, tmp_path: Path
 ) -> None:
