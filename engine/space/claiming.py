@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from ecmahost.engine.space.event_rows import CLAIMED, queued
+from ecmahost.engine.space.json_lists import listed
 from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
 from ecmahost.engine.space.plans import EVENTS_DUE, EVENTS_OF_OBJECT, OBJECTS_BY_ID, indexed_by
 from ecmahost.engine.space.records import DueObject, QueuedEvent
@@ -33,6 +34,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.types import TypeEngine
 
 __all__ = [
     "CLAIMED_EVENTS",
@@ -50,9 +52,9 @@ _OBJECTS = cast(Table, ObjectRow.__table__)
 _PENDING = EventStatus.PENDING.value
 
 
-def _among(name: str) -> Select[Any]:
+def _among(name: str, type_: TypeEngine[Any] | None = None) -> Select[Any]:
     """The values of the JSON list bound as ``name``, as a subquery for ``IN``."""
-    return select(func.json_each(bindparam(name, type_=Text)).table_valued("value").c.value)
+    return listed(bindparam(name, type_=Text), type_)
 
 
 def ids(values: Sequence[Any]) -> str:
@@ -118,7 +120,7 @@ EXPIRED_LEASES = indexed_by(
 
 _RUN = (
     update(_EVENTS)
-    .where(_EVENTS.c.id.in_(_among("ids")))
+    .where(_EVENTS.c.id.in_(_among("ids", Integer())))
     .values(status=EventStatus.RUNNING.value, lease_until=bindparam("lease_until"))
 )
 _HELD = indexed_by(
@@ -128,7 +130,7 @@ _HELD = indexed_by(
     _OBJECTS,
     OBJECTS_BY_ID,
 )
-_CHOSEN = _EVENTS.c.id.in_(_among("ids"))
+_CHOSEN = _EVENTS.c.id.in_(_among("ids", Integer()))
 _STEP = (
     update(_EVENTS)
     .where(_CHOSEN)

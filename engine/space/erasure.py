@@ -10,10 +10,10 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from ecmahost.engine.space.json_lists import among
 from ecmahost.engine.space.models import ExportEvent
-from ecmahost.engine.space.objects import among
 from ecmahost.engine.space.states import EventStatus
-from sqlalchemy import ColumnElement, Select, Table, Text, bindparam, cast, select, update
+from sqlalchemy import ColumnElement, Integer, Select, Table, Text, bindparam, cast, select, update
 from sqlalchemy.orm import Session
 
 __all__ = ["SEALED_MARK", "erase_sealed", "is_sealed", "without_sealed"]
@@ -57,7 +57,7 @@ def erase_sealed(
 
 def sealed_payloads(event_ids: Sequence[int], superseded_of: Sequence[str] = ()) -> Select[Any]:
     """The id and payload of those events whose payload holds a sealed value."""
-    chosen: ColumnElement[bool] = ExportEvent.id.in_(among(event_ids))
+    chosen: ColumnElement[bool] = ExportEvent.id.in_(among(event_ids, Integer()))
     if superseded_of:
         chosen = chosen | (
             ExportEvent.object_id.in_(among(superseded_of))

@@ -7,20 +7,27 @@ written with bulk INSERT/UPDATE statements (executemany).
 
 from __future__ import annotations
 
-import functools
+import itertools
 import json
 import logging
 import operator
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
 from ecmahost.connectors.base import Record
+from ecmahost.engine.space.driver import for_postgresql, sqlite_time
 from ecmahost.engine.space.index import keyed_rows
-from ecmahost.engine.space.models import ExportEvent, ObjectRow, ObjectValue, utcnow
+from ecmahost.engine.space.models import (
+    SERIAL_SEQUENCE,
+    ExportEvent,
+    ObjectRow,
+    ObjectValue,
+    utcnow,
+)
 from ecmahost.engine.space.states import OPEN_STATUSES, ObjectState
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,8 +44,8 @@ class _Plan:
     """The statements' rows for one batch, and what each record counted as."""
 
     now: datetime
-    serial: int
-    """The serial of the last object numbered: new objects take the next ones."""
+    serials: Iterator[int]
+    """The serials new objects take, in order."""
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     seen_only: list[str] = field(default_factory=list)
@@ -82,7 +89,7 @@ async def upsert_batch(
     busy = await _ids_with_open_events(session, [row["id"] for row in existing.values()])
     derived = {a: new_id(a) for a in by_anchor if a not in existing}
     taken = await _taken_ids(session, list(derived.values()))
-    plan = _Plan(utcnow(), await _last_serial(session) if derived else 0)
+    plan = _Plan(utcnow(), await _serials(session, len(derived)))
     for anchor, record in by_anchor.items():
         row = existing.get(anchor)
         if row is None:
@@ -118,6 +125,7 @@ def _warn_duplicate(connector: str, later: Record, first: Record | None) -> None
 
 def _add(plan: _Plan, connector: str, run_id: int, object_id: str, record: Record) -> None:
     attributes = dict(record.attributes)
+    serial = next(plan.serials)
     row = {
         "id": object_id,
         "connector": connector,
@@ -131,11 +139,10 @@ def _add(plan: _Plan, connector: str, run_id: int, object_id: str, record: Recor
         "seen_run": run_id,
         "target_anchor": record.anchor,
         "external_id": None,
-        "serial": plan.serial + 1,
+        "serial": serial,
     }
-    plan.serial += 1
     plan.inserts.append(row)
-    plan.reindexed.append((plan.serial, connector, attributes))
+    plan.reindexed.append((serial, connector, attributes))
     plan.counts["added"] += 1
 
 
@@ -178,8 +185,11 @@ def _refresh(plan: _Plan, run_id: int, row: dict[str, Any], record: Record, busy
 
 async def _write(session: AsyncSession, plan: _Plan, run_id: int) -> None:
     connection = await session.connection()
+    sqlite = connection.dialect.name == "sqlite"
     if plan.inserts:
-        await connection.exec_driver_sql(_INSERT_OBJECTS, [_object_params(r) for r in plan.inserts])
+        await _driver_sql(
+            session, _INSERT_OBJECTS, [_object_params(r, sqlite) for r in plan.inserts]
+        )
     if plan.updates:
         await session.execute(update(ObjectRow), plan.updates)
     if plan.seen_only:
@@ -187,11 +197,11 @@ async def _write(session: AsyncSession, plan: _Plan, run_id: int) -> None:
             update(ObjectRow).where(ObjectRow.id.in_(plan.seen_only)).values(seen_run=run_id)
         )
     if plan.stale_index:
-        await connection.exec_driver_sql(_CLEAR_VALUES, (json.dumps(plan.stale_index),))
+        await _driver_sql(session, _CLEAR_VALUES, (json.dumps(plan.stale_index),))
     # In key order: new objects' rows go to the end of the index's B-tree.
     values = [v for entry in sorted(plan.reindexed) for v in keyed_rows(*entry)]
     if values:
-        await connection.exec_driver_sql(_INSERT_VALUES, values)
+        await _driver_sql(session, _INSERT_VALUES, values)
 
 
 # New objects and index rows go to the driver as plain tuples: SQLAlchemy's per-row
@@ -211,17 +221,15 @@ _INSERT_VALUES = (
 )
 
 
-def _object_params(row: dict[str, Any]) -> tuple[Any, ...]:
+def _object_params(row: dict[str, Any], sqlite: bool) -> tuple[Any, ...]:
     """``row`` as the driver stores it: JSON as text (written once when the target
-    holds what SCIM shows), times in SQLAlchemy's SQLite format."""
+    holds what SCIM shows), times in SQLAlchemy's SQLite format on SQLite."""
     attributes = _json(row["attributes"])
     confirmed = attributes if row["confirmed"] is row["attributes"] else _json(row["confirmed"])
-    stored = row | {
-        "attributes": attributes,
-        "confirmed": confirmed,
-        "created_at": _sqlite_time(row["created_at"]),
-        "updated_at": _sqlite_time(row["updated_at"]),
-    }
+    stored = row | {"attributes": attributes, "confirmed": confirmed}
+    if sqlite:
+        stored["created_at"] = sqlite_time(row["created_at"])
+        stored["updated_at"] = sqlite_time(row["updated_at"])
     return _object_columns(stored)  # type: ignore[no-any-return]
 
 
@@ -232,12 +240,6 @@ def _json(attributes: Mapping[str, Any]) -> str:
         return orjson.dumps(attributes).decode()
     except TypeError:  # orjson.JSONEncodeError is one
         return json.dumps(attributes)
-
-
-@functools.lru_cache(maxsize=4)
-def _sqlite_time(at: datetime) -> str:
-    """A batch's rows share one time: formatted once, not once per row."""
-    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 _KNOWN = (
@@ -265,7 +267,19 @@ _OPEN_EVENTS = (
 )
 _TAKEN_IDS = f"SELECT id FROM {_OBJECTS} WHERE id IN (SELECT value FROM json_each(?))"
 _LAST_SERIAL = f"SELECT coalesce(max(serial), 0) FROM {_OBJECTS}"
-_CLEAR_VALUES = f"DELETE FROM {_VALUES} WHERE object_serial IN (SELECT value FROM json_each(?))"
+_CLEAR_VALUES = (
+    f"DELETE FROM {_VALUES} "
+    "WHERE object_serial IN (SELECT CAST(value AS INTEGER) FROM json_each(?))"
+)
+_RESERVE_SERIALS = f"SELECT nextval('{SERIAL_SEQUENCE}') FROM generate_series(1, $1)"
+
+
+async def _driver_sql(session: AsyncSession, sql: str, params: Any = ()) -> Any:
+    """``sql`` (SQLite's text) run by the driver of the session's connection."""
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        sql = for_postgresql(sql)
+    return await connection.exec_driver_sql(sql, params)
 
 
 async def _rows_for_anchors(
@@ -276,9 +290,7 @@ async def _rows_for_anchors(
     stay JSON text: most rows of a re-import are unchanged, which ``_holds`` sees
     without parsing them."""
     listed = json.dumps(anchors)
-    result = await (await session.connection()).exec_driver_sql(
-        _ROWS_FOR_ANCHORS, (connector, listed, listed)
-    )
+    result = await _driver_sql(session, _ROWS_FOR_ANCHORS, (connector, listed, listed))
     rows = [dict(r._mapping) for r in result]
     found = {r["anchor"]: r for r in rows if r["target_anchor"] in (None, r["anchor"])}
     found |= {r["target_anchor"]: r for r in rows if r["target_anchor"] is not None}
@@ -286,16 +298,19 @@ async def _rows_for_anchors(
     return {a: r for a, r in found.items() if a in wanted}
 
 
-def _holds(stored: str | None, attributes: dict[str, Any], text: str) -> bool:
-    """Whether the stored JSON ``stored`` is ``attributes`` (serialized as ``text``)."""
-    return stored == text or (stored is not None and json.loads(stored) == attributes)
+def _holds(stored: str | dict[str, Any] | None, attributes: dict[str, Any], text: str) -> bool:
+    """Whether the stored JSON ``stored`` (text on SQLite, read as JSON on
+    PostgreSQL) is ``attributes`` (serialized as ``text``)."""
+    if isinstance(stored, str):
+        return stored == text or json.loads(stored) == attributes
+    return stored == attributes
 
 
 async def _ids_with_open_events(session: AsyncSession, ids: list[str]) -> set[str]:
     if not ids:
         return set()
-    result = await (await session.connection()).exec_driver_sql(
-        _OPEN_EVENTS, (json.dumps(ids), json.dumps(sorted(OPEN_STATUSES)))
+    result = await _driver_sql(
+        session, _OPEN_EVENTS, (json.dumps(ids), json.dumps(sorted(OPEN_STATUSES)))
     )
     return {object_id for (object_id,) in result}
 
@@ -304,11 +319,19 @@ async def _taken_ids(session: AsyncSession, ids: list[str]) -> set[str]:
     """Derived ids already used, by objects renamed away from their first anchor."""
     if not ids:
         return set()
-    result = await (await session.connection()).exec_driver_sql(_TAKEN_IDS, (json.dumps(ids),))
+    result = await _driver_sql(session, _TAKEN_IDS, (json.dumps(ids),))
     return {object_id for (object_id,) in result}
 
 
-async def _last_serial(session: AsyncSession) -> int:
-    """The highest serial given so far (the write lock is held: nobody takes one meanwhile)."""
-    result = await (await session.connection()).exec_driver_sql(_LAST_SERIAL)
-    return int(result.scalar_one())
+async def _serials(session: AsyncSession, count: int) -> Iterator[int]:
+    """Serials for ``count`` new objects. On SQLite those after the highest given
+    so far (the write lock is held: nobody takes one meanwhile); on PostgreSQL,
+    where other hosts take serials meanwhile, reserved from the sequence."""
+    if not count:
+        return iter(())
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        result = await connection.exec_driver_sql(_LAST_SERIAL)
+        return itertools.count(int(result.scalar_one()) + 1)
+    result = await connection.exec_driver_sql(_RESERVE_SERIALS, (count,))
+    return iter(sorted(serial for (serial,) in result))

@@ -11,14 +11,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecmahost.engine.space.states import FINISHED_STATUSES, ObjectState
-from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ColumnElement, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "NEXT_SERIAL_SQLITE",
+    "SERIAL_SEQUENCE",
     "UNPRUNED",
     "Base",
     "EventLog",
     "ExportEvent",
+    "NextSerial",
     "ObjectRow",
     "ObjectValue",
     "Run",
@@ -39,7 +43,27 @@ Written with literals, not bound parameters, so that SQLite sees a query's condi
 the index's own and uses it."""
 
 
-_NEXT_SERIAL = "(SELECT coalesce(max(serial), 0) + 1 FROM objects)"
+class NextSerial(ColumnElement[int]):
+    """The next object's serial: on SQLite the highest plus one, evaluated in the
+    INSERT under the single writer's lock; on PostgreSQL, where several hosts insert
+    at once, the next value of the sequence migration 0008 made."""
+
+    inherit_cache = True
+    type = Integer()
+
+
+SERIAL_SEQUENCE = "objects_serial_seq"
+NEXT_SERIAL_SQLITE = "(SELECT coalesce(max(serial), 0) + 1 FROM objects)"
+
+
+@compiles(NextSerial)
+def _next_serial(_element: NextSerial, _compiler: Any, **_kw: Any) -> str:
+    return NEXT_SERIAL_SQLITE
+
+
+@compiles(NextSerial, "postgresql")
+def _next_serial_postgresql(_element: NextSerial, _compiler: Any, **_kw: Any) -> str:
+    return f"nextval('{SERIAL_SEQUENCE}')"
 
 
 class Base(DeclarativeBase):
@@ -76,10 +100,10 @@ class ObjectRow(Base):
     # The object's number in creation order, the value index's key (``ObjectValue``):
     # new objects take the next numbers, so their index rows are appended at the end of
     # the index instead of scattered over it by a random id. A full import numbers its
-    # rows itself; any other insert takes the next one from ``_NEXT_SERIAL``, evaluated
+    # rows itself; any other insert takes the next one from ``NextSerial``, evaluated
     # in its own INSERT under the write lock (a trigger cost the import 40% of its
     # objects' insert). Nullable only because SQLite adds a column so.
-    serial: Mapped[int | None] = mapped_column(Integer, default=text(_NEXT_SERIAL))
+    serial: Mapped[int | None] = mapped_column(Integer, default=NextSerial())
 
     # The default is a SQL expression: rows must be inserted one statement each, never
     # in one multi-row INSERT (each row's subquery would read the same maximum), so

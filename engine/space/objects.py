@@ -7,7 +7,6 @@ session; reads use async sessions.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -15,6 +14,7 @@ from typing import Any, cast
 
 from ecmahost.engine.exceptions import AnchorTakenError
 from ecmahost.engine.space.index import reindex
+from ecmahost.engine.space.json_lists import among
 from ecmahost.engine.space.models import ExportEvent, ObjectRow, utcnow
 from ecmahost.engine.space.records import Delivered, Staging, object_id_for, pending_anchor
 from ecmahost.engine.space.states import WAITING_STATUSES, ObjectState, Op
@@ -34,7 +34,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 __all__ = [
-    "among",
     "bind",
     "by_anchor",
     "confirm",
@@ -54,15 +53,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _PRESENT = ObjectState.PRESENT
-
-
-def among(values: Iterable[Any]) -> Select[tuple[Any]]:
-    """``values`` as a subquery for ``IN``: one JSON parameter instead of one bound
-    parameter per value, which SQLAlchemy would coerce one by one (thousands for a
-    batch) and compile anew for every length. (SQLite's ``json_each``; PostgreSQL
-    would take an array parameter.)"""
-    each = func.json_each(json.dumps(list(values))).table_valued("value")
-    return select(each.c.value)
 
 
 # -- reads --------------------------------------------------------------------------

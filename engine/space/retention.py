@@ -15,11 +15,11 @@ import asyncio
 from datetime import datetime
 
 from ecmahost.engine.space.events import log_each
+from ecmahost.engine.space.json_lists import among
 from ecmahost.engine.space.models import UNPRUNED, EventLog, ExportEvent, utcnow
-from ecmahost.engine.space.objects import among
 from ecmahost.engine.space.sessions import Sessions
 from ecmahost.engine.space.states import LogStatus
-from sqlalchemy import Select, delete, null, select, update
+from sqlalchemy import Integer, Select, delete, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["DEFAULT_BATCH", "prune_finished", "unpruned"]
@@ -60,9 +60,9 @@ async def _prune_batch(session: AsyncSession, before: datetime, batch: int) -> i
     ids = list((await session.scalars(unpruned(before, batch))).all())
     if not ids:
         return 0
-    chosen = ExportEvent.id.in_(among(ids))
+    chosen = ExportEvent.id.in_(among(ids, Integer()))
     now = utcnow()
-    await session.execute(delete(EventLog).where(EventLog.event_id.in_(among(ids))))
+    await session.execute(delete(EventLog).where(EventLog.event_id.in_(among(ids, Integer()))))
     await session.execute(
         update(ExportEvent)
         .where(chosen)

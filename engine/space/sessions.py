@@ -26,6 +26,10 @@ class Sessions:
         self.write_lock = asyncio.Lock()
 
     @property
+    def write_sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._write
+
+    @property
     def url(self) -> str:
         """The database URL of the writer."""
         return str(self._write.kw["bind"].url.render_as_string(hide_password=False))

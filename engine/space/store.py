@@ -56,10 +56,14 @@ class ConnectorSpace(Store):
         self._lookup = lookup
         self._listing = Listing(lookup) if lookup is not None else None
         self._engines: tuple[AsyncEngine, ...] = ()
-        # SCIM writes commit through a synchronous engine on the same file (see
-        # space/writer.py); batch work keeps the async writer.
-        self.group_engine = open_group_engine(self._db.url, synchronous)
-        self._writer = GroupWriter(sessionmaker(self.group_engine), self._db.write_lock)
+        # SCIM writes commit in groups (see space/writer.py): on SQLite through a
+        # synchronous engine on the same file; batch work keeps the async writer.
+        self.group_engine = None
+        if self._db.url.startswith("sqlite"):
+            self.group_engine = open_group_engine(self._db.url, synchronous)
+            self._writer = GroupWriter(sessionmaker(self.group_engine), self._db.write_lock)
+        else:
+            self._writer = GroupWriter(None, self._db.write_lock, self._db.write_sessions)
         self.events = Events(self._db, lookup, self._writer)
 
     @classmethod
@@ -82,7 +86,8 @@ class ConnectorSpace(Store):
 
     async def close(self) -> None:
         await self._writer.close()
-        self.group_engine.dispose()
+        if self.group_engine is not None:
+            self.group_engine.dispose()
         if self._lookup is not None:
             self._lookup.close()
         for engine in self._engines:

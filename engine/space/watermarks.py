@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ecmahost.engine.space.models import Watermark, utcnow
 from sqlalchemy import select
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["forget", "load", "save"]
@@ -22,6 +22,8 @@ async def load(session: AsyncSession, connector: str) -> str | None:
 
 async def save(session: AsyncSession, connector: str, watermark: str) -> None:
     now = utcnow()
+    postgres = (await session.connection()).dialect.name == "postgresql"
+    insert = postgresql.insert if postgres else sqlite.insert
     statement = insert(Watermark).values(connector=connector, watermark=watermark, updated_at=now)
     await session.execute(
         statement.on_conflict_do_update(

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["GroupWriter"]
@@ -45,8 +46,19 @@ class _Job:
 class GroupWriter:
     """Runs write jobs in groups, one commit per group, under ``lock``."""
 
-    def __init__(self, sessions: sessionmaker[Session], lock: asyncio.Lock) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session] | None,
+        lock: asyncio.Lock,
+        async_sessions: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
+        """``sessions``: a synchronous engine's, whose groups run on a worker thread
+        (SQLite). ``async_sessions`` instead: groups run on the event loop through
+        the async driver, the jobs' synchronous calls bridged by SQLAlchemy
+        (PostgreSQL: asyncpg has no synchronous form, and its round trips do not
+        hold the loop)."""
         self._sessions = sessions
+        self._async_sessions = async_sessions
         self._lock = lock
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -79,8 +91,13 @@ class GroupWriter:
             await asyncio.shield(self._committing)
 
     async def _commit(self, group: list[_Job]) -> None:
+        works = [job.work for job in group]
         async with self._lock:
-            results = await asyncio.to_thread(self._run_group, [job.work for job in group])
+            if self._async_sessions is None:
+                results = await asyncio.to_thread(self._in_thread, works)
+            else:
+                async with self._async_sessions() as session:
+                    results = await session.run_sync(_run_group, works)
         for job, (ok, value) in zip(group, results, strict=True):
             if job.done.done():
                 continue
@@ -89,46 +106,52 @@ class GroupWriter:
             else:
                 job.done.set_exception(value)
 
-    def _run_group(self, jobs: list[Work]) -> list[tuple[bool, Any]]:
-        """On the worker thread: every job, then one commit."""
-        if len(jobs) == 1:
-            return [self._alone(jobs[0])]
-        results: list[tuple[bool, Any]] = []
-        try:
-            with self._sessions.begin() as session:
-                for work in jobs:
-                    results.append(self._one(session, work))
-        except Exception as exc:  # the commit itself failed: nothing of the group is saved
-            log.error("group commit failed: %s", exc, extra={"action": "space.commit_failed"})
-            results = [(False, exc)] * len(jobs)
-        return results
-
-    def _alone(self, work: Work) -> tuple[bool, Any]:
-        """A group of one job needs no savepoint: the transaction is the job's own,
-        rolled back whole if the job fails."""
+    def _in_thread(self, works: list[Work]) -> list[tuple[bool, Any]]:
+        assert self._sessions is not None
         with self._sessions() as session:
-            session.begin()
-            try:
-                value = work(session)
-            except Exception as exc:
-                session.rollback()
-                return False, exc
-            try:
-                session.commit()
-            except Exception as exc:
-                log.error("group commit failed: %s", exc, extra={"action": "space.commit_failed"})
-                return False, exc
-            return True, value
+            return _run_group(session, works)
 
-    @staticmethod
-    def _one(session: Session, work: Work) -> tuple[bool, Any]:
-        try:
-            with session.begin_nested():
-                return True, work(session)
-        except Exception as exc:
-            return False, exc
-        finally:
-            # Most jobs write through Core statements, which the ORM's identity map
-            # does not see: a row an ORM job loaded would be stale for a later job
-            # of the group. Its changes are flushed by now (the savepoint is over).
-            session.expunge_all()
+
+def _run_group(session: Session, jobs: list[Work]) -> list[tuple[bool, Any]]:
+    """Every job, then one commit."""
+    if len(jobs) == 1:
+        return [_alone(session, jobs[0])]
+    results: list[tuple[bool, Any]] = []
+    try:
+        with session.begin():
+            for work in jobs:
+                results.append(_one(session, work))
+    except Exception as exc:  # the commit itself failed: nothing of the group is saved
+        log.error("group commit failed: %s", exc, extra={"action": "space.commit_failed"})
+        results = [(False, exc)] * len(jobs)
+    return results
+
+
+def _alone(session: Session, work: Work) -> tuple[bool, Any]:
+    """A group of one job needs no savepoint: the transaction is the job's own,
+    rolled back whole if the job fails."""
+    session.begin()
+    try:
+        value = work(session)
+    except Exception as exc:
+        session.rollback()
+        return False, exc
+    try:
+        session.commit()
+    except Exception as exc:
+        log.error("group commit failed: %s", exc, extra={"action": "space.commit_failed"})
+        return False, exc
+    return True, value
+
+
+def _one(session: Session, work: Work) -> tuple[bool, Any]:
+    try:
+        with session.begin_nested():
+            return True, work(session)
+    except Exception as exc:
+        return False, exc
+    finally:
+        # Most jobs write through Core statements, which the ORM's identity map
+        # does not see: a row an ORM job loaded would be stale for a later job
+        # of the group. Its changes are flushed by now (the savepoint is over).
+        session.expunge_all()

@@ -2,7 +2,8 @@
 a delete's new state, their value-index rows and the export event of every write.
 
 Every row goes straight to the driver (``sqlite3``) of the session's transaction as
-SQL text and plain tuples: sqlite3 keeps each text's prepared statement, and the
+SQL text and plain tuples (on PostgreSQL, through ``exec_driver_sql``, which asyncpg
+prepares once per text): sqlite3 keeps each text's prepared statement, and the
 request pays neither SQLAlchemy's compilation lookup, nor its per-parameter type
 processing, nor its execution context and result set-up (together ~0.1 ms of CPU per
 statement, several times what SQLite spends). No ORM object is made for a row that
@@ -19,13 +20,13 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, cast
 
 from ecmahost.engine.exceptions import NotFoundError
+from ecmahost.engine.space.driver import Db, Postgres, moment, stored_time
 from ecmahost.engine.space.events import supersede
 from ecmahost.engine.space.index import index_rows
-from ecmahost.engine.space.models import utcnow
+from ecmahost.engine.space.models import NEXT_SERIAL_SQLITE, utcnow
 from ecmahost.engine.space.records import Staging, object_id_for, pending_anchor
 from ecmahost.engine.space.states import EventStatus, LogStatus, ObjectState, Op
 from ecmahost.engine.space.stored import StoredObject
@@ -57,7 +58,7 @@ _CURRENT = (
 _INSERT_OBJECT = (
     "INSERT INTO objects (id, connector, anchor, attributes, confirmed, state, "
     "external_id, version, created_at, updated_at, serial) VALUES (?, ?, ?, ?, NULL, ?, ?, 1, "
-    "?, ?, (SELECT coalesce(max(serial), 0) + 1 FROM objects))"
+    f"?, ?, {NEXT_SERIAL_SQLITE})"
 )
 _REWRITE = (
     "UPDATE objects SET attributes = ?, state = ?, external_id = ?, version = ?, "
@@ -70,7 +71,8 @@ _WAITING_OR_FAILED = (
 )
 _INSERT_EVENT = (
     "INSERT INTO export_events (connector, object_id, anchor, op, payload, status, "
-    "attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)"
+    "attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?) "
+    "RETURNING id"
 )
 _INSERT_LOG = (
     "INSERT INTO event_log (event_id, connector, status, detail, at) VALUES (?, ?, ?, NULL, ?)"
@@ -78,19 +80,17 @@ _INSERT_LOG = (
 _PENDING, _FAILED = EventStatus.PENDING.value, EventStatus.FAILED.value
 
 
-def _time(at: datetime) -> str:
-    """A time as SQLAlchemy's SQLite dialect stores it (text that sorts as time)."""
-    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _driver(session: Session) -> sqlite3.Connection:
+def _driver(session: Session) -> Db:
     """The driver's connection of the session's transaction (its savepoint included):
     asked of the session once per write, as its bookkeeping costs a statement's
     worth, and never kept across jobs: asking is what makes SQLAlchemy emit the
     job's SAVEPOINT, which it does lazily.
     (Statements run on it bypass the engine's events: tests watch them through
     sqlite3's trace callback.)"""
-    return cast(sqlite3.Connection, session.connection().connection.driver_connection)
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        return cast(sqlite3.Connection, connection.connection.driver_connection)
+    return Postgres(connection)
 
 
 P = ParamSpec("P")
@@ -111,7 +111,7 @@ def _as_sqlalchemy(write: Callable[P, R]) -> Callable[P, R]:
     return wrapped
 
 
-def _index(db: sqlite3.Connection, object_id: str, connector: str, attributes: Any) -> None:
+def _index(db: Db, object_id: str, connector: str, attributes: Any) -> None:
     """The object's index rows, in one executemany."""
     values = index_rows(object_id, connector, attributes)
     if values:
@@ -144,7 +144,7 @@ def create(
         object_id = _free_id(db, connector, anchor)
         fresh = False
     now = utcnow()
-    at = _time(now)
+    at = stored_time(db, now)
     attributes = dict(staging.attributes)
     db.execute(
         _INSERT_OBJECT,
@@ -180,11 +180,11 @@ def current(session: Session, connector: str, object_id: str) -> StoredObject:
         oid,
         connector,
         anchor,
-        json.loads(attributes),
+        json.loads(attributes) if isinstance(attributes, str) else attributes,
         True,
         version,
-        datetime.fromisoformat(created),
-        datetime.fromisoformat(updated),
+        moment(created),
+        moment(updated),
         external_id,
     )
 
@@ -221,7 +221,14 @@ def rewrite(
     state = _PRESENT if staging.visible else _DELETED
     db.execute(
         _REWRITE,
-        (json.dumps(attributes), state, staging.external_id, after.version, _time(now), object_id),
+        (
+            json.dumps(attributes),
+            state,
+            staging.external_id,
+            after.version,
+            stored_time(db, now),
+            object_id,
+        ),
     )
     if staging.visible:
         _index(db, object_id, before.connector, attributes)
@@ -234,7 +241,7 @@ def rewrite(
     return after, event_id
 
 
-def _free_id(db: sqlite3.Connection, connector: str, anchor: str) -> str:
+def _free_id(db: Db, connector: str, anchor: str) -> str:
     """The anchor's derived id, unless an object renamed away from it still has it."""
     derived = object_id_for(connector, anchor)
     taken = db.execute(_ID_TAKEN, (derived,)).fetchone()
@@ -259,7 +266,7 @@ def append_event(
 
 
 def _append(
-    db: sqlite3.Connection,
+    db: Db,
     session: Session,
     object_id: str,
     connector: str,
@@ -269,20 +276,20 @@ def _append(
     fresh: bool,
 ) -> int:
     """``append_event`` on the connection of the session's transaction."""
-    at = _time(utcnow())
+    at = stored_time(db, utcnow())
     # One look at the object's waiting and failed events (mostly none) serves both
     # rules, so a write that has nothing to supersede pays no statement for it.
     waiting = (
         [] if fresh else db.execute(_WAITING_OR_FAILED, (object_id, _PENDING, _FAILED)).fetchall()
     )
-    # Stored times are text in one format, so the latest is the greatest text.
+    # Stored times are text in one format on SQLite, so the latest is the greatest.
     due = max((when for status, when in waiting if status == _PENDING), default=at)
     body = json.dumps(dict(payload) if op == Op.UPSERT else {})
     inserted = db.execute(
         _INSERT_EVENT,
         (connector, object_id, anchor, op.value, body, _PENDING, max(at, due), at, at),
     )
-    event_id = int(cast(int, inserted.lastrowid))  # a row was inserted: never None
+    event_id = int(inserted.fetchall()[0][0])  # read whole: the statement is done
     db.execute(_INSERT_LOG, (event_id, connector, LogStatus.PENDING.value, at))
     if any(status == _FAILED for status, _ in waiting):
         for statement in supersede(object_id, event_id):

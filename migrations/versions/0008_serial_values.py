@@ -30,6 +30,19 @@ BEGIN
     DELETE FROM object_values WHERE object_serial = old.serial;
 END
 """
+# PostgreSQL's trigger runs a function; serials come from a sequence there, as
+# several hosts insert objects at once (SQLite's one writer takes max + 1).
+_CASCADE_POSTGRESQL = (
+    "CREATE FUNCTION objects_values_gone() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN DELETE FROM object_values WHERE object_serial = OLD.serial; RETURN OLD; END $$",
+    "CREATE TRIGGER objects_values_gone AFTER DELETE ON objects "
+    "FOR EACH ROW EXECUTE FUNCTION objects_values_gone()",
+)
+SEQUENCE = "objects_serial_seq"  # models.SERIAL_SEQUENCE
+
+
+def _postgresql() -> bool:
+    return bool(op.get_bind().dialect.name == "postgresql")
 
 
 def _swap_values(columns: list[sa.Column], key: tuple[str, ...], copy: str, **kw: bool) -> None:
@@ -56,7 +69,11 @@ def _text_columns() -> list[sa.Column]:
 
 def upgrade() -> None:
     op.add_column("objects", sa.Column("serial", sa.Integer(), nullable=True))
-    op.execute("UPDATE objects SET serial = rowid")
+    if _postgresql():
+        op.execute(f"CREATE SEQUENCE {SEQUENCE}")
+        op.execute(f"UPDATE objects SET serial = nextval('{SEQUENCE}')")
+    else:
+        op.execute("UPDATE objects SET serial = rowid")
     op.create_index("ix_objects_serial", "objects", ["serial"], unique=True)
     _swap_values(
         [
@@ -69,11 +86,16 @@ def upgrade() -> None:
         "JOIN objects o ON o.id = v.object_id ORDER BY o.serial, v.attr, v.value",
         sqlite_with_rowid=False,
     )
-    op.execute(_CASCADE)
+    for statement in _CASCADE_POSTGRESQL if _postgresql() else (_CASCADE,):
+        op.execute(statement)
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER objects_values_gone")
+    if _postgresql():
+        op.execute("DROP TRIGGER objects_values_gone ON objects")
+        op.execute("DROP FUNCTION objects_values_gone()")
+    else:
+        op.execute("DROP TRIGGER objects_values_gone")
     _swap_values(
         [
             sa.Column("object_id", sa.String(length=36), nullable=False),
@@ -87,3 +109,5 @@ def downgrade() -> None:
     )
     op.drop_index("ix_objects_serial", table_name="objects")
     op.drop_column("objects", "serial")
+    if _postgresql():
+        op.execute(f"DROP SEQUENCE {SEQUENCE}")

@@ -1,7 +1,11 @@
-"""Fixtures shared by the integration tests."""
+"""Fixtures shared by the integration tests.
+
+``space`` is the store under test, once on SQLite and once on PostgreSQL: the store's
+contract holds on both (modules that test SQLite's own paths use ``sqlite_space``)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,11 +13,40 @@ import pytest
 from ecmahost.engine.space import ConnectorSpace
 from ecmahost.engine.space.database import sqlite_url
 
+from tests.connectors.sql.postgres import PostgresServer, postgres_fixture
+
+__all__ = ["postgres_fixture"]
+
+_databases = itertools.count(1)
+
+
+def fresh_database(postgres: PostgresServer) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL server."""
+    return postgres.create_database(f"space_{next(_databases)}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def space_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL for a new connector space, on each kind of database."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path)
+    return fresh_database(request.getfixturevalue("postgres"))
+
 
 @pytest.fixture
-async def space(tmp_path: Path) -> AsyncIterator[ConnectorSpace]:
-    """A fresh connector space in a SQLite file (modules with another kind of space
-    define their own ``space``)."""
+async def space(space_url: str) -> AsyncIterator[ConnectorSpace]:
+    """A fresh connector space (modules with another kind of space define their own
+    ``space``)."""
+    opened = await ConnectorSpace.open(space_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def sqlite_space(tmp_path: Path) -> AsyncIterator[ConnectorSpace]:
+    """A fresh connector space in a SQLite file, for tests of SQLite's own paths."""
     opened = await ConnectorSpace.open(sqlite_url(tmp_path))
     try:
         yield opened

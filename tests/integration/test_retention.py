@@ -140,7 +140,7 @@ async def test_a_large_prune_lets_writes_commit_between_its_batches(
 
 
 async def test_retention_finds_its_events_by_their_partial_index(
-    space: ConnectorSpace, tmp_path: Path
+    sqlite_space: ConnectorSpace, tmp_path: Path
 ) -> None:
     chosen = unpruned(datetime(2026, 1, 1), 500).compile(
         dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True}

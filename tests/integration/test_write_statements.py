@@ -21,6 +21,12 @@ from sqlalchemy.orm import Session
 NAME = "hr"
 
 
+@pytest.fixture
+def space(sqlite_space: ConnectorSpace) -> ConnectorSpace:
+    """SQLite's: the statements are watched through sqlite3's trace callback."""
+    return sqlite_space
+
+
 @contextmanager
 def statements(space: ConnectorSpace) -> Iterator[list[str]]:
     """The SQL the group writer's connection runs meanwhile, a statement per entry
