@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from ecmahost.connectors.exceptions import ConfigError
 from ecmahost.connectors.secrets import is_reference, redact, resolve_secret
+from ecmahost.engine.space.database import sqlite_url
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +28,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -138,6 +141,10 @@ class HostSettings(_Strict):
     notify_url: SecretStr | None = None
     """A webhook that gets a JSON POST when an export fails for good and when a
     connector becomes degraded or recovers; may be ``env:NAME`` or ``file:PATH``."""
+    database_url: SecretStr | None = None
+    """Where the connector space and the export queue live: absent, the SQLite file
+    in ``state_dir``; ``postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE``, a
+    PostgreSQL database that several hosts share. May be ``env:NAME`` or ``file:PATH``."""
 
     @model_validator(mode="before")
     @classmethod
@@ -160,6 +167,28 @@ class HostSettings(_Strict):
         if value is not None:
             Listen.parse(value)
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value()
+        scheme = url.partition("://")[0]
+        if scheme in ("postgresql", "postgres"):  # the driver is ours to choose
+            url = "postgresql+asyncpg://" + url.partition("://")[2]
+        elif scheme != "postgresql+asyncpg":
+            raise ValueError(
+                f"must be a postgresql+asyncpg:// URL, got one starting {scheme + '://'!r};"
+                " leave it out for the SQLite file in host.state_dir"
+            )
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):  # a bad port is a ValueError
+            raise ValueError("is not a valid database URL") from None
+        if not parsed.database:
+            raise ValueError("names no database: add /DATABASE after the server")
+        return SecretStr(url)
 
     @field_validator("admin_token")
     @classmethod
@@ -237,6 +266,20 @@ class HostConfig(_Strict):
     def state_dir(self) -> Path:
         return self.resolve(self.host.state_dir)
 
+    @property
+    def database_url(self) -> str:
+        """The connector space's database: ``host.database_url``, else the SQLite
+        file in the state folder."""
+        configured = self.host.database_url
+        if configured is None:
+            return sqlite_url(self.state_dir)
+        return configured.get_secret_value()
+
+    @property
+    def shared_database(self) -> bool:
+        """Whether the space is a database other hosts may share (PostgreSQL)."""
+        return self.host.database_url is not None
+
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
@@ -277,9 +320,9 @@ def load_config(path: Path, *, resolve_secrets: bool = True) -> HostConfig:
     host = raw.get("host", {})
     if isinstance(host, Mapping):
         host = _with_secret(host, "admin_token", "host", base_dir, literal_keys, resolve_secrets)
-        raw["host"] = _with_secret(
-            host, "notify_url", "host", base_dir, literal_keys, resolve_secrets
-        )
+        host = _with_secret(host, "notify_url", "host", base_dir, literal_keys, resolve_secrets)
+        # Always read: every command that opens the connector space needs it.
+        raw["host"] = _with_secret(host, "database_url", "host", base_dir, literal_keys)
     try:
         config = HostConfig.model_validate({**raw, "base_dir": base_dir})
     except ValidationError as exc:
@@ -301,6 +344,10 @@ def _register_secrets(config: HostConfig) -> None:
     its literal secrets itself when it opens: only its settings model knows them."""
     if config.host.admin_token is not None:
         redact(config.host.admin_token.get_secret_value(), "host.admin_token")
+    if config.host.database_url is not None:
+        url = config.host.database_url.get_secret_value()
+        for secret in [url, *_secrets_in(url, "host.database_url", config.base_dir)]:
+            redact(secret, "host.database_url")
     for name, connector in config.connectors.items():
         redact(connector.token.get_secret_value(), f"connectors.{name}.token")
         for key, value in _strings(connector.settings, f"connectors.{name}.settings"):

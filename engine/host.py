@@ -31,7 +31,6 @@ from ecmahost.engine.registry import build_connector, report_broken_plugins
 from ecmahost.engine.schema_file import load_schema, save_schema
 from ecmahost.engine.scim.resource import ResourceMapper
 from ecmahost.engine.space import ConnectorSpace
-from ecmahost.engine.space.database import sqlite_url
 from ecmahost.engine.workers.delta import DeltaImport
 from ecmahost.engine.workers.exporter import Exporter
 from ecmahost.engine.workers.gate import RunGate
@@ -102,8 +101,13 @@ class Host:
     async def open(self, *, connectors: bool = True, serve: bool = False) -> None:
         state_dir = self.config.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.space = await ConnectorSpace.open(sqlite_url(state_dir), self.config.host.synchronous)
-        if serve:
+        shared = self.config.shared_database
+        self.space = await ConnectorSpace.open(
+            self.config.database_url, self.config.host.synchronous, upgrade=not shared
+        )
+        # Running exports of a shared database may be another host's: their leases
+        # give them back when that host is gone.
+        if serve and not shared:
             recovered = await queue.recover(self.space)
             if recovered:
                 log.info(

@@ -219,6 +219,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_backup(args: argparse.Namespace) -> int:
     config = _load(args, secrets=False)
+    if config.shared_database:
+        raise ConfigError(
+            "the connector space is on PostgreSQL (host.database_url): back it up with"
+            " PostgreSQL's own tools (pg_dump, or the server's base backups)"
+        )
     report = backup.backup(database_file(config.state_dir), args.path)
     print(f"backup {report.target}: {report.size_bytes:,} bytes in {report.elapsed_s:.1f} s")
     return 0

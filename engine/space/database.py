@@ -29,6 +29,7 @@ __all__ = [
     "open_engine",
     "open_group_engine",
     "pending_migrations",
+    "require_current",
     "sessionmaker_for",
     "sqlite_url",
 ]
@@ -163,6 +164,20 @@ async def pending_migrations(engine: AsyncEngine) -> tuple[str | None, list[str]
         if problem is None:
             raise
         raise problem from exc
+
+
+async def require_current(engine: AsyncEngine) -> None:
+    """Refuse a schema other than this version's newest: an older one needs
+    ``ecmahost migrate`` (run once, not by each of several hosts at their start), a
+    newer one a newer ecmahost."""
+    current, pending = await pending_migrations(engine)
+    if pending:
+        where = engine.url.render_as_string(hide_password=True)
+        raise DatabaseUnusableError(
+            f"database {where} is at schema {current or '(empty)'}, this ecmahost"
+            f" needs {pending[-1]}: run `ecmahost migrate` once (with the hosts"
+            " stopped), then start the hosts"
+        )
 
 
 def _pending(connection: Connection, path: str) -> tuple[str | None, list[str]]:

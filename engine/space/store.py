@@ -22,6 +22,7 @@ from ecmahost.engine.space.database import (
     migrate,
     open_engine,
     open_group_engine,
+    require_current,
     sessionmaker_for,
 )
 from ecmahost.engine.space.events import Events
@@ -67,13 +68,17 @@ class ConnectorSpace(Store):
         self.events = Events(self._db, lookup, self._writer)
 
     @classmethod
-    async def open(cls, url: str, synchronous: str = "FULL") -> ConnectorSpace:
+    async def open(
+        cls, url: str, synchronous: str = "FULL", *, upgrade: bool = True
+    ) -> ConnectorSpace:
         """The space of the database at ``url``, its schema migrated to the newest;
-        ``synchronous`` is SQLite's durability level."""
+        ``synchronous`` is SQLite's durability level. Without ``upgrade`` (a database
+        other hosts share, which ``ecmahost migrate`` upgrades) the schema must be
+        this version's already: ``DatabaseUnusableError`` otherwise."""
         reader = open_engine(url, synchronous, reader=True)
         writer = open_engine(url, synchronous, writer=True)
         try:
-            await migrate(writer)
+            await (migrate(writer) if upgrade else require_current(writer))
         except BaseException:
             await reader.dispose()
             await writer.dispose()

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.acceptance.conftest import Server, filter_query, read_csv
+from tests.acceptance.postgresql_space import postgresql_csv_config
 from tests.conftest import CORE, EXT
+from tests.connectors.sql.postgres import postgres_fixture
+
+__all__ = ["postgres_fixture"]  # the session's PostgreSQL server, as fixture `postgres`
 
 COLUMNS = ("AzureObjectID", "IsActive", "DisplayName", "EmployeeId", "Title", "UserName", "Email")
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -70,6 +77,20 @@ def _all_users(server: Server) -> list[dict[str, Any]]:
     listed = server.request("GET", "/Users?startIndex=1&count=1000")
     assert listed.status == 200
     return [{k: v for k, v in r.items() if k != "meta"} for r in listed.body["Resources"]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest,
+    csv_config: Path,
+    write_config: Callable[..., Path],
+    server_factory: Callable[..., Server],
+) -> Server:
+    """The demo CSV connector, its connector space on each kind of database."""
+    if request.param == "sqlite":
+        return server_factory(csv_config)
+    config, env = postgresql_csv_config(write_config, request.getfixturevalue("postgres"))
+    return server_factory(config, env=env)
 
 
 def test_entra_sequence_end_to_end(server: Server, config_dir: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from ecmahost.connectors.exceptions import ConfigError
+from ecmahost.connectors.secrets import scrub
 from ecmahost.engine.config import DEFAULT_CONFIG, ExportMode, Listen, config_path, load_config
 from ecmahost.engine.registry import build_connector
 
@@ -271,3 +272,51 @@ def test_valid_settings_build_the_connector(folder: Path) -> None:
     built = build_connector(config.connector("X"), config.base_dir)
 
     assert (built.name, built.type_name, built.settings.anchor) == ("X", "memory", "Id")
+
+
+# -- the connector space's database -------------------------------------------------
+
+
+def test_without_a_database_url_the_space_is_the_sqlite_file_in_the_state_folder(
+    folder: Path,
+) -> None:
+    config = load_config(write(folder, '[host]\nstate_dir = "state"\n'))
+
+    assert config.database_url == f"sqlite+aiosqlite:///{folder / 'state' / 'ecmahost.db'}"
+    assert not config.shared_database
+
+
+def test_a_database_url_is_read_from_its_reference_and_never_printed(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPACE_URL", "postgresql://ecma:s3cret-pass@db.example:5432/space")
+
+    # Read even where the other secrets are left unread: every command opening the
+    # space needs it.
+    config = load_config(
+        write(folder, '[host]\ndatabase_url = "env:SPACE_URL"\n'), resolve_secrets=False
+    )
+
+    assert config.database_url == "postgresql+asyncpg://ecma:s3cret-pass@db.example:5432/space"
+    assert config.shared_database
+    assert scrub(f"connecting to {config.database_url}") == "connecting to ***"
+    assert scrub("password s3cret-pass") == "password ***"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u:p@h/db", "must be a postgresql+asyncpg:// URL, got one starting 'mysql://'"),
+        ("postgresql+asyncpg://u:p@h", "names no database"),
+        ("postgresql+asyncpg://u:p@h:notaport/db", "is not a valid database URL"),
+    ],
+)
+def test_a_bad_database_url_is_refused_naming_the_key_but_not_the_value(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    monkeypatch.setenv("SPACE_URL", url)
+
+    error = config_error(write(folder, '[host]\ndatabase_url = "env:SPACE_URL"\n'))
+
+    assert error.key == "host.database_url" and message in str(error)
+    assert ":p@" not in str(error)

@@ -1,0 +1,94 @@
+"""A host whose connector space is on PostgreSQL: ``ecmahost migrate`` makes the
+schema, hosts refuse any schema but their own, and the space lives in the database,
+not in the state folder."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import asyncpg
+from ecmahost.engine.space.database import DATABASE_FILE_NAME
+
+from tests.acceptance.conftest import Server, ecmahost, filter_query, read_csv
+from tests.acceptance.postgresql_space import DATABASE_VARIABLE, postgresql_csv_config
+from tests.conftest import CORE, EXT
+from tests.connectors.sql.postgres import PostgresServer, postgres_fixture
+
+__all__ = ["postgres_fixture"]  # the session's PostgreSQL server, as fixture `postgres`
+
+
+def _dsn(env: dict[str, str]) -> str:
+    return env[DATABASE_VARIABLE].replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def _fetch(env: dict[str, str], sql: str) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(_dsn(env))
+    try:
+        return list(await connection.fetch(sql))
+    finally:
+        await connection.close()
+
+
+def _serve_fails(config: Path, env: dict[str, str]) -> str:
+    served = ecmahost(config, "serve", "--listen", "127.0.0.1:0", env=env)
+    assert served.returncode != 0
+    assert "Traceback" not in served.stderr
+    return served.stderr
+
+
+def test_hosts_start_on_postgresql_only_once_migrate_made_the_schema(
+    write_config: Callable[..., Path],
+    postgres: PostgresServer,
+    server_factory: Callable[..., Server],
+    config_dir: Path,
+) -> None:
+    config, env = postgresql_csv_config(write_config, postgres, migrate=False)
+
+    refused = _serve_fails(config, env)
+    assert "is at schema (empty)" in refused and "run `ecmahost migrate`" in refused
+    checked = ecmahost(config, "migrate", "--check", env=env)
+    assert checked.returncode == 1 and "with every host stopped" in checked.stdout
+    migrated = ecmahost(config, "migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+
+    server = server_factory(config, env=env)
+    anchor = str(uuid.uuid4())
+    user = {"AzureObjectID": anchor, "UserName": "pg@contoso.example", "IsActive": "True"}
+    created = server.request("POST", "/Users", {"schemas": [CORE], EXT: user})
+    assert created.status == 201, created.body
+    assert read_csv(config_dir / "state" / "InputFile.txt")[anchor]["UserName"] == user["UserName"]
+
+    rows = asyncio.run(_fetch(env, "SELECT anchor FROM objects WHERE connector = 'CSV'"))
+    assert anchor in {row["anchor"] for row in rows}
+    assert not (config_dir / "state" / DATABASE_FILE_NAME).exists()
+    server.restart()  # the space is the database's: a new process finds the user
+    found = server.request("GET", "/Users" + filter_query(f'UserName eq "{user["UserName"]}"'))
+    assert [r["id"] for r in found.body["Resources"]] == [created.body["id"]]
+    server.stop()
+
+    password = postgres.password
+    output = "".join(server.stderr_lines) + refused + checked.stdout + migrated.stdout
+    assert password not in output
+
+
+def test_a_host_refuses_a_schema_newer_than_its_own(
+    write_config: Callable[..., Path], postgres: PostgresServer
+) -> None:
+    config, env = postgresql_csv_config(write_config, postgres)
+    asyncio.run(_fetch(env, "UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+
+    refused = _serve_fails(config, env)
+    assert "written by a newer ecmahost (schema revision 9999_from_the_future)" in refused
+    checked = ecmahost(config, "migrate", env=env)
+    assert checked.returncode != 0 and "written by a newer ecmahost" in checked.stderr
+
+
+def test_backup_points_to_postgresqls_own_tools(
+    write_config: Callable[..., Path], postgres: PostgresServer, tmp_path: Path
+) -> None:
+    config, env = postgresql_csv_config(write_config, postgres)
+    refused = ecmahost(config, "backup", str(tmp_path / "copy.db"), env=env)
+    assert refused.returncode != 0 and "pg_dump" in refused.stderr
