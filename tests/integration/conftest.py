@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from ecmahost.engine.space import ConnectorSpace
 from ecmahost.engine.space.database import sqlite_url
+from sqlalchemy import make_url
 
 from tests.connectors.sql.postgres import PostgresServer, postgres_fixture
 
@@ -25,12 +26,23 @@ def fresh_database(postgres: PostgresServer) -> str:
     return postgres.create_database(f"space_{next(_databases)}")
 
 
+def _new_url(backend: str, request: pytest.FixtureRequest, folder: Path) -> str:
+    if backend == "sqlite":
+        folder.mkdir(exist_ok=True)
+        return sqlite_url(folder)
+    return fresh_database(request.getfixturevalue("postgres"))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def space_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL for a new connector space, on each kind of database."""
-    if request.param == "sqlite":
-        return sqlite_url(tmp_path)
-    return fresh_database(request.getfixturevalue("postgres"))
+    return _new_url(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def second_space_url(space_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL for another new space, on the same kind of database as ``space_url``."""
+    return _new_url(make_url(space_url).get_backend_name(), request, tmp_path / "second")
 
 
 @pytest.fixture

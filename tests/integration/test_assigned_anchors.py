@@ -1,7 +1,7 @@
-"""Anchors the target assigns, over a real SQLite space and the export worker: a
-create goes out without an anchor, the target's answer binds the SCIM id to the one
-it chose, changes queued before that reach the same object, and an import that saw
-the new object first leaves no duplicate."""
+"""Anchors the target assigns, over a real space (SQLite and PostgreSQL) and the
+export worker: a create goes out without an anchor, the target's answer binds the
+SCIM id to the one it chose, changes queued before that reach the same object, and an
+import that saw the new object first leaves no duplicate."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Delta imports through the host: a full import stores the watermark, a delta applies
 only what changed and moves it, the watermark outlives a restart, and a delta without
-a usable watermark falls back to a full import, recorded in its run."""
+a usable watermark falls back to a full import, recorded in its run. What the space
+keeps is checked with the space on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ecmahost.engine.config import load_config
 from ecmahost.engine.host import Host
 from ecmahost.engine.scim.app import create_app
 from ecmahost.engine.scim.health import _connector as health_detail
+from ecmahost.engine.space.database import migrate, open_engine
 from ecmahost.engine.space.models import Run
 from ecmahost.engine.space.records import Staging
 from ecmahost.engine.space.states import Op, RunKind, RunStatus
@@ -30,6 +32,8 @@ from sqlalchemy import select
 from tests.conftest import TOKEN
 
 NAME = "SQL"
+SPACE_VARIABLE = "ECMAHOST_TEST_SPACE_URL"
+"""The variable ``host.database_url`` names: the URL holds the password."""
 
 
 def sql_toml(delta: bool = True, **extra: object) -> str:
@@ -93,10 +97,26 @@ class Target:
 
 
 @pytest.fixture
+async def host_toml(space_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The ``[host]`` lines that put the hosts' space on ``space_url``'s kind of
+    database: the SQLite file in the state folder, or that PostgreSQL database,
+    migrated first (as ``ecmahost migrate`` does: hosts sharing it do not)."""
+    if space_url.startswith("sqlite"):
+        return ""
+    engine = open_engine(space_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    monkeypatch.setenv(SPACE_VARIABLE, space_url)
+    return f'database_url = "env:{SPACE_VARIABLE}"'
+
+
+@pytest.fixture
 def setup(
-    write_config: Callable[[str], Path],
+    write_config: Callable[[str, str], Path], host_toml: str
 ) -> tuple[Callable[..., AsyncIterator[Host]], Target]:
-    config = write_config(sql_toml())
+    config = write_config(sql_toml(), host_toml)
     target = Target(config.parent / "people.db")
 
     @asynccontextmanager
@@ -277,9 +297,9 @@ parameters = {{ Log = "log.jsonl" }}
 
 
 async def test_an_anchor_changed_twice_in_one_delta_ends_as_its_last_change(
-    write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+    write_config: Callable[[str, str], Path], host_toml: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = write_config(script_toml())
+    config = write_config(script_toml(), host_toml)
     log = config.parent / "log.jsonl"
 
     def write(*changes: tuple[str, str | None]) -> None:

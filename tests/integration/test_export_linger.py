@@ -1,6 +1,7 @@
 """In queued mode an export worker lets the changes that arrive just after a batch
 gather into the next one (``export_linger_s``); a change after a quiet spell, and
-every change in sync mode, is exported at once (over a real SQLite space)."""
+every change in sync mode, is exported at once (over a real space, on SQLite and on
+PostgreSQL)."""
 
 from __future__ import annotations
 

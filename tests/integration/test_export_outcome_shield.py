@@ -1,5 +1,5 @@
 """A stopped export worker still records what the target already did: the outcome is
-written under ``asyncio.shield`` (over a real SQLite space)."""
+written under ``asyncio.shield`` (over a real space, on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 

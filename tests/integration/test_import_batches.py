@@ -10,11 +10,11 @@ import pytest
 from ecmahost.connectors.base import Record
 from ecmahost.connectors.exceptions import TransientError
 from ecmahost.connectors.memory.connector import MemoryConnector
-from ecmahost.engine.space.lookup import Lookup
 from ecmahost.engine.workers import importer as importer_module
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.importer import Importer
 
+from tests.integration.scim_search import search
 from tests.integration.test_space import NAME, Space, person, space
 
 __all__ = ["space"]
@@ -37,12 +37,11 @@ class _FailingAfter(MemoryConnector):
             yield record
 
 
-def _titles(db_file: Path, title: str) -> list[str]:
-    lookup = Lookup(db_file)
-    try:
-        return sorted(o.anchor for o in lookup.by_value(NAME, "title", title) or [])
-    finally:
-        lookup.close()
+async def _titles(space: Space, title: str) -> list[str]:
+    """The anchors of the users whose title the value index holds as ``title``."""
+    schema = await space.target.schema()
+    _, found = await search(space.space, NAME, schema, f'Title eq "{title}"')
+    return sorted(o.anchor for o in found)
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +58,7 @@ async def test_every_batch_is_written_and_counted_in_order(space: Space) -> None
     assert report.ok and report.seen == USERS and report.counts["added"] == USERS
     assert seen == sorted(seen) and seen[-1] == USERS
     assert len(await space.visible()) == USERS
-    assert _titles(space.db_file, "old") == sorted(space.target.objects)
+    assert await _titles(space, "Old") == sorted(space.target.objects)
 
 
 async def test_a_changed_value_is_found_by_its_new_value_only(space: Space) -> None:
@@ -72,12 +71,14 @@ async def test_a_changed_value_is_found_by_its_new_value_only(space: Space) -> N
     report = await space.importer.full_import()
 
     assert report.counts["updated"] == len(changed)
-    assert _titles(space.db_file, "new") == sorted(changed)
-    assert _titles(space.db_file, "old") == sorted(set(space.target.objects) - changed)
+    assert await _titles(space, "New") == sorted(changed)
+    assert await _titles(space, "Old") == sorted(set(space.target.objects) - changed)
 
 
-async def test_a_read_that_breaks_keeps_the_batches_written_before(space: Space) -> None:
-    target = _FailingAfter(NAME, space.target.settings, space.db_file.parent)
+async def test_a_read_that_breaks_keeps_the_batches_written_before(
+    space: Space, tmp_path: Path
+) -> None:
+    target = _FailingAfter(NAME, space.target.settings, tmp_path)
     target.objects = {f"u{i:02d}": person(f"u{i:02d}") for i in range(USERS)}
     importer = Importer(NAME, target, space.space, RunGate())
 

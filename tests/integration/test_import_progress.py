@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from ecmahost.connectors.memory.connector import MemoryConnector, MemorySettings
 from ecmahost.engine.metrics import HostMetrics
 from ecmahost.engine.space import ConnectorSpace
-from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
 from ecmahost.engine.workers import importer
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.importer import Importer
-
-
-@pytest.fixture
-async def space(tmp_path: Path) -> AsyncIterator[ConnectorSpace]:
-    engine = open_engine(sqlite_url(tmp_path))
-    await migrate(engine)
-    try:
-        yield ConnectorSpace(sessionmaker_for(engine))
-    finally:
-        await engine.dispose()
 
 
 async def test_progress_is_logged_while_reading_and_the_run_is_counted(

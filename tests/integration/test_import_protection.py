@@ -1,16 +1,15 @@
-"""Full imports of a real CSV file that went empty or missing keep the view."""
+"""Full imports of a real CSV file that went empty or missing keep the view (on SQLite
+and on PostgreSQL)."""
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from ecmahost.connectors.csv.connector import CsvConnector, CsvSettings
 from ecmahost.engine.space import ConnectorSpace
-from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
 from ecmahost.engine.space.models import Run
 from ecmahost.engine.space.states import RunStatus
 from ecmahost.engine.workers.gate import RunGate
@@ -25,16 +24,6 @@ HEADER = '"AzureObjectID";"IsActive";"DisplayName";"EmployeeId";"Title";"UserNam
 
 def _rows(count: int) -> str:
     return "".join(f'"id{i}";"True";"Person {i}";"{i}";"";"u{i}";"u{i}@x"\n' for i in range(count))
-
-
-@pytest.fixture
-async def space(tmp_path: Path) -> AsyncIterator[ConnectorSpace]:
-    engine = open_engine(sqlite_url(tmp_path))
-    await migrate(engine)
-    try:
-        yield ConnectorSpace(sessionmaker_for(engine))
-    finally:
-        await engine.dispose()
 
 
 async def _importer(space: ConnectorSpace, tmp_path: Path, **settings: object) -> Importer:

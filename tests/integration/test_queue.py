@@ -1,4 +1,4 @@
-"""The durable queue over a real SQLite file: group commit, leases, ordering."""
+"""The durable queue, on SQLite and on PostgreSQL: group commit, leases, ordering."""
 
 from __future__ import annotations
 
@@ -6,39 +6,42 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from ecmahost.connectors.base import ChangeKind
 from ecmahost.engine import queue
 from ecmahost.engine.exceptions import AnchorTakenError
 from ecmahost.engine.queue import ErrorKind, Outcome, OutcomeStatus
 from ecmahost.engine.space import ConnectorSpace, Staging
-from ecmahost.engine.space.database import sqlite_url
 from ecmahost.engine.space.events import due_objects
 from ecmahost.engine.space.models import ObjectRow
 from ecmahost.engine.space.states import EventStatus, Op
 from ecmahost.engine.space.stored import StoredObject
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import event, select, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.util import await_only
 
 NAME = "Mem"
 
 
-@pytest.fixture
-async def spaces(tmp_path: Path) -> AsyncIterator[tuple[ConnectorSpace, list[int]]]:
-    """A space whose group writer counts its commits."""
-    space = await ConnectorSpace.open(sqlite_url(tmp_path))
+async def group_engine(space: ConnectorSpace) -> Engine:
+    """The engine the group writer commits through: SQLite's synchronous group engine,
+    else (PostgreSQL) the async writer's."""
+    if space.group_engine is not None:
+        return space.group_engine
+    async with space.write() as session:
+        return session.get_bind()
+
+
+async def group_commits(space: ConnectorSpace) -> list[int]:
+    """A list that gets an entry at each commit of the group writer."""
     commits: list[int] = []
-    event.listen(space.group_engine, "commit", lambda _conn: commits.append(1))
-    try:
-        yield space, commits
-    finally:
-        await space.close()
+    event.listen(await group_engine(space), "commit", lambda _conn: commits.append(1))
+    return commits
 
 
 def retitle(title: str) -> Callable[[StoredObject], Staging]:
@@ -51,21 +54,29 @@ def staging(anchor: str) -> Staging:
 
 async def refuse_events_of(space: ConnectorSpace, anchor: str) -> None:
     """The database refuses to queue an export event of ``anchor``: a write of it fails
-    on its last statement, after it staged the object and its index rows."""
+    on its last statement, after it staged the object and its index rows. (On
+    PostgreSQL the trigger runs a function, which fails as a violated constraint, as
+    SQLite's ABORT does.)"""
     async with space.write() as session:
-        await session.execute(
-            text(
+        if session.get_bind().dialect.name == "sqlite":
+            statements = [
                 "CREATE TRIGGER refuse BEFORE INSERT ON export_events"
                 f" WHEN NEW.anchor = '{anchor}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
-            )
-        )
+            ]
+        else:
+            statements = [
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                " RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END $$",
+                "CREATE TRIGGER refuse BEFORE INSERT ON export_events FOR EACH ROW"
+                f" WHEN (NEW.anchor = '{anchor}') EXECUTE FUNCTION refuse()",
+            ]
+        for statement in statements:
+            await session.execute(text(statement))
 
 
-async def test_concurrent_writes_share_commits_and_fail_alone(
-    spaces: tuple[ConnectorSpace, list[int]],
-) -> None:
-    space, commits = spaces
+async def test_concurrent_writes_share_commits_and_fail_alone(space: ConnectorSpace) -> None:
     await refuse_events_of(space, "refused")
+    commits = await group_commits(space)
     anchors = [f"user-{i}" for i in range(60)]
     writes = [space.create(NAME, a, staging(a)) for a in anchors]
     # Three writes fail in the middle of the group, each with writes before and after it.
@@ -95,10 +106,7 @@ async def test_concurrent_writes_share_commits_and_fail_alone(
     assert len(events) == 60 and all(e.status == EventStatus.PENDING for e in events)
 
 
-async def test_a_dead_workers_claim_is_reclaimed_after_its_lease(
-    spaces: tuple[ConnectorSpace, list[int]],
-) -> None:
-    space, _ = spaces
+async def test_a_dead_workers_claim_is_reclaimed_after_its_lease(space: ConnectorSpace) -> None:
     _, event_id = await space.create(NAME, "a", staging("a"))
 
     [first] = await queue.claim(space, NAME, 10, lease_s=0.2)
@@ -112,9 +120,8 @@ async def test_a_dead_workers_claim_is_reclaimed_after_its_lease(
 
 
 async def test_at_start_up_a_dead_processs_running_events_are_queued_again(
-    spaces: tuple[ConnectorSpace, list[int]],
+    space: ConnectorSpace,
 ) -> None:
-    space, _ = spaces
     await space.create(NAME, "a", staging("a"))
     await space.create(NAME, "b", staging("b"))
     claimed = await queue.claim(space, NAME, 10, lease_s=300)  # then the process died
@@ -127,9 +134,8 @@ async def test_at_start_up_a_dead_processs_running_events_are_queued_again(
 
 
 async def test_a_newer_change_supersedes_a_failed_create_and_is_exported_as_an_add(
-    spaces: tuple[ConnectorSpace, list[int]],
+    space: ConnectorSpace,
 ) -> None:
-    space, _ = spaces
     obj, first = await space.create(NAME, "a", staging("a"))
     [claim] = await queue.claim(space, NAME, 10)
     await queue.record(space, failed=[(claim, "rejected", ErrorKind.PERMANENT)])
@@ -158,9 +164,8 @@ async def test_a_newer_change_supersedes_a_failed_create_and_is_exported_as_an_a
 
 
 async def test_a_failure_with_a_newer_change_waiting_is_superseded_at_once(
-    spaces: tuple[ConnectorSpace, list[int]],
+    space: ConnectorSpace,
 ) -> None:
-    space, _ = spaces
     obj, _ = await space.create(NAME, "a", staging("a"))
     [claim] = await queue.claim(space, NAME, 10)
     await queue.record(space, done=[claim])
@@ -179,9 +184,8 @@ async def test_a_failure_with_a_newer_change_waiting_is_superseded_at_once(
 
 
 async def test_a_change_queued_while_a_create_failed_is_exported_as_an_add(
-    spaces: tuple[ConnectorSpace, list[int]],
+    space: ConnectorSpace,
 ) -> None:
-    space, _ = spaces
     obj, _ = await space.create(NAME, "a", staging("a"))
     [claim] = await queue.claim(space, NAME, 10)
     _, later = await space.update(NAME, obj.id, retitle("t2"))  # while the create runs
@@ -195,9 +199,8 @@ async def test_a_change_queued_while_a_create_failed_is_exported_as_an_add(
 
 
 async def test_a_batch_is_marked_done_at_once_even_if_an_object_went_away(
-    spaces: tuple[ConnectorSpace, list[int]],
+    space: ConnectorSpace,
 ) -> None:
-    space, _ = spaces
     await space.create(NAME, "kept", staging("kept"))
     gone, _ = await space.create(NAME, "gone", staging("gone"))
     deleted, _ = await space.create(NAME, "deleted", staging("deleted"))
@@ -223,9 +226,10 @@ async def test_a_batch_is_marked_done_at_once_even_if_an_object_went_away(
 
 
 async def test_claims_look_pending_events_up_after_an_import_analyzed_the_space(
-    spaces: tuple[ConnectorSpace, list[int]], tmp_path: Path
+    sqlite_space: ConnectorSpace, tmp_path: Path
 ) -> None:
-    space, _ = spaces
+    """SQLite's own: which statistics ANALYZE keeps, and the plan they give."""
+    space = sqlite_space
     for i in range(40):  # a history of done events: all of them one status
         await space.create(NAME, f"u{i}", staging(f"u{i}"))
     await queue.record(space, done=await queue.claim(space, NAME, 100))
@@ -246,10 +250,7 @@ async def test_claims_look_pending_events_up_after_an_import_analyzed_the_space(
     assert "SEARCH export_events USING INDEX ix_export_events_due" in plan, plan
 
 
-async def test_a_retry_waits_and_giving_up_is_logged_as_failed(
-    spaces: tuple[ConnectorSpace, list[int]],
-) -> None:
-    space, _ = spaces
+async def test_a_retry_waits_and_giving_up_is_logged_as_failed(space: ConnectorSpace) -> None:
     _, event_id = await space.create(NAME, "a", staging("a"))
     [claim] = await queue.claim(space, NAME, 10)
 
@@ -272,9 +273,8 @@ async def test_a_retry_waits_and_giving_up_is_logged_as_failed(
 
 
 async def test_an_unknown_event_has_failed_and_a_later_change_releases_the_object(
-    spaces: tuple[ConnectorSpace, list[int]],
+    space: ConnectorSpace,
 ) -> None:
-    space, _ = spaces
     assert await queue.outcome(space, 999) == Outcome(
         OutcomeStatus.FAILED, "export event 999 not found"
     )
@@ -299,9 +299,8 @@ async def test_an_unknown_event_has_failed_and_a_later_change_releases_the_objec
 
 
 async def test_recent_outcomes_are_the_connectors_newest_first_a_replay_listed_again(
-    spaces: tuple[ConnectorSpace, list[int]],
+    space: ConnectorSpace,
 ) -> None:
-    space, _ = spaces
     _, first = await space.create(NAME, "a", staging("a"))
     _, second = await space.create(NAME, "b", staging("b"))
     await space.create("Other", "c", staging("c"))
@@ -324,15 +323,22 @@ async def test_recent_outcomes_are_the_connectors_newest_first_a_replay_listed_a
     assert [o.event_id for o in await queue.recent_outcomes(space, NAME, limit=1)] == [first]
 
 
-async def test_closing_the_space_finishes_the_commit_under_way(tmp_path: Path) -> None:
-    space = await ConnectorSpace.open(sqlite_url(tmp_path))
+async def test_closing_the_space_finishes_the_commit_under_way(space_url: str) -> None:
+    space = await ConnectorSpace.open(space_url)
     committing = threading.Event()
+    on_thread = space.group_engine is not None
 
-    def slow_commit(_connection: object) -> None:  # on the writer's thread
+    def slow_commit(_connection: object) -> None:
         committing.set()
-        time.sleep(0.2)  # the group's commit is on its way to disk when the host stops
+        # The group's commit is on its way to disk when the host stops. SQLite's runs
+        # on the writer's thread; PostgreSQL's on the event loop, in SQLAlchemy's
+        # greenlet, where waiting must let the loop run.
+        if on_thread:
+            time.sleep(0.2)
+        else:
+            await_only(asyncio.sleep(0.2))
 
-    event.listen(space.group_engine, "commit", slow_commit)
+    event.listen(await group_engine(space), "commit", slow_commit)
     writes = [asyncio.create_task(space.create(NAME, f"u{i}", staging(f"u{i}"))) for i in range(20)]
     await asyncio.to_thread(committing.wait, 5)
 
@@ -341,7 +347,7 @@ async def test_closing_the_space_finishes_the_commit_under_way(tmp_path: Path) -
     async with asyncio.timeout(5):  # every writer is answered: none is left waiting
         results = await asyncio.gather(*writes, return_exceptions=True)
     assert not [r for r in results if isinstance(r, BaseException)]
-    again = await ConnectorSpace.open(sqlite_url(tmp_path))
+    again = await ConnectorSpace.open(space_url)
     try:
         assert (await again.query(NAME, None, 1, 100))[0] == 20
     finally:

@@ -1,5 +1,5 @@
-"""Retention over a real SQLite file: finished events older than the cut-off lose
-their payloads and history, in small transactions that let writes through."""
+"""Retention, on SQLite and on PostgreSQL: finished events older than the cut-off
+lose their payloads and history, in small transactions that let writes through."""
 
 from __future__ import annotations
 

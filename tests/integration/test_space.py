@@ -1,4 +1,4 @@
-"""The connector space and full imports over a real SQLite file."""
+"""The connector space and full imports, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,24 +11,27 @@ import pytest
 from ecmahost.connectors.memory.connector import MemoryConnector, MemorySettings
 from ecmahost.engine import queue
 from ecmahost.engine.space import ConnectorSpace, Staging, StoredObject, object_id_for
-from ecmahost.engine.space.database import migrate, open_engine, sessionmaker_for, sqlite_url
+from ecmahost.engine.space.database import (
+    database_file,
+    migrate,
+    open_engine,
+    sessionmaker_for,
+    sqlite_url,
+)
 from ecmahost.engine.space.models import ObjectRow, ObjectValue
 from ecmahost.engine.space.states import EventStatus, Op
 from ecmahost.engine.workers.gate import RunGate
 from ecmahost.engine.workers.importer import Importer
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 NAME = "Mem"
 
 
 @dataclass
 class Space:
-    engine: AsyncEngine
     space: ConnectorSpace
     target: MemoryConnector
     importer: Importer
-    db_file: Path
 
     async def visible(self) -> dict[str, StoredObject]:
         total, objects = await self.space.query(NAME, None, 1, 1000)
@@ -37,15 +40,16 @@ class Space:
 
 
 @pytest.fixture
-async def space(tmp_path: Path) -> AsyncIterator[Space]:
-    engine = open_engine(sqlite_url(tmp_path))
+async def space(space_url: str, tmp_path: Path) -> AsyncIterator[Space]:
+    engine = open_engine(space_url)
     await migrate(engine)
     connector_space = ConnectorSpace(sessionmaker_for(engine))
     target = MemoryConnector(NAME, MemorySettings(), tmp_path)
     importer = Importer(NAME, target, connector_space, RunGate())
     try:
-        yield Space(engine, connector_space, target, importer, tmp_path / "ecmahost.db")
+        yield Space(connector_space, target, importer)
     finally:
+        await connector_space.close()
         await engine.dispose()
 
 
@@ -76,19 +80,16 @@ async def test_import_adds_then_updates_by_anchor_with_stable_ids(space: Space) 
 
 
 async def test_an_import_into_a_new_database_gives_the_same_ids(
-    space: Space, tmp_path: Path
+    space: Space, second_space_url: str
 ) -> None:
     space.target.objects = {"a": person("a")}
     await space.importer.full_import()
-    (tmp_path / "other").mkdir()
-    other_engine = open_engine(sqlite_url(tmp_path / "other"))
+    other = await ConnectorSpace.open(second_space_url)
     try:
-        await migrate(other_engine)
-        other = ConnectorSpace(sessionmaker_for(other_engine))
         await Importer(NAME, space.target, other, RunGate()).full_import()
         _, [found] = await other.query(NAME, None, 1, 10)
     finally:
-        await other_engine.dispose()
+        await other.close()
 
     assert found.id == (await space.visible())["a"].id
 
@@ -143,17 +144,23 @@ async def test_an_import_keeps_the_staged_state_of_an_object_with_a_pending_expo
     assert [e.status for e in await queue.list_events(space.space)] == [EventStatus.PENDING] * 2
 
 
-async def test_the_database_is_in_wal_mode(space: Space) -> None:
-    async with space.engine.connect() as conn:
-        mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
-        synchronous = (await conn.execute(text("PRAGMA synchronous"))).scalar_one()
-        foreign_keys = (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
+async def test_the_database_is_in_wal_mode(tmp_path: Path) -> None:
+    """SQLite's own: the pragmas the engine sets on each connection, and the file."""
+    engine = open_engine(sqlite_url(tmp_path))
+    try:
+        await migrate(engine)
+        async with engine.connect() as conn:
+            mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
+            synchronous = (await conn.execute(text("PRAGMA synchronous"))).scalar_one()
+            foreign_keys = (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
+    finally:
+        await engine.dispose()
 
     assert mode == "wal"
     assert synchronous == 2  # FULL
     assert foreign_keys == 1
     # WAL is a property of the file: a plain connection sees it too.
-    plain = sqlite3.connect(space.db_file)
+    plain = sqlite3.connect(database_file(tmp_path))
     try:
         assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:

@@ -1,7 +1,8 @@
 """The statements a SCIM create, replace and delete run in the group writer: each row
 a create writes is inserted once, never inserted then updated nor read back; a replace
 or a delete reads the object once and rewrites it by its id. The count cannot grow
-back unnoticed."""
+back unnoticed. (Watched on SQLite; how the group's jobs commit together or fail
+alone is checked on PostgreSQL too.)"""
 
 from __future__ import annotations
 
@@ -12,19 +13,24 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 import pytest
+from ecmahost.connectors.base import Attribute, Schema
 from ecmahost.engine.exceptions import AnchorTakenError
 from ecmahost.engine.space import ConnectorSpace, Staging, writes
 from ecmahost.engine.space.models import ObjectRow
 from ecmahost.engine.space.states import EventStatus, Op
 from sqlalchemy.orm import Session
 
+from tests.integration.scim_search import search
+
 NAME = "hr"
 
 
-@pytest.fixture
-def space(sqlite_space: ConnectorSpace) -> ConnectorSpace:
-    """SQLite's: the statements are watched through sqlite3's trace callback."""
-    return sqlite_space
+SCHEMA = Schema(
+    "User", (Attribute("UserName", is_anchor=True), Attribute("Mail"), Attribute("DisplayName"))
+)
+
+sqlite_only = pytest.mark.parametrize("space_url", ["sqlite"], indirect=True)
+"""For a test that watches the statements: through sqlite3's trace callback."""
 
 
 @contextmanager
@@ -58,6 +64,7 @@ def _person(name: str) -> dict[str, Any]:
     return {"UserName": name, "Mail": f"{name}@example.com", "DisplayName": name.title()}
 
 
+@sqlite_only
 async def test_a_create_inserts_each_row_once(space: ConnectorSpace) -> None:
     with statements(space) as seen:
         stored, event_id = await space.create(
@@ -81,6 +88,7 @@ async def test_a_create_inserts_each_row_once(space: ConnectorSpace) -> None:
     assert state is not None and state.status == EventStatus.PENDING
 
 
+@sqlite_only
 async def test_a_create_the_target_assigns_an_anchor_to_looks_nothing_up(
     space: ConnectorSpace,
 ) -> None:
@@ -98,6 +106,7 @@ async def test_a_create_the_target_assigns_an_anchor_to_looks_nothing_up(
     assert await space.get(NAME, stored.id) == stored
 
 
+@sqlite_only
 async def test_a_create_of_a_visible_anchor_is_refused_and_writes_nothing(
     space: ConnectorSpace,
 ) -> None:
@@ -107,6 +116,7 @@ async def test_a_create_of_a_visible_anchor_is_refused_and_writes_nothing(
     assert not any(s.startswith("INSERT") for s in seen)
 
 
+@sqlite_only
 async def test_a_replace_rewrites_the_row_by_its_id(space: ConnectorSpace) -> None:
     created, _ = await space.create(
         NAME, "dora", Staging(_person("dora"), visible=True, export=Op.UPSERT)
@@ -133,6 +143,7 @@ async def test_a_replace_rewrites_the_row_by_its_id(space: ConnectorSpace) -> No
     assert event_id is not None
 
 
+@sqlite_only
 async def test_a_delete_hides_the_row_and_drops_its_index(space: ConnectorSpace) -> None:
     created, _ = await space.create(
         NAME, "emil", Staging(_person("emil"), visible=True, export=Op.UPSERT)
@@ -207,7 +218,7 @@ async def test_a_write_alone_in_its_group_that_fails_leaves_nothing(space: Conne
 
     with pytest.raises(RuntimeError):
         await space._writer.run(written_then_failed)
-    assert await space.query(NAME, None, 1, 10, eq=("username", "ivo")) == (0, [])
+    assert await search(space, NAME, SCHEMA, 'UserName eq "ivo"') == (0, [])
     stored, _ = await space.create(NAME, "ivo", staging)  # the next write commits
     assert await space.get(NAME, stored.id) == stored
 
@@ -226,5 +237,5 @@ async def test_a_failed_job_of_a_group_leaves_the_others(space: ConnectorSpace) 
         return_exceptions=True,
     )
     assert isinstance(failed, RuntimeError)
-    assert await space.query(NAME, None, 1, 10, eq=("username", "kurt")) == (0, [])
+    assert await search(space, NAME, SCHEMA, 'UserName eq "kurt"') == (0, [])
     assert await space.get(NAME, stored.id) == stored
