@@ -31,6 +31,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session, aliased
@@ -108,11 +109,13 @@ NEXT_DUE = select(func.min(_EVENTS.c.next_attempt_at)).where(
 asks each time it finds nothing to claim."""
 
 EXPIRED_LEASES = indexed_by(
-    select(_EVENTS.c.id).where(
+    select(_EVENTS.c.id)
+    .where(
         _EVENTS.c.connector == bindparam("connector", type_=Text),
         _EVENTS.c.status == EventStatus.RUNNING.value,
         _EVENTS.c.lease_until < bindparam("now", type_=DateTime),
-    ),
+    )
+    .with_for_update(skip_locked=True),  # PostgreSQL: one host reclaims each (SQLite: no-op)
     _EVENTS,
     EVENTS_DUE,
 )
@@ -149,6 +152,27 @@ _LOG_STEP = insert(_LOG).from_select(
 )
 
 
+# On a shared (PostgreSQL) space other hosts claim at the same time. Each object is
+# taken under a transaction-scoped advisory lock, skipped when another claim holds
+# it, and looked at again once held: a statement run after the lock sees every claim
+# committed before it, so an object whose events another host runs is held back, and
+# one object's events never run on two hosts at once nor out of order. (A lock on the
+# object's row would do too, but an event's object row is not bound to exist.)
+_TAKE_OBJECTS = text(
+    "SELECT oid FROM json_array_elements_text(CAST(:ids AS json)) AS oid "
+    "WHERE pg_try_advisory_xact_lock(1, hashtext(oid))"
+)
+_STILL_DUE = DUE_OBJECTS.where(_EVENTS.c.object_id.in_(_among("ids")))
+
+
+def _exclusive(session: Session, due: dict[str, Any], object_ids: list[str]) -> list[str]:
+    """Those of the due ``object_ids`` this transaction holds and that are still due."""
+    taken = list(session.scalars(_TAKE_OBJECTS, {"ids": ids(object_ids)}))
+    if not taken:
+        return []
+    return list(session.scalars(_STILL_DUE, {**due, "ids": ids(taken)}))
+
+
 def claim(session: Session, connector: str, limit: int, lease_s: float) -> list[DueObject]:
     """``EventStore.claim``'s statements, in the caller's transaction."""
     now = utcnow()
@@ -159,6 +183,8 @@ def claim(session: Session, connector: str, limit: int, lease_s: float) -> list[
         session.execute(update(_EVENTS).where(_CHOSEN).values(status=_PENDING), {"ids": at["ids"]})
     due = {"connector": connector, "limit": limit, "now": now}
     object_ids = list(session.scalars(DUE_OBJECTS, due).all())
+    if object_ids and session.get_bind().dialect.name == "postgresql":
+        object_ids = _exclusive(session, due, object_ids)
     if not object_ids:
         return []
     objects = ids(object_ids)

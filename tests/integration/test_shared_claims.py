@@ -1,0 +1,98 @@
+"""Two hosts on one PostgreSQL space claim exports at the same time: the work is
+shared, but no event is claimed twice, one object's events are never exported by two
+hosts at once, and each object's events go out in order."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+from ecmahost.engine import queue
+from ecmahost.engine.space import ConnectorSpace, Staging
+from ecmahost.engine.space.states import Op
+
+from tests.connectors.sql.postgres import PostgresServer
+from tests.integration.conftest import fresh_database
+
+NAME = "Mem"
+OBJECTS = 60
+WRITES = 600
+
+
+@pytest.fixture
+async def hosts(postgres: PostgresServer) -> AsyncIterator[tuple[ConnectorSpace, ConnectorSpace]]:
+    """Two spaces on one database, as two hosts have them."""
+    url = fresh_database(postgres)
+    first = await ConnectorSpace.open(url)
+    second = await ConnectorSpace.open(url, upgrade=False)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+def _staging(anchor: str, version: int) -> Staging:
+    return Staging({"AzureObjectID": anchor, "Version": str(version)}, True, Op.UPSERT)
+
+
+async def test_two_hosts_share_the_queue_without_overlap_nor_disorder(
+    hosts: tuple[ConnectorSpace, ConnectorSpace],
+) -> None:
+    anchors = [f"u{i}" for i in range(OBJECTS)]
+    ids = {}
+    for anchor in anchors:
+        stored, _ = await hosts[0].create(NAME, anchor, _staging(anchor, 0))
+        ids[anchor] = stored.id
+    exporting: dict[str, int] = {}  # object id -> worker exporting it now
+    overlaps: list[str] = []
+    exported: dict[str, list[int]] = {}  # object id -> event ids, in export order
+    by_host = [0, 0]
+    writing = True
+
+    async def write() -> None:
+        nonlocal writing
+        rng = random.Random(7)
+        for version in range(1, WRITES + 1):
+            anchor = rng.choice(anchors)
+            space = hosts[version % 2]
+            await space.update(NAME, ids[anchor], lambda o, v=version: _staging(o.anchor, v))
+            if version % 20 == 0:
+                await asyncio.sleep(0)
+        writing = False
+
+    async def work(host: int, worker: int) -> None:
+        space = hosts[host]
+        while True:
+            claims = await queue.claim(space, NAME, 5, lease_s=300)
+            if not claims:
+                if not writing and not await _pending(space):
+                    return
+                await asyncio.sleep(0.005)
+                continue
+            for claim in claims:
+                if claim.object_id in exporting:
+                    overlaps.append(claim.object_id)
+                exporting[claim.object_id] = worker
+                exported.setdefault(claim.object_id, []).extend(claim.event_ids)
+            await asyncio.sleep(0.002)  # the target takes a moment
+            for claim in claims:
+                exporting.pop(claim.object_id, None)
+            await queue.record(space, done=claims)
+            by_host[host] += len(claims)
+
+    workers = [work(host, host * 10 + w) for host in (0, 1) for w in range(3)]
+    await asyncio.gather(write(), *workers)
+
+    assert not overlaps, f"objects exported by two workers at once: {overlaps[:5]}"
+    every = [event_id for events in exported.values() for event_id in events]
+    assert len(every) == len(set(every)) == OBJECTS + WRITES, "an event was claimed twice"
+    assert all(events == sorted(events) for events in exported.values()), "out of order"
+    assert min(by_host) > 0, f"one host did all the work: {by_host}"
+
+
+async def _pending(space: ConnectorSpace) -> bool:
+    summary = await space.queue_summary(NAME)
+    return bool(summary.pending)
