@@ -221,8 +221,8 @@ class ConnectorConfig(_Strict):
     name: str
     type: str
     token: SecretStr
-    autosync_minutes: int = Field(120, ge=0)
-    delta_minutes: int = Field(0, ge=0)  # 0: no scheduled delta imports
+    autosync_minutes: float = Field(120, ge=0)  # fractions too: 0.5 is every 30 s
+    delta_minutes: float = Field(0, ge=0)  # 0: no scheduled delta imports
     export_mode: ExportMode = ExportMode.SYNC
     export_wait_s: float = Field(30.0, gt=0, le=300)
     export_batch_size: int | None = Field(None, ge=1, le=100_000)  # None: the connector's

@@ -9,6 +9,7 @@ down fails alone (``ConnectorState`` says how each one is doing)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from contextlib import suppress
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from ecmahost.connectors.base import Capability, Connector, DataType, Schema
 from ecmahost.connectors.exceptions import ConfigError, TransientError
 from ecmahost.connectors.secrets import redact
 from ecmahost.engine import queue, tls
-from ecmahost.engine.config import ConnectorConfig, DisableAction, HostConfig
+from ecmahost.engine.config import ConnectorConfig, DisableAction, ExportMode, HostConfig
 from ecmahost.engine.metrics import HostMetrics
 from ecmahost.engine.notify import Alert, Alerts
 from ecmahost.engine.provisioning import Rules, check_passwords
@@ -28,6 +29,7 @@ from ecmahost.engine.queue import Outcome, wakeup
 from ecmahost.engine.queue.notifier import Notifier
 from ecmahost.engine.queue.sealed import Sealer
 from ecmahost.engine.registry import build_connector, report_broken_plugins
+from ecmahost.engine.relay import Relay
 from ecmahost.engine.schema_file import load_schema, save_schema
 from ecmahost.engine.scim.resource import ResourceMapper
 from ecmahost.engine.space import ConnectorSpace
@@ -97,6 +99,8 @@ class Host:
         """Seals export-only values (passwords) in the queue; its key is in the state folder."""
         url = config.host.notify_url
         self.alerts = Alerts(url.get_secret_value() if url is not None else None)
+        self.relay = Relay(self)
+        """The other hosts of a shared space: who leads imports, outcomes, wake-ups."""
 
     async def open(self, *, connectors: bool = True, serve: bool = False) -> None:
         state_dir = self.config.state_dir
@@ -179,24 +183,29 @@ class Host:
             importer.deltas = DeltaImport(
                 config.name, connector, self.space, gate, state, importer.full_import
             )
+        exporter = Exporter(
+            config.name,
+            connector,
+            self.space,
+            config,
+            gate,
+            outcomes,
+            metrics=self.metrics,
+            alerts=self.alerts,
+            carried=frozenset(a.name for a in schema.attributes if not a.imported),
+            sealer=self.sealer,
+        )
+        if self.relay.cluster.shared:
+            importer.leadership = self.relay
+            if config.export_mode is ExportMode.SYNC:
+                exporter.announce = functools.partial(self.relay.announce, config.name)
         return ConnectorRuntime(
             config.name,
             config,
             connector,
             schema,
             ResourceMapper(schema, config.deprovision),
-            Exporter(
-                config.name,
-                connector,
-                self.space,
-                config,
-                gate,
-                outcomes,
-                metrics=self.metrics,
-                alerts=self.alerts,
-                carried=frozenset(a.name for a in schema.attributes if not a.imported),
-                sealer=self.sealer,
-            ),
+            exporter,
             importer,
             Rules.of(config, schema, connector.capabilities, self.sealer),
             outcomes,
@@ -229,6 +238,7 @@ class Host:
 
     async def _start_serving(self) -> None:
         assert self.space is not None
+        await self.relay.cluster.join()
         first_attempts: list[asyncio.Future[Exception | None]] = []
         for name, config in self.config.connectors.items():
             connector = await self._build(config)  # configuration errors raise here
@@ -242,7 +252,10 @@ class Host:
             self._tasks.append(asyncio.create_task(self._bring_up(config, connector, opened)))
         self._tasks.append(asyncio.create_task(self.alerts.run()))
         # The command line's replays and discards wake the exporters (queue.wakeup).
-        self._tasks.append(asyncio.create_task(wakeup.listen(self.config.state_dir, self.wake)))
+        self._tasks.append(
+            asyncio.create_task(wakeup.listen(self.config.state_dir, self.wake_here))
+        )
+        self._tasks.append(asyncio.create_task(self.relay.cluster.run()))
         if first_attempts:
             done, _ = await asyncio.wait(first_attempts, timeout=START_GRACE_S)
             self._starting = False
@@ -262,6 +275,7 @@ class Host:
                 (_ImportRequest(self, name, delta=True), config.delta_minutes)
                 for name, config in self.config.connectors.items()
             ),
+            aligned=self.config.shared_database,
         )
 
     def _alert(self, state: ConnectorState, before: Phase) -> None:
@@ -273,7 +287,13 @@ class Host:
         self.alerts.send(alert)
 
     def wake(self) -> None:
-        """Queued events changed outside a SCIM write: every exporter looks now."""
+        """Queued events changed outside a SCIM write: every exporter looks now, on
+        every host of a shared space."""
+        self.wake_here()
+        self.relay.wake_all()
+
+    def wake_here(self) -> None:
+        """Every exporter of this host looks now."""
         for runtime in self.runtimes.values():
             runtime.wake_exporter()
 
@@ -344,7 +364,10 @@ class Host:
         if Capability.EXPORT in connector.capabilities:
             self._tasks.append(asyncio.create_task(runtime.exporter.run()))
         if Capability.IMPORT in connector.capabilities:
-            runtime.importer.request()  # the start-up import
+            if not self.relay.cluster.shared:
+                runtime.importer.request()  # the start-up import
+            else:  # only a new space's first import: then the cluster's schedule
+                self._tasks.append(asyncio.create_task(runtime.importer.follow()))
             await runtime.importer.run()
         else:  # nothing to import: its space is what SCIM wrote
             state.filled = True
@@ -375,6 +398,7 @@ class Host:
         for task in self._tasks:
             with suppress(asyncio.CancelledError):
                 await task
+        await self.relay.cluster.close()
         for runtime in self.runtimes.values():
             await runtime.exporter.close()
         for connector in self._connectors:
@@ -396,7 +420,9 @@ class _ImportRequest:
 
     def request(self) -> None:
         runtime = self._host.runtimes.get(self.name)
-        if runtime is not None and Capability.IMPORT in runtime.connector.capabilities:
+        if runtime is None or Capability.IMPORT not in runtime.connector.capabilities:
+            return
+        if runtime.importer.leads:  # every host's schedule ticks; the leading one imports
             runtime.importer.request(delta=self._delta)
 
 

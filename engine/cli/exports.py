@@ -21,7 +21,7 @@ from ecmahost.engine.config import HostConfig
 from ecmahost.engine.host import Host
 from ecmahost.engine.queue import wakeup
 from ecmahost.engine.scim.admin import event_json
-from ecmahost.engine.space import ConnectorSpace
+from ecmahost.engine.space import ConnectorSpace, cluster
 from ecmahost.engine.space.records import EventView
 from ecmahost.engine.space.states import EventStatus
 from rich.console import Console
@@ -178,7 +178,11 @@ def _act(
     if problems:
         print("ecmahost: nothing changed", file=sys.stderr)
         return 1
-    wakeup.poke(config.state_dir)  # the serving host acts on them now, not at its poll
+    # The serving hosts act on them now, not at their poll.
+    if config.shared_database:
+        asyncio.run(cluster.tell_once(config.database_url, "wake"))
+    else:
+        wakeup.poke(config.state_dir)
     print(f"{done}: {len(moved)} event(s) {' '.join(map(str, moved))}".rstrip())
     return 0
 

@@ -21,11 +21,21 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 from ecmahost.connectors.base import Connector
 from ecmahost.connectors.exceptions import ConfigError, EcmahostError
 from ecmahost.engine import tls
-from ecmahost.engine.cli import certs, check, ecma_xml, errors, exports, migrate, progress, serve
+from ecmahost.engine.cli import (
+    certs,
+    check,
+    ecma_xml,
+    errors,
+    exports,
+    migrate,
+    progress,
+    serve,
+    status,
+)
 from ecmahost.engine.config import HostConfig, Listen, config_path, load_config
 from ecmahost.engine.host import Host
 from ecmahost.engine.logs import configure_logging
-from ecmahost.engine.space import backup
+from ecmahost.engine.space import backup, cluster
 from ecmahost.engine.space.database import database_file
 from rich.console import Console
 
@@ -168,6 +178,13 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
 
+    status_parser = sub.add_parser(
+        "status", parents=[common], help="the hosts serving the connector space"
+    )
+    status_parser.set_defaults(
+        func=lambda a: asyncio.run(status.show_status(_load(a, secrets=False)))
+    )
+
     copy = sub.add_parser(
         "backup", parents=[common], help="an online, consistent copy of the database"
     )
@@ -250,7 +267,23 @@ async def _delta(host: Host, name: str) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    return asyncio.run(_import(_load(args), args.connector, args.allow_removals, args.delta))
+    config = _load(args)
+    if not config.shared_database:
+        return asyncio.run(_import(config, args.connector, args.allow_removals, args.delta))
+    return asyncio.run(_shared_import(config, args.connector, args.allow_removals, args.delta))
+
+
+async def _shared_import(config: HostConfig, name: str, allow_removals: bool, delta: bool) -> int:
+    """On a shared space a connector's imports are its leading host's: one runs here
+    only while no host leads it; else the leading host is asked to run it."""
+    config.connector(name)
+    async with cluster.import_lock(config.database_url, name) as held:
+        if held:
+            return await _import(config, name, allow_removals, delta)
+    kind, allow = "delta" if delta else "full", "allow" if allow_removals else "keep"
+    await cluster.tell_once(config.database_url, "import", name, kind, allow)
+    print(f"asked the host running the imports of {name} to run a {kind} import now")
+    return 0
 
 
 async def _import(

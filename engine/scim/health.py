@@ -15,6 +15,7 @@ from aiohttp import web
 from ecmahost.engine.exceptions import ScimError
 from ecmahost.engine.host import Host
 from ecmahost.engine.scim.http import HOST_KEY, require_bearer, scim_response
+from ecmahost.engine.space import cluster
 from ecmahost.engine.space.health import ImportSummary
 from ecmahost.engine.space.models import utcnow
 from ecmahost.engine.space.states import RunKind
@@ -46,11 +47,18 @@ async def _detail(request: web.Request) -> dict[str, Any]:
         Phase.SERVING.value,
     )
     certificate = host.certificate
-    return {
+    body: dict[str, Any] = {
         "status": status,
         "connectors": connectors,
         "tls": None if certificate is None else certificate.as_json(),
     }
+    if host.config.shared_database:  # the hosts of the cluster, this one among them
+        members = await cluster.members(host.config.database_url)
+        body["cluster"] = {
+            "this_host": host.relay.cluster.id,
+            "hosts": [m.as_json() for m in members],
+        }
+    return body
 
 
 async def _connector(host: Host, name: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ __all__ = [
     "SERIAL_SEQUENCE",
     "UNPRUNED",
     "Base",
+    "ClusterHost",
     "EventLog",
     "ExportEvent",
     "NextSerial",
@@ -227,3 +228,17 @@ class Watermark(Base):
     connector: Mapped[str] = mapped_column(String(200), primary_key=True)
     watermark: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+
+class ClusterHost(Base):
+    """A host serving a shared (PostgreSQL) space: its last heartbeat, and the
+    connectors whose imports it runs (``space.cluster``)."""
+
+    __tablename__ = "cluster_hosts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int]
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    leads: Mapped[list[str]] = mapped_column(JSON)

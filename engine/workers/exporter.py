@@ -9,7 +9,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ecmahost.connectors.base import Capability, Change, ChangeKind, Connector, Result
 from ecmahost.connectors.exceptions import ConflictError, PermanentError, TransientError
@@ -69,6 +69,9 @@ class Exporter:
         self._wake = asyncio.Event()
         # Each recorded outcome is published here under each of its event ids.
         self._outcomes: Notifier[int, Outcome] = outcomes if outcomes is not None else Notifier()
+        self.announce: Callable[[list[int]], None] | None = None
+        """Set on a shared space in sync mode: tells the other hosts which events have
+        an outcome, as a write waiting for one may be theirs."""
         self._recording: set[asyncio.Future[None]] = set()
         self._metrics = metrics if metrics is not None else HostMetrics()
         self._alerts = alerts if alerts is not None else Alerts(None)
@@ -186,6 +189,8 @@ class Exporter:
                 )
         await queue.record(self._space, done, failed, retries)
         self._log_and_notify(done, failed, retries, batch_s)
+        if self.announce is not None:
+            self.announce([i for c in claims for i in c.event_ids])
 
     def _log_and_notify(
         self,

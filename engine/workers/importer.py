@@ -46,6 +46,19 @@ PROGRESS_EVERY_S = 10.0
 FIRST_RETRY_S = 1.0
 """Pause before the first new attempt after a failed import; it doubles up to the cap."""
 
+FOLLOW_S = 2.0
+"""How often a host that does not lead the connector's imports looks whether the
+leading host's first import finished."""
+
+
+class Leadership(Protocol):
+    """Whether this host runs the connector's imports (``space.cluster``), and how
+    an import asked of it reaches the host that does."""
+
+    def leads(self, connector: str) -> bool: ...
+
+    def pass_on(self, connector: str, *, delta: bool, allow_removals: bool) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
@@ -101,6 +114,13 @@ class Importer:
         self.deltas: DeltaRunner | None = None
         """Set for a connector with delta imports; ``request(delta=True)`` runs them."""
         self._full_wanted = False
+        self.leadership: Leadership | None = None
+        """Set on a shared space: imports asked of a host that does not lead the
+        connector are passed on to the one that does."""
+
+    @property
+    def leads(self) -> bool:
+        return self.leadership is None or self.leadership.leads(self.name)
 
     def request(self, *, allow_removals: bool = False, delta: bool = False) -> None:
         """Ask for an import soon; asking again before it starts changes nothing,
@@ -124,6 +144,10 @@ class Importer:
             self._requested.clear()
             allow, self._allow_removals = self._allow_removals, False
             full, self._full_wanted = self._full_wanted, False
+            if self.leadership is not None and not self.leads:
+                self.leadership.pass_on(self.name, delta=not full, allow_removals=allow)
+                retry_s = None
+                continue
             try:
                 if full or self.deltas is None:
                     report = await self.full_import(allow_removals=allow)
@@ -144,6 +168,17 @@ class Importer:
             else:
                 self._full_wanted = self._full_wanted or full  # the retry is of the same kind
                 retry_s = min(self._retry_cap_s, 2 * retry_s if retry_s else FIRST_RETRY_S)
+
+    async def follow(self) -> None:
+        """Start-up on a shared space, which every host's start-up need not import
+        again: serve once the space holds a finished import, and run the first one
+        if this host leads the connector's imports before there is one."""
+        while not await self._space.has_finished_import(self.name):
+            if self.leads:
+                self.request()
+                return
+            await asyncio.sleep(FOLLOW_S)
+        self.state.import_finished(True, None)
 
     async def full_import(
         self, progress: Callable[[int], None] | None = None, *, allow_removals: bool = False

@@ -27,23 +27,34 @@ RETENTION_MINUTES = 60
 """How often retention is asked to prune: hourly keeps each pass small."""
 
 
+ALIGNED_TO = datetime(2000, 1, 1, tzinfo=UTC)
+"""Where aligned schedules count their intervals from."""
+
+
 def start_scheduler(
-    plans: Iterable[tuple[ImportRequests, int]],
+    plans: Iterable[tuple[ImportRequests, float]],
     retention: ImportRequests | None = None,
-    deltas: Iterable[tuple[ImportRequests, int]] = (),
+    deltas: Iterable[tuple[ImportRequests, float]] = (),
+    *,
+    aligned: bool = False,
 ) -> AsyncIOScheduler:
     """One interval job per ``(importer, minutes)``; 0 minutes means never. With a
     ``retention`` task, one more job asks it to prune every hour. ``deltas`` are
-    ``(delta requester, minutes)``: jobs of their own, beside the full imports'."""
+    ``(delta requester, minutes)``: jobs of their own, beside the full imports'.
+
+    ``aligned``: the intervals count from ``ALIGNED_TO``, not from now, so that the
+    hosts of a cluster tick at the same moments: when the host leading a connector's
+    imports dies, the next one goes on with the same schedule, not one of its own."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+    start = ALIGNED_TO if aligned else None
     for importer, minutes in plans:
         if minutes > 0:
-            _every(scheduler, minutes, _job_id(importer.name), importer)
+            _every(scheduler, minutes, _job_id(importer.name), importer, start)
     for requester, minutes in deltas:
         if minutes > 0:
-            _every(scheduler, minutes, delta_job_id(requester.name), requester)
+            _every(scheduler, minutes, delta_job_id(requester.name), requester, start)
     if retention is not None:
-        _every(scheduler, RETENTION_MINUTES, retention.name, retention)
+        _every(scheduler, RETENTION_MINUTES, retention.name, retention, start)
     scheduler.start()
     return scheduler
 
@@ -65,11 +76,15 @@ def delta_job_id(name: str) -> str:
 
 
 def _every(
-    scheduler: AsyncIOScheduler, minutes: int, job_id: str, requests: ImportRequests
+    scheduler: AsyncIOScheduler,
+    minutes: float,
+    job_id: str,
+    requests: ImportRequests,
+    start: datetime | None,
 ) -> None:
     scheduler.add_job(
         _requester(requests),
-        IntervalTrigger(minutes=minutes, timezone=UTC),
+        IntervalTrigger(minutes=minutes, start_date=start, timezone=UTC),
         id=job_id,
         coalesce=True,
         max_instances=1,

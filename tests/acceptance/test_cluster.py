@@ -1,0 +1,174 @@
+"""Three hosts on one PostgreSQL connector space, one CSV file: 8 clients spread over
+the hosts create, patch and delete users while hosts are killed with SIGKILL five
+times (and restarted). No acknowledged write is lost or duplicated, each user's
+writes land in order, and each scheduled import runs once per interval, not once per
+host.
+
+The kills are triggered by progress (acknowledged writes), not by a timer."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from ecmahost.engine.workers.scheduler import ALIGNED_TO
+
+from tests.acceptance import test_crash as crash
+from tests.acceptance.conftest import Server, ecmahost, read_csv, wait_until
+from tests.acceptance.postgresql_space import DATABASE_VARIABLE
+from tests.conftest import csv_connector_toml
+from tests.connectors.sql.postgres import PostgresServer, free_port, postgres_fixture
+
+__all__ = ["postgres_fixture"]  # the session's PostgreSQL server, as fixture `postgres`
+
+HOSTS = 3
+USERS = 300
+IMPORT_EVERY_S = 3.0
+WRITES = USERS * 3 + USERS // 3
+
+
+@dataclass
+class ClusterClient(crash.Client):
+    """``crash.Client``, sending each request to the next host in turn; a host that
+    is down (being killed, restarting) passes the request on to the next."""
+
+    hosts: tuple[Server, ...] = ()
+    turn: int = 0
+
+    def _send(
+        self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200,)
+    ) -> tuple[int, Any]:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            host = self.hosts[self.turn % len(self.hosts)]
+            self.turn += 1
+            try:
+                response = host.request(method, path, body, base=host.base)  # type: ignore[attr-defined]
+            except OSError:
+                self.interrupted += 1
+                time.sleep(0.02)
+                continue
+            if response.status in ok:
+                if method != "GET":
+                    self.progress.add()
+                return response.status, response.body
+            assert response.status in (503, 504), (method, path, response.status, response.body)
+            time.sleep(0.05)
+        raise AssertionError(f"{method} {path} never acknowledged")
+
+
+def _configs(config_dir: Path, mode: str) -> list[Path]:
+    """One configuration per host: its own state folder and port, one shared CSV
+    file and one database."""
+    connector = csv_connector_toml(
+        export_mode=f'"{mode}"',
+        retry_base_s="0.2",
+        export_lease_s="3",  # a killed host's claims return to the others soon
+        autosync_minutes=str(IMPORT_EVERY_S / 60),
+    ).replace('path = "state/InputFile.txt"', 'path = "shared/InputFile.txt"')
+    (config_dir / "shared").mkdir()
+    configs = []
+    for n in range(1, HOSTS + 1):
+        path = config_dir / f"host{n}.toml"
+        host = f'[host]\ntls = "off"\nstate_dir = "state{n}"\n'
+        database = f'database_url = "env:{DATABASE_VARIABLE}"\n'
+        path.write_text(host + database + connector, encoding="utf-8")
+        configs.append(path)
+    return configs
+
+
+async def _import_starts(url: str) -> list[datetime]:
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await connection.fetch(
+            "SELECT started_at FROM runs WHERE connector = 'CSV' AND kind = 'import' ORDER BY id"
+        )
+    finally:
+        await connection.close()
+    return [row["started_at"].replace(tzinfo=UTC) for row in rows]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["sync", "queued"])
+def test_three_hosts_survive_five_kills_without_losing_a_write(
+    mode: str,
+    postgres: PostgresServer,
+    server_factory: Callable[..., Server],
+    config_dir: Path,
+) -> None:
+    url = postgres.create_database(f"cluster_{mode}")
+    env = {DATABASE_VARIABLE: url}
+    configs = _configs(config_dir, mode)
+    assert ecmahost(configs[0], "migrate", env=env).returncode == 0
+    hosts = []
+    for config in configs:  # fixed ports: a restarted host is found where it was
+        host = server_factory(config, "--listen", f"127.0.0.1:{free_port()}", env=env)
+        host.base = host.url()  # type: ignore[attr-defined]
+        hosts.append(host)
+
+    anchors = [str(uuid.uuid4()) for _ in range(USERS)]
+    progress = crash.Progress()
+    clients = [
+        ClusterClient(hosts[0], "", progress, hosts=tuple(hosts), turn=i)
+        for i in range(crash.CLIENTS)
+    ]
+    threads = [
+        threading.Thread(target=c.run, args=(anchors[i :: crash.CLIENTS],), daemon=True)
+        for i, c in enumerate(clients)
+    ]
+    for thread in threads:
+        thread.start()
+
+    rng = random.Random()
+    step = WRITES // (crash.KILLS + 1)
+    restarts: dict[int, threading.Thread] = {}
+    for kill in range(1, crash.KILLS + 1):
+        threshold = (kill - 1) * step + rng.randint(step // 2, step)
+        assert progress.wait_for(threshold, timeout_s=120), f"stuck before {threshold} writes"
+        victim = kill % HOSTS
+        if victim in restarts:
+            restarts[victim].join()
+        hosts[victim].stop(signal.SIGKILL)
+        # Restarted beside the load: the other hosts serve meanwhile.
+        restarts[victim] = threading.Thread(target=hosts[victim].start, daemon=True)
+        restarts[victim].start()
+    assert all(t.is_alive() for t in threads), "the load ended before the last kill"
+    for restart in restarts.values():
+        restart.join()
+    for thread in threads:
+        thread.join(timeout=180)
+        assert not thread.is_alive()
+
+    expected = {a: v for c in clients for a, v in c.acknowledged.items() if v is not None}
+    csv_path = config_dir / "shared" / "InputFile.txt"
+    sample = set(read_csv(Path(__file__).parents[2] / "config" / "InputFile.txt"))
+
+    def drained() -> bool:
+        rows = {a: r for a, r in read_csv(csv_path).items() if a not in sample}
+        return set(rows) == set(expected) and all(
+            {k: rows[a][k] for k in v} == v for a, v in expected.items()
+        )
+
+    assert sum(c.interrupted for c in clients) >= crash.KILLS  # kills hit requests in flight
+    wait_until(drained, timeout_s=60)
+    assert len(read_csv(csv_path)) == len(sample) + len(expected)  # read_csv: no duplicates
+
+    # Every host ticks at the same moments; only the one holding the lock imports.
+    # The new space's first import ran at start; then at least three on the schedule.
+    wait_until(lambda: len(asyncio.run(_import_starts(url))) >= 4, timeout_s=4 * IMPORT_EVERY_S)
+    first, *scheduled = asyncio.run(_import_starts(url))
+    windows = Counter(int((s - ALIGNED_TO).total_seconds() // IMPORT_EVERY_S) for s in scheduled)
+    assert first < min(scheduled), scheduled
+    assert max(windows.values()) == 1, f"two imports in one interval: {sorted(windows.items())}"
