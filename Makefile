@@ -42,6 +42,7 @@ bench: $(STAMP) ## the benchmarks against their references, side by side (long)
 	$(BIN)/python -m bench.filter_scale
 	$(BIN)/python -m bench.entra_path
 	$(BIN)/python -m bench.entra_path_pg
+	$(BIN)/python -m bench.cluster_hosts
 	$(BIN)/python -m bench.space_writes
 
 bench-quick: $(STAMP) ## the benchmarks on small data (a few minutes)
@@ -51,6 +52,7 @@ bench-quick: $(STAMP) ## the benchmarks on small data (a few minutes)
 	$(BIN)/python -m bench.filter_scale --quick
 	$(BIN)/python -m bench.entra_path --quick
 	$(BIN)/python -m bench.entra_path_pg --quick
+	$(BIN)/python -m bench.cluster_hosts --quick
 	$(BIN)/python -m bench.space_writes --n 500
 
 lint: $(STAMP) ## format check and lint
