@@ -48,6 +48,14 @@ class DomainError(EcmahostError):
     """A request cannot be done in the connector space as it stands."""
 
 
+class SpaceUnavailableError(DomainError):
+    """The connector space's database cannot be reached (PostgreSQL down or
+    restarting, SQLite's file held by another process): nothing was done."""
+
+    def __init__(self) -> None:
+        super().__init__("the connector space's database cannot be reached; try again later")
+
+
 class NotFoundError(DomainError):
     """No visible object has this id."""
 

@@ -17,6 +17,7 @@ from ecmahost.engine.exceptions import (
     ExportUnconfirmedError,
     NotFoundError,
     ScimError,
+    SpaceUnavailableError,
     TargetConflictError,
     TargetRejectedError,
 )
@@ -33,6 +34,7 @@ from ecmahost.engine.scim.http import (
 )
 from ecmahost.engine.scim.metrics import metrics, metrics_listener, metrics_middleware
 from ecmahost.engine.scim.status_page import add_status_page
+from ecmahost.engine.space.database import unreachable
 from ecmahost.engine.workers.state import Phase
 
 __all__ = ["HOST_KEY", "create_app"]
@@ -53,6 +55,7 @@ _DOMAIN_ERRORS: Final[tuple[tuple[type[DomainError], int, str | None, bool], ...
     (AnchorRequiredError, 400, "invalidValue", False),
     (AnchorImmutableError, 400, "mutability", False),
     (ExportUnconfirmedError, 503, None, True),
+    (SpaceUnavailableError, 503, None, True),
     (TargetConflictError, 409, "uniqueness", False),
     (TargetRejectedError, 400, "invalidValue", False),
 )
@@ -112,8 +115,18 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = _domain_error_response(exc, request)
     except web.HTTPException as exc:
         response = error_response(exc.status, exc.reason, None, _allow_header(exc))
-    except Exception:
-        response = _internal_error_response(request)
+    except Exception as exc:
+        if not unreachable(exc):
+            response = _internal_error_response(request)
+        else:  # no bug of ours: the database is down or restarting
+            log.warning(
+                "%s %s: the database cannot be reached: %s",
+                request.method,
+                request.path,
+                type(exc).__name__,
+                extra={"action": "space.unreachable"},
+            )
+            response = _domain_error_response(SpaceUnavailableError(), request)
     log.info(
         "%s %s %d",
         request.method,

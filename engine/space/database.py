@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from ecmahost import migrations
 from ecmahost.connectors.exceptions import EcmahostError
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "require_current",
     "sessionmaker_for",
     "sqlite_url",
+    "unreachable",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ def open_engine(
         options = {"pool_size": 1, "max_overflow": 0}
     elif sqlite and reader:
         options = {"pool_size": 8, "max_overflow": 8, "pool_reset_on_return": None}
+    elif not sqlite:  # a connection the server dropped (a restart) is replaced, not used
+        options = {"pool_pre_ping": True}
     engine = create_async_engine(url, **options)
     if sqlite:
         begin = "BEGIN IMMEDIATE" if writer else None if reader else "BEGIN"
@@ -229,6 +232,14 @@ def _refuse_unknown_revision(connection: Connection, script: ScriptDirectory, pa
                 f" {revision}); this is ecmahost {version('ecmahost')}, whose newest"
                 f" schema revision is {script.get_current_head()}: upgrade ecmahost"
             )
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be reached now, rather than that a
+    statement was wrong: the request may be tried again later."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
+    return isinstance(error, ConnectionError)
 
 
 def _unusable(path: str, error: BaseException | None) -> DatabaseUnusableError | None:

@@ -8,14 +8,15 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from ecmahost.engine.space.database import DATABASE_FILE_NAME
 
-from tests.acceptance.conftest import Server, ecmahost, filter_query, read_csv
+from tests.acceptance.conftest import Server, ecmahost, filter_query, read_csv, wait_until
 from tests.acceptance.postgresql_space import DATABASE_VARIABLE, postgresql_csv_config
 from tests.conftest import CORE, EXT
-from tests.connectors.sql.postgres import PostgresServer, postgres_fixture
+from tests.connectors.sql.postgres import PostgresServer, postgres_fixture, start_server
 
 __all__ = ["postgres_fixture"]  # the session's PostgreSQL server, as fixture `postgres`
 
@@ -92,3 +93,53 @@ def test_backup_points_to_postgresqls_own_tools(
     config, env = postgresql_csv_config(write_config, postgres)
     refused = ecmahost(config, "backup", str(tmp_path / "copy.db"), env=env)
     assert refused.returncode != 0 and "pg_dump" in refused.stderr
+
+
+def test_while_postgresql_is_down_requests_are_answered_503_and_nothing_is_lost(
+    write_config: Callable[..., Path],
+    postgres: PostgresServer,
+    server_factory: Callable[..., Server],
+    config_dir: Path,
+) -> None:
+    """``postgres`` only makes the test skip (or fail in CI) where PostgreSQL is
+    missing: this test stops and starts a server of its own."""
+    own = start_server()
+    try:
+        config, env = postgresql_csv_config(write_config, own)
+        server = server_factory(config, env=env)
+        before = _create(server, "before@contoso.example")
+        assert before.status == 201, before.body
+
+        own.stop()
+        match = server.request(
+            "GET", "/Users" + filter_query('UserName eq "before@contoso.example"')
+        )
+        refused = _create(server, "during@contoso.example")
+        for answer in (match, refused):
+            assert answer.status == 503 and answer.headers["retry-after"] == "30", answer.body
+            assert "cannot be reached" in answer.body["detail"]
+
+        own.start()  # the host reconnects by itself: the next attempts go through
+        wait_until(lambda: _create(server, "after@contoso.example").status == 201)
+        found = server.request(
+            "GET", "/Users" + filter_query('UserName eq "before@contoso.example"')
+        )
+        assert [r["id"] for r in found.body["Resources"]] == [before.body["id"]]
+        names = {
+            row["UserName"] for row in read_csv(config_dir / "state" / "InputFile.txt").values()
+        }
+        assert {"before@contoso.example", "after@contoso.example"} <= names
+        assert "during@contoso.example" not in names  # refused, so not acknowledged
+        assert "Traceback" not in "".join(server.stderr_lines)
+        server.stop()
+    finally:
+        own.destroy()
+
+
+def _create(server: Server, user_name: str) -> Any:
+    user = {"AzureObjectID": str(uuid.uuid4()), "UserName": user_name}
+    return server.request("POST", "/Users", {"schemas": [CORE], EXT: user})
+
+
+def _by_name(user_name: str) -> str:
+    return filter_query(f'UserName eq "{user_name}"')

@@ -27,7 +27,7 @@ import pytest
 
 from tests.connectors.sql.shared_server import SharedServer
 
-__all__ = ["PostgresServer", "free_port", "postgres_fixture", "require_server"]
+__all__ = ["PostgresServer", "free_port", "postgres_fixture", "require_server", "start_server"]
 
 SUPERUSER = "postgres"
 START_TIMEOUT_S = 60
@@ -146,7 +146,8 @@ class PostgresServer:
         subprocess.run(command, check=True, capture_output=True, text=True, cwd=self.root)
 
 
-def _start() -> PostgresServer:
+def start_server() -> PostgresServer:
+    """A new server of its own, for a test that stops and starts it."""
     bin_dir = _bin_dir()
     if bin_dir is None:
         require_server("PostgreSQL is not installed (no initdb/pg_ctl found)")
@@ -160,7 +161,7 @@ def _start() -> PostgresServer:
     return server
 
 
-_shared = SharedServer(_start, PostgresServer.destroy)
+_shared = SharedServer(start_server, PostgresServer.destroy)
 
 
 @pytest.fixture(scope="session", name="postgres")
