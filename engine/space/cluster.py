@@ -63,6 +63,8 @@ _MEMBERS = (
     f"extract(epoch FROM {_NOW} - heartbeat_at) AS age_s "
     "FROM cluster_hosts ORDER BY name, started_at"
 )
+_OTHERS = "SELECT id, leads FROM cluster_hosts WHERE id <> $1"
+_SET_LEADS = "UPDATE cluster_hosts SET leads = $2 WHERE id = $1"
 _LOCK = "SELECT pg_try_advisory_lock(hashtext('ecmahost-import:' || $1))"
 
 
@@ -192,6 +194,7 @@ class Cluster:
                     _LOCK, connector
                 ):
                     self._leading.add(connector)
+                    await self._take_over(connector)
                     log.info(
                         "this host now runs the imports of %s",
                         connector,
@@ -204,6 +207,16 @@ class Cluster:
                 os.getpid(),
                 json.dumps(sorted(self._leading)),
             )
+
+    async def _take_over(self, connector: str) -> None:
+        """The lock is this host's: a host that held it before and died keeps its row
+        until it is stale, but no longer names the connector."""
+        assert self._connection is not None
+        for row in await self._connection.fetch(_OTHERS, self.id):
+            leads = _leads(row["leads"])
+            if connector in leads:
+                kept = json.dumps([name for name in leads if name != connector])
+                await self._connection.execute(_SET_LEADS, row["id"], kept)
 
     def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         kind, *words = payload.split(" ")
