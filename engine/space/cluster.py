@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
-from sqlalchemy import make_url
+from ecmahost.engine.space.point_reads import asyncpg_dsn
 
 __all__ = [
     "CHANNEL",
@@ -105,7 +105,7 @@ class Cluster:
     """This host's membership. ``url`` None: the space is SQLite, and this host alone."""
 
     def __init__(self, url: str | None, connectors: Iterable[str], heard: Heard) -> None:
-        self._dsn = None if url is None else _dsn(url)
+        self._dsn = None if url is None else asyncpg_dsn(url)
         self._connectors = tuple(connectors)
         self._heard = heard
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -228,7 +228,7 @@ class Cluster:
 
 async def members(url: str) -> list[Member]:
     """The hosts of the cluster on ``url``'s database, by name."""
-    connection = await asyncpg.connect(_dsn(url))
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         rows = await connection.fetch(_MEMBERS)
     finally:
@@ -251,7 +251,7 @@ async def members(url: str) -> list[Member]:
 async def import_lock(url: str, connector: str) -> AsyncIterator[bool]:
     """Hold ``connector``'s import lock for a process that is no host (``ecmahost
     import``); yields False when a host holds it (leads the connector's imports)."""
-    connection = await asyncpg.connect(_dsn(url))
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         yield bool(await connection.fetchval(_LOCK, connector))
     finally:
@@ -260,7 +260,7 @@ async def import_lock(url: str, connector: str) -> AsyncIterator[bool]:
 
 async def tell_once(url: str, kind: str, *words: str) -> None:
     """Send one message from a process that is no host (the command line)."""
-    connection = await asyncpg.connect(_dsn(url))
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         for payload in _payloads(kind, words):
             await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
@@ -290,8 +290,3 @@ def _payloads(kind: str, words: Iterable[str]) -> list[str]:
         size += len(word) + 1
     payloads.append(" ".join([kind, head, *chunk]))
     return payloads
-
-
-def _dsn(url: str) -> str:
-    """asyncpg's own form of the space's SQLAlchemy URL."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

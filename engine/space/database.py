@@ -10,6 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -239,7 +240,13 @@ def unreachable(error: BaseException) -> bool:
     statement was wrong: the request may be tried again later."""
     if isinstance(error, DBAPIError):
         return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
-    return isinstance(error, ConnectionError)
+    # asyncpg's own, from the point reads' pool (``space.point_reads``)
+    asyncpg_lost = (
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.OperatorInterventionError,  # the server shuts down, or starts
+    )
+    return isinstance(error, (ConnectionError, *asyncpg_lost))
 
 
 def _unusable(path: str, error: BaseException | None) -> DatabaseUnusableError | None:

@@ -30,6 +30,7 @@ from ecmahost.engine.space.erasure import erase_sealed, without_sealed
 from ecmahost.engine.space.event_rows import state_of, view_of
 from ecmahost.engine.space.lookup import Lookup
 from ecmahost.engine.space.models import EventLog, ExportEvent, utcnow
+from ecmahost.engine.space.point_reads import PointReads
 from ecmahost.engine.space.records import (
     Delivered,
     DueObject,
@@ -91,11 +92,16 @@ class Events(EventStore):
     one."""
 
     def __init__(
-        self, db: Sessions, lookup: Lookup | None = None, writer: GroupWriter | None = None
+        self,
+        db: Sessions,
+        lookup: Lookup | None = None,
+        writer: GroupWriter | None = None,
+        point_reads: PointReads | None = None,
     ) -> None:
         self._db = db
         self._lookup = lookup
         self._writer = writer
+        self._point_reads = point_reads
 
     async def claim(self, connector: str, limit: int, lease_s: float) -> list[DueObject]:
         return await self._job(lambda session: claim(session, connector, limit, lease_s))
@@ -140,6 +146,9 @@ class Events(EventStore):
                 pass
             else:
                 return None if found is None else state_of(*found)
+        if self._point_reads is not None:
+            found = await self._point_reads.event_state(event_id)
+            return None if found is None else state_of(*found)
         async with self._db.read() as session:
             event = await session.get(ExportEvent, event_id)
         return None if event is None else state_of(event.status, event.last_error, event.error_kind)

@@ -31,6 +31,7 @@ from ecmahost.engine.space.import_batch import upsert_batch
 from ecmahost.engine.space.listing import Listing
 from ecmahost.engine.space.lookup import Lookup
 from ecmahost.engine.space.models import ObjectRow
+from ecmahost.engine.space.point_reads import PointReads
 from ecmahost.engine.space.records import Staging, object_id_for
 from ecmahost.engine.space.sessions import Sessions
 from ecmahost.engine.space.states import ObjectState, RunKind, RunStatus
@@ -52,9 +53,11 @@ class ConnectorSpace(Store):
         write_sessions: async_sessionmaker[AsyncSession] | None = None,
         lookup: Lookup | None = None,
         synchronous: str = "FULL",
+        point_reads: PointReads | None = None,
     ) -> None:
         self._db = Sessions(sessions, write_sessions)
         self._lookup = lookup
+        self._point_reads = point_reads  # PostgreSQL's counterpart of the lookup
         self._listing = Listing(lookup) if lookup is not None else None
         self._engines: tuple[AsyncEngine, ...] = ()
         # SCIM writes commit in groups (see space/writer.py): on SQLite through a
@@ -65,7 +68,7 @@ class ConnectorSpace(Store):
             self._writer = GroupWriter(sessionmaker(self.group_engine), self._db.write_lock)
         else:
             self._writer = GroupWriter(None, self._db.write_lock, self._db.write_sessions)
-        self.events = Events(self._db, lookup, self._writer)
+        self.events = Events(self._db, lookup, self._writer, point_reads)
 
     @classmethod
     async def open(
@@ -83,8 +86,13 @@ class ConnectorSpace(Store):
             await reader.dispose()
             await writer.dispose()
             raise
+        point_reads = None if url.startswith("sqlite") else await PointReads.open(url)
         space = cls(
-            sessionmaker_for(reader), sessionmaker_for(writer), Lookup.for_url(url), synchronous
+            sessionmaker_for(reader),
+            sessionmaker_for(writer),
+            Lookup.for_url(url),
+            synchronous,
+            point_reads,
         )
         space._engines = (reader, writer)
         return space
@@ -95,6 +103,8 @@ class ConnectorSpace(Store):
             self.group_engine.dispose()
         if self._lookup is not None:
             self._lookup.close()
+        if self._point_reads is not None:
+            await self._point_reads.close()
         for engine in self._engines:
             await engine.dispose()
 
@@ -114,6 +124,8 @@ class ConnectorSpace(Store):
                 return self._lookup.get(connector, object_id)
             except sqlite3.OperationalError:  # busy: the async path waits for it
                 pass
+        if self._point_reads is not None:
+            return await self._point_reads.get(connector, object_id)
         async with self._db.read() as session:
             return await objects.get(session, connector, object_id)
 
@@ -132,6 +144,10 @@ class ConnectorSpace(Store):
                 found = self._lookup.by_value(connector, *eq)
             except sqlite3.OperationalError:  # busy: the async path waits for it
                 found = None
+            if found is not None:
+                return len(found), found[start_index - 1 : start_index - 1 + count]
+        if eq is not None and self._point_reads is not None:
+            found = await self._point_reads.by_value(connector, *eq)
             if found is not None:
                 return len(found), found[start_index - 1 : start_index - 1 + count]
         if callable(where):

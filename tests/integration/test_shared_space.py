@@ -1,6 +1,7 @@
-"""Two hosts on one PostgreSQL space claim exports at the same time: the work is
-shared, but no event is claimed twice, one object's events are never exported by two
-hosts at once, and each object's events go out in order."""
+"""Two hosts on one PostgreSQL space: a write one acknowledged is read at once by the
+other, by id and by filter (no host keeps a copy); and when both claim exports at
+the same time the work is shared, but no event is claimed twice, one object's events
+are never exported by two hosts at once, and each object's events go out in order."""
 
 from __future__ import annotations
 
@@ -36,6 +37,24 @@ async def hosts(postgres: PostgresServer) -> AsyncIterator[tuple[ConnectorSpace,
 
 def _staging(anchor: str, version: int) -> Staging:
     return Staging({"AzureObjectID": anchor, "Version": str(version)}, True, Op.UPSERT)
+
+
+async def test_a_write_on_one_host_is_read_at_once_on_the_other(
+    hosts: tuple[ConnectorSpace, ConnectorSpace],
+) -> None:
+    one, other = hosts
+    created, _ = await one.create(NAME, "ada", _staging("ada", 1))
+    assert await other.get(NAME, created.id) == created
+    assert await other.query(NAME, None, 1, 10, eq=("azureobjectid", "ada")) == (1, [created])
+
+    changed, _ = await other.update(NAME, created.id, lambda o: _staging(o.anchor, 2))
+    assert await one.get(NAME, created.id) == changed
+    assert (await one.query(NAME, None, 1, 10, eq=("version", "2")))[1] == [changed]
+    assert await one.query(NAME, None, 1, 10, eq=("version", "1")) == (0, [])
+
+    await one.update(NAME, created.id, lambda o: Staging(o.attributes, False, Op.DELETE))
+    assert await other.get(NAME, created.id) is None
+    assert await other.query(NAME, None, 1, 10, eq=("azureobjectid", "ada")) == (0, [])
 
 
 async def test_two_hosts_share_the_queue_without_overlap_nor_disorder(
