@@ -32,7 +32,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,10 @@ import asyncpg
 from rich.table import Table
 
 from bench.entra_path import cpu_s
-from bench.entra_path_pg import CONFIG, NAME, URL_VARIABLE, _create_table, _wait_ready, postgresql
+from bench.entra_path_pg import CONFIG, URL_VARIABLE, create_table, postgresql, serve
 from bench.loadgen import PhaseResult, Request, run_phase
 from bench.phases import HEADERS
-from bench.processes import ecmahost, free_port, run_measured, start, stop
+from bench.processes import ecmahost, run_measured
 from bench.report import Sizes, emit, ratio
 from bench.target import EXT, anchor, user
 from tests.connectors.sql.postgres import PostgresServer
@@ -74,20 +74,6 @@ def _configs(folder: Path, space: str, hosts: int) -> list[Path]:
         config.write_text(text, encoding="utf-8")
         configs.append(config)
     return configs
-
-
-@contextmanager
-def _serving(config: Path) -> Iterator[tuple[str, int]]:
-    """``ecmahost serve`` over ``config``; yields its SCIM base URL and pid."""
-    port = free_port()
-    command = ecmahost(config, "serve", "--listen", f"127.0.0.1:{port}", "--tls", "off")
-    process = start(command, port, config.parent)
-    base = f"http://127.0.0.1:{port}/ecma2host_{NAME}/scim"
-    try:
-        _wait_ready(base)
-        yield base, process.pid
-    finally:
-        stop(process)
 
 
 def _postgres_cpu_s(postmaster: int) -> float:
@@ -216,7 +202,7 @@ async def _configuration(
     name = f"{space}-{hosts}"
     target = f"target_{space}_{hosts}"
     os.environ[URL_VARIABLE] = server.create_database(target)  # the hosts' environment
-    await _create_table(server.dsn(target))
+    await create_table(server.dsn(target))
     configs = _configs(folder / name, space, hosts)
     space_dsn = None
     if space == "postgresql":
@@ -225,7 +211,7 @@ async def _configuration(
         run_measured(ecmahost(configs[0], "migrate"), configs[0].parent).check()
     postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
     with ExitStack() as stack:
-        served = [stack.enter_context(_serving(config)) for config in configs]
+        served = [stack.enter_context(serve(config)) for config in configs]
         rows = await _phases(name, served, postmaster, space_dsn, users, concurrency)
     db = await asyncpg.connect(server.dsn(target))
     try:

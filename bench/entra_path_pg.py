@@ -85,7 +85,7 @@ def postgresql() -> Iterator[PostgresServer]:
         server.destroy()
 
 
-async def _create_table(dsn: str) -> None:
+async def create_table(dsn: str) -> None:
     db = await asyncpg.connect(dsn)
     try:
         await db.execute(TABLE)
@@ -100,9 +100,17 @@ def serving(folder: Path, url: str) -> Iterator[tuple[str, int]]:
     config.write_text(CONFIG, encoding="utf-8")
     (folder / "state").mkdir()
     os.environ[URL_VARIABLE] = url  # the host's environment is this process's
+    with serve(config) as served:
+        yield served
+
+
+@contextmanager
+def serve(config: Path) -> Iterator[tuple[str, int]]:
+    """``ecmahost serve`` over ``config`` (its folder the working one) until the SQL
+    connector answers; yields its SCIM base URL and pid."""
     port = free_port()
     command = ecmahost(config, "serve", "--listen", f"127.0.0.1:{port}", "--tls", "off")
-    process = start(command, port, folder)
+    process = start(command, port, config.parent)
     base = f"http://127.0.0.1:{port}/ecma2host_{NAME}/scim"
     try:
         _wait_ready(base)
@@ -171,7 +179,7 @@ def _row(result: PhaseResult, server_cpu_s: float) -> dict[str, Any]:
 async def _measure(users: int, concurrency: int) -> tuple[list[dict[str, Any]], int]:
     with postgresql() as server, tempfile.TemporaryDirectory(prefix="ecmahost-bench-") as tmp:
         url = server.create_database("bench")
-        await _create_table(server.dsn("bench"))
+        await create_table(server.dsn("bench"))
         with serving(Path(tmp), url) as (base, pid):
             rows = await _phases(base, users, concurrency, pid)
         db = await asyncpg.connect(server.dsn("bench"))

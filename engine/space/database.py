@@ -236,17 +236,25 @@ def _refuse_unknown_revision(connection: Connection, script: ScriptDirectory, pa
 
 
 def unreachable(error: BaseException) -> bool:
-    """Whether ``error`` says the database cannot be reached now, rather than that a
-    statement was wrong: the request may be tried again later."""
-    if isinstance(error, DBAPIError):
-        return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
-    # asyncpg's own, from the point reads' pool (``space.point_reads``)
-    asyncpg_lost = (
+    """Whether ``error``, or an error it was raised from, says the database cannot be
+    reached now (down, shutting down, restarting) rather than that a statement was
+    wrong: the work may be tried again later."""
+    lost = (
+        ConnectionError,
         asyncpg.PostgresConnectionError,
         asyncpg.InterfaceError,
         asyncpg.exceptions.OperatorInterventionError,  # the server shuts down, or starts
     )
-    return isinstance(error, (ConnectionError, *asyncpg_lost))
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, DBAPIError) and (
+            cause.connection_invalidated or isinstance(cause, (OperationalError, InterfaceError))
+        ):
+            return True
+        if isinstance(cause, lost):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def _unusable(path: str, error: BaseException | None) -> DatabaseUnusableError | None:

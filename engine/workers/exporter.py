@@ -21,6 +21,7 @@ from ecmahost.engine.queue import Claim, ErrorKind, Outcome, OutcomeStatus, Retr
 from ecmahost.engine.queue.notifier import Notifier
 from ecmahost.engine.queue.opening import Opener
 from ecmahost.engine.queue.sealed import Sealer
+from ecmahost.engine.space.database import unreachable
 from ecmahost.engine.space.models import utcnow
 from ecmahost.engine.space.store import ConnectorSpace
 from ecmahost.engine.workers.gate import RunGate
@@ -94,8 +95,15 @@ class Exporter:
                     await self._linger(exported)
                     continue
                 timeout_s = await self._next_due_s()
-            except Exception:  # the loop must outlive any one failure
-                log.exception("export loop error", extra={"action": "export.loop_error"})
+            except Exception as exc:  # the loop must outlive any one failure
+                if unreachable(exc):  # the database is down or restarting: no bug of ours
+                    log.warning(
+                        "exports wait: the connector space's database cannot be reached (%s)",
+                        type(exc).__name__,
+                        extra={"action": "export.space_unreachable", "connector": self.name},
+                    )
+                else:
+                    log.exception("export loop error", extra={"action": "export.loop_error"})
                 timeout_s = IDLE_POLL_S
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout_s)

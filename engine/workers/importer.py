@@ -23,6 +23,7 @@ from typing import Protocol
 from ecmahost.connectors.base import Capability, Connector, Record, TargetMissingError
 from ecmahost.connectors.exceptions import ConfigError, PermanentError, TransientError
 from ecmahost.engine.metrics import HostMetrics
+from ecmahost.engine.space.database import unreachable
 from ecmahost.engine.space.states import RunKind, RunStatus
 from ecmahost.engine.space.store import ConnectorSpace
 from ecmahost.engine.workers.gate import RunGate
@@ -158,10 +159,19 @@ class Importer:
                 # each try would read the whole target to refuse it once more.
                 ok = report.ok or (report.refused is not None and not report.missing)
             except Exception as exc:  # a bug in one run must not end scheduled imports
-                log.exception(
-                    "full import crashed", extra={"action": "import.crash", "connector": self.name}
-                )
-                self.state.mark_degraded(f"import crashed: {type(exc).__name__}: {exc}")
+                if unreachable(exc):  # the database is down or restarting: tried again later
+                    log.warning(
+                        "import stopped: the connector space's database cannot be reached (%s)",
+                        type(exc).__name__,
+                        extra={"action": "import.space_unreachable", "connector": self.name},
+                    )
+                    self.state.mark_degraded("the connector space's database cannot be reached")
+                else:
+                    log.exception(
+                        "full import crashed",
+                        extra={"action": "import.crash", "connector": self.name},
+                    )
+                    self.state.mark_degraded(f"import crashed: {type(exc).__name__}: {exc}")
                 ok = False
             if ok:
                 retry_s = None

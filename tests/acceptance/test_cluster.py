@@ -151,19 +151,10 @@ def test_three_hosts_survive_five_kills_without_losing_a_write(
         thread.join(timeout=180)
         assert not thread.is_alive()
 
-    expected = {a: v for c in clients for a, v in c.acknowledged.items() if v is not None}
     csv_path = config_dir / "shared" / "InputFile.txt"
-    sample = set(read_csv(Path(__file__).parents[2] / "config" / "InputFile.txt"))
-
-    def drained() -> bool:
-        rows = {a: r for a, r in read_csv(csv_path).items() if a not in sample}
-        return set(rows) == set(expected) and all(
-            {k: rows[a][k] for k in v} == v for a, v in expected.items()
-        )
-
     assert sum(c.interrupted for c in clients) >= crash.KILLS  # kills hit requests in flight
-    wait_until(drained, timeout_s=60)
-    assert len(read_csv(csv_path)) == len(sample) + len(expected)  # read_csv: no duplicates
+    expected = crash.wait_for_acknowledged(list(clients), csv_path)
+    assert len(read_csv(csv_path)) == len(crash.SAMPLE) + len(expected)  # no duplicates
 
     # Every host ticks at the same moments; only the one holding the lock imports.
     # The new space's first import ran at start; then at least three on the schedule.

@@ -107,6 +107,25 @@ class Client:
         raise AssertionError(f"{method} {path} never acknowledged")
 
 
+SAMPLE = set(read_csv(Path(__file__).parents[2] / "config" / "InputFile.txt"))
+"""The sample file's users, there before any client writes."""
+
+
+def wait_for_acknowledged(clients: list[Client], csv_path: Path) -> dict[str, dict[str, str]]:
+    """Wait until the file holds exactly the users the clients' acknowledged writes
+    left, each with its last acknowledged values (or fail); returns them."""
+    expected = {a: v for c in clients for a, v in c.acknowledged.items() if v is not None}
+
+    def drained() -> bool:
+        rows = {a: r for a, r in read_csv(csv_path).items() if a not in SAMPLE}
+        return set(rows) == set(expected) and all(
+            {k: rows[a][k] for k in v} == v for a, v in expected.items()
+        )
+
+    wait_until(drained, timeout_s=60)
+    return expected
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -147,22 +166,13 @@ def test_kill_9_loses_no_acknowledged_write(
         thread.join(timeout=180)
         assert not thread.is_alive()
 
-    expected = {a: v for c in clients for a, v in c.acknowledged.items() if v is not None}
     csv_path = config_dir / "state" / "InputFile.txt"
-    sample = set(read_csv(Path(__file__).parents[2] / "config" / "InputFile.txt"))
-
-    def drained() -> bool:
-        rows = {a: r for a, r in read_csv(csv_path).items() if a not in sample}
-        return set(rows) == set(expected) and all(
-            {k: rows[a][k] for k in v} == v for a, v in expected.items()
-        )
-
     assert sum(c.interrupted for c in clients) >= KILLS  # kills hit requests in flight
-    wait_until(drained, timeout_s=60)
+    expected = wait_for_acknowledged(clients, csv_path)
     open_events = [
         e
         for e in map(json.loads, ecmahost(config, "exports", "list", "--json").stdout.splitlines())
         if e["status"] != "done"
     ]
     assert open_events == []
-    assert len(read_csv(csv_path)) == len(sample) + len(expected)  # read_csv: no duplicates
+    assert len(read_csv(csv_path)) == len(SAMPLE) + len(expected)  # read_csv: no duplicates
