@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ecmahost.engine import queue
@@ -33,7 +34,7 @@ class Relay:
         config = host.config
         url = config.database_url if config.shared_database else None
         self.cluster = Cluster(url, config.connectors, self.heard)
-        self._sending: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- Leadership (workers.importer) ---------------------------------------------
 
@@ -55,9 +56,12 @@ class Relay:
     def _send(self, kind: str, *words: str) -> None:
         if not self.cluster.shared:
             return
-        task = asyncio.get_running_loop().create_task(self.cluster.tell(kind, *words))
-        self._sending.add(task)  # kept until sent: the loop holds tasks only weakly
-        task.add_done_callback(self._sending.discard)
+        self._spawn(self.cluster.tell(kind, *words))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)  # kept until done: the loop holds tasks only weakly
+        task.add_done_callback(self._tasks.discard)
 
     # -- messages in ---------------------------------------------------------------------
 
@@ -90,6 +94,4 @@ class Relay:
                 if outcome is not None:
                     runtime.outcomes.publish(event_id, outcome)
 
-        task = asyncio.get_running_loop().create_task(deliver())
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        self._spawn(deliver())

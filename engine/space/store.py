@@ -139,17 +139,9 @@ class ConnectorSpace(Store):
     ) -> tuple[int, list[StoredObject]]:
         """The lookup answers an ``eq`` with few matches, the listing a page of the
         whole list; ``where`` is built only when neither can."""
-        if eq is not None and self._lookup is not None:
-            try:
-                found = self._lookup.by_value(connector, *eq)
-            except sqlite3.OperationalError:  # busy: the async path waits for it
-                found = None
-            if found is not None:
-                return len(found), found[start_index - 1 : start_index - 1 + count]
-        if eq is not None and self._point_reads is not None:
-            found = await self._point_reads.by_value(connector, *eq)
-            if found is not None:
-                return len(found), found[start_index - 1 : start_index - 1 + count]
+        found = None if eq is None else await self._matches(connector, *eq)
+        if found is not None:
+            return len(found), found[start_index - 1 : start_index - 1 + count]
         if callable(where):
             where = where()
         if where is None and self._listing is not None:
@@ -162,6 +154,18 @@ class ConnectorSpace(Store):
             condition = condition & where
         async with self._db.read() as session:
             return await objects.page(session, condition, start_index, count)
+
+    async def _matches(self, connector: str, attr: str, text: str) -> list[StoredObject] | None:
+        """The few objects an ``eq`` names, by SQLite's lookup or PostgreSQL's point
+        reads; None when there are many, or neither can answer now."""
+        if self._lookup is not None:
+            try:
+                return self._lookup.by_value(connector, attr, text)
+            except sqlite3.OperationalError:  # busy: the async path waits for it
+                return None
+        if self._point_reads is not None:
+            return await self._point_reads.by_value(connector, attr, text)
+        return None
 
     async def iter_objects(self, connector: str) -> AsyncIterator[StoredObject]:
         async with self._db.read() as session:

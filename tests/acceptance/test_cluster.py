@@ -8,26 +8,22 @@ The kills are triggered by progress (acknowledged writes), not by a timer."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import signal
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import pytest
 from ecmahost.engine.workers.scheduler import ALIGNED_TO
 
 from tests.acceptance import test_crash as crash
 from tests.acceptance.conftest import Server, ecmahost, read_csv, wait_until
-from tests.acceptance.postgresql_space import DATABASE_VARIABLE
+from tests.acceptance.postgresql_space import DATABASE_VARIABLE, query_database
 from tests.conftest import csv_connector_toml
 from tests.connectors.sql.postgres import PostgresServer, free_port, postgres_fixture
 
@@ -47,26 +43,10 @@ class ClusterClient(crash.Client):
     hosts: tuple[Server, ...] = ()
     turn: int = 0
 
-    def _send(
-        self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200,)
-    ) -> tuple[int, Any]:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            host = self.hosts[self.turn % len(self.hosts)]
-            self.turn += 1
-            try:
-                response = host.request(method, path, body, base=host.base)  # type: ignore[attr-defined]
-            except OSError:
-                self.interrupted += 1
-                time.sleep(0.02)
-                continue
-            if response.status in ok:
-                if method != "GET":
-                    self.progress.add()
-                return response.status, response.body
-            assert response.status in (503, 504), (method, path, response.status, response.body)
-            time.sleep(0.05)
-        raise AssertionError(f"{method} {path} never acknowledged")
+    def _next_host(self) -> tuple[Server, str]:
+        host = self.hosts[self.turn % len(self.hosts)]
+        self.turn += 1
+        return host, host.base  # type: ignore[attr-defined]
 
 
 def _configs(config_dir: Path, mode: str) -> list[Path]:
@@ -89,14 +69,10 @@ def _configs(config_dir: Path, mode: str) -> list[Path]:
     return configs
 
 
-async def _import_starts(url: str) -> list[datetime]:
-    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        rows = await connection.fetch(
-            "SELECT started_at FROM runs WHERE connector = 'CSV' AND kind = 'import' ORDER BY id"
-        )
-    finally:
-        await connection.close()
+def _import_starts(url: str) -> list[datetime]:
+    rows = query_database(
+        url, "SELECT started_at FROM runs WHERE connector = 'CSV' AND kind = 'import' ORDER BY id"
+    )
     return [row["started_at"].replace(tzinfo=UTC) for row in rows]
 
 
@@ -158,8 +134,8 @@ def test_three_hosts_survive_five_kills_without_losing_a_write(
 
     # Every host ticks at the same moments; only the one holding the lock imports.
     # The new space's first import ran at start; then at least three on the schedule.
-    wait_until(lambda: len(asyncio.run(_import_starts(url))) >= 4, timeout_s=4 * IMPORT_EVERY_S)
-    first, *scheduled = asyncio.run(_import_starts(url))
+    wait_until(lambda: len(_import_starts(url)) >= 4, timeout_s=4 * IMPORT_EVERY_S)
+    first, *scheduled = _import_starts(url)
     windows = Counter(int((s - ALIGNED_TO).total_seconds() // IMPORT_EVERY_S) for s in scheduled)
     assert first < min(scheduled), scheduled
     assert max(windows.values()) == 1, f"two imports in one interval: {sorted(windows.items())}"

@@ -5,7 +5,6 @@ on the host that runs the imports."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
@@ -13,11 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from tests.acceptance.conftest import Server, ecmahost, wait_until
-from tests.acceptance.postgresql_space import DATABASE_VARIABLE
+from tests.acceptance.postgresql_space import DATABASE_VARIABLE, query_database
 from tests.conftest import csv_connector_toml
 from tests.connectors.sql.postgres import PostgresServer, postgres_fixture
 
@@ -42,7 +40,8 @@ class Cluster:
         return leading[0] if leading else None
 
     def imports(self) -> int:
-        return asyncio.run(_count_imports(self.env[DATABASE_VARIABLE]))
+        sql = "SELECT count(*) FROM runs WHERE connector = 'CSV' AND kind = 'import'"
+        return int(query_database(self.env[DATABASE_VARIABLE], sql)[0][0])
 
 
 @pytest.fixture
@@ -122,15 +121,3 @@ def test_an_import_asked_anywhere_runs_once_on_the_host_running_the_imports(
 
 def _root(host: Server) -> str:
     return host.url().split("/ecma2host_")[0]
-
-
-async def _count_imports(url: str) -> int:
-    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        return int(
-            await connection.fetchval(
-                "SELECT count(*) FROM runs WHERE connector = 'CSV' AND kind = 'import'"
-            )
-        )
-    finally:
-        await connection.close()

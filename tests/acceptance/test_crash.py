@@ -92,8 +92,9 @@ class Client:
         see the first attempt's effect (409 for a create, 404 for a delete)."""
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
+            server, base = self._next_host()
             try:
-                response = self.server.request(method, path, body, base=self.base)
+                response = server.request(method, path, body, base=base)
             except OSError:  # the host is down: it is being killed and restarted
                 self.interrupted += 1
                 time.sleep(0.05)
@@ -105,6 +106,10 @@ class Client:
             assert response.status == 503, (method, path, response.status, response.body)
             time.sleep(0.05)
         raise AssertionError(f"{method} {path} never acknowledged")
+
+    def _next_host(self) -> tuple[Server, str]:
+        """The host the next attempt goes to, and its connector's base URL."""
+        return self.server, self.base
 
 
 SAMPLE = set(read_csv(Path(__file__).parents[2] / "config" / "InputFile.txt"))

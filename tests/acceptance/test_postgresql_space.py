@@ -4,33 +4,23 @@ not in the state folder."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from ecmahost.engine.space.database import DATABASE_FILE_NAME
 
 from tests.acceptance.conftest import Server, ecmahost, filter_query, read_csv, wait_until
-from tests.acceptance.postgresql_space import DATABASE_VARIABLE, postgresql_csv_config
+from tests.acceptance.postgresql_space import (
+    DATABASE_VARIABLE,
+    postgresql_csv_config,
+    query_database,
+)
 from tests.conftest import CORE, EXT
 from tests.connectors.sql.postgres import PostgresServer, postgres_fixture, start_server
 
 __all__ = ["postgres_fixture"]  # the session's PostgreSQL server, as fixture `postgres`
-
-
-def _dsn(env: dict[str, str]) -> str:
-    return env[DATABASE_VARIABLE].replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def _fetch(env: dict[str, str], sql: str) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(_dsn(env))
-    try:
-        return list(await connection.fetch(sql))
-    finally:
-        await connection.close()
 
 
 def _serve_fails(config: Path, env: dict[str, str]) -> str:
@@ -62,7 +52,9 @@ def test_hosts_start_on_postgresql_only_once_migrate_made_the_schema(
     assert created.status == 201, created.body
     assert read_csv(config_dir / "state" / "InputFile.txt")[anchor]["UserName"] == user["UserName"]
 
-    rows = asyncio.run(_fetch(env, "SELECT anchor FROM objects WHERE connector = 'CSV'"))
+    rows = query_database(
+        env[DATABASE_VARIABLE], "SELECT anchor FROM objects WHERE connector = 'CSV'"
+    )
     assert anchor in {row["anchor"] for row in rows}
     assert not (config_dir / "state" / DATABASE_FILE_NAME).exists()
     server.restart()  # the space is the database's: a new process finds the user
@@ -79,7 +71,9 @@ def test_a_host_refuses_a_schema_newer_than_its_own(
     write_config: Callable[..., Path], postgres: PostgresServer
 ) -> None:
     config, env = postgresql_csv_config(write_config, postgres)
-    asyncio.run(_fetch(env, "UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    query_database(
+        env[DATABASE_VARIABLE], "UPDATE alembic_version SET version_num = '9999_from_the_future'"
+    )
 
     refused = _serve_fails(config, env)
     assert "written by a newer ecmahost (schema revision 9999_from_the_future)" in refused
