@@ -5,7 +5,10 @@ create, a replace and a delete run and the CPU each costs, without HTTP around i
 
 Writes go in waves of ``concurrency`` (as concurrent SCIM requests would, so the
 group writer commits a wave in one transaction); CPU is ``time.process_time`` (the
-process's user + system time, the worker thread's included)."""
+process's user + system time, the worker thread's included). A last phase,
+``create, exported``, adds what ``sync`` mode does besides: each wave of creates is
+claimed as one batch and its outcome recorded, as the export worker would (the
+target itself left out)."""
 
 from __future__ import annotations
 
@@ -21,9 +24,13 @@ from typing import Any, cast
 
 from ecmahost.engine.space import ConnectorSpace, Staging
 from ecmahost.engine.space.database import sqlite_url
+from ecmahost.engine.space.records import Delivered
 from ecmahost.engine.space.states import Op
 
 CONNECTOR = "bench"
+EXPORTED = "bench-exported"
+"""The last phase's connector: the earlier phases' events, never exported, are not
+its queue's."""
 
 
 def _person(i: int) -> dict[str, Any]:
@@ -60,12 +67,15 @@ async def _phase(
     concurrency: int,
     counter: _Counter,
     write: Callable[[int], Awaitable[Any]],
+    after_wave: Callable[[], Awaitable[Any]] | None = None,
 ) -> dict[str, Any]:
-    """``write(i)`` for i in 0..n-1, ``concurrency`` at a time."""
+    """``write(i)`` for i in 0..n-1, ``concurrency`` at a time (then ``after_wave``)."""
     before = counter.statements
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     for first in range(0, n, concurrency):
         await asyncio.gather(*(write(i) for i in range(first, min(n, first + concurrency))))
+        if after_wave is not None:
+            await after_wave()
     cpu_s, wall_s = time.process_time() - start_cpu, time.perf_counter() - start_wall
     return {
         "phase": name,
@@ -86,10 +96,10 @@ async def _run(n: int, concurrency: int, count: bool = True) -> list[dict[str, A
             raw.close()
         ids: dict[int, str] = {}
 
-        async def create(i: int) -> None:
+        async def create(i: int, connector: str = CONNECTOR) -> None:
             person = _person(i)
             staging = Staging(person, visible=True, export=Op.UPSERT)
-            stored, _ = await space.create(CONNECTOR, person["UserName"], staging)
+            stored, _ = await space.create(connector, person["UserName"], staging)
             ids[i] = stored.id
 
         async def replace(i: int) -> None:
@@ -105,11 +115,30 @@ async def _run(n: int, concurrency: int, count: bool = True) -> list[dict[str, A
                 lambda before: Staging(before.attributes, visible=False, export=Op.DELETE),
             )
 
+        async def export() -> None:
+            claimed = await space.events.claim(EXPORTED, concurrency, 60.0)
+            done = [
+                Delivered(
+                    due.object_id,
+                    tuple(e.id for e in due.events),
+                    due.events[-1].anchor,
+                    due.events[-1].payload,
+                )
+                for due in claimed
+            ]
+            await space.events.record(done, [], [])
+
+        async def create_another(i: int) -> None:
+            await create(n + i, EXPORTED)
+
         try:
             return [
                 await _phase("create", n, concurrency, counter, create),
                 await _phase("replace", n, concurrency, counter, replace),
                 await _phase("delete", n, concurrency, counter, delete),
+                await _phase(
+                    "create, exported", n, concurrency, counter, create_another, export
+                ),
             ]
         finally:
             await space.close()

@@ -3,8 +3,9 @@ batch's outcome records (group-writer jobs, on a synchronous session).
 
 In sync mode every SCIM write is claimed and recorded within its own request, often
 a batch of one: a statement tree built, hashed and coerced per call cost more than
-running it. Values are bound parameters (``ids`` a JSON list, see
-``objects.among``), so SQLAlchemy finds each compiled form by the statement's key.
+running it, and so did running a built one through the session. Values are bound
+parameters (``ids`` a JSON list, see ``objects.among``), so each statement is
+compiled once per database and sent to the driver (``driver.Prepared``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, cast
 
+from ecmahost.engine.space.driver import Prepared, driver_of
 from ecmahost.engine.space.event_rows import CLAIMED, queued
 from ecmahost.engine.space.json_lists import listed
 from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
@@ -30,6 +32,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -69,7 +72,9 @@ def _blocker() -> Any:
     blocker = aliased(_EVENTS)
     held = select(blocker.c.id).where(
         blocker.c.object_id == _EVENTS.c.object_id,
-        blocker.c.status.in_([s.value for s in BLOCKING_STATUSES]),
+        # not ``in_``: its list is expanded at each execution, and ``Prepared`` sends
+        # the text compiled once
+        or_(*(blocker.c.status == s.value for s in BLOCKING_STATUSES)),
     )
     return exists(indexed_by(held, blocker, EVENTS_OF_OBJECT))
 
@@ -151,6 +156,20 @@ _LOG_STEP = insert(_LOG).from_select(
     ).where(_CHOSEN),
 )
 
+_RESET = update(_EVENTS).where(_CHOSEN).values(status=_PENDING)
+
+_SEND_EXPIRED, _SEND_DUE, _SEND_CLAIMED = (
+    Prepared(EXPIRED_LEASES),
+    Prepared(DUE_OBJECTS),
+    Prepared(CLAIMED_EVENTS),
+)
+_SEND_RUN, _SEND_HELD, _SEND_RESET = Prepared(_RUN), Prepared(_HELD), Prepared(_RESET)
+_SEND_STEP, _SEND_FAILED_STEP, _SEND_LOG_STEP = (
+    Prepared(_STEP),
+    Prepared(_FAILED_STEP),
+    Prepared(_LOG_STEP),
+)
+
 
 # On a shared (PostgreSQL) space other hosts claim at the same time. Each object is
 # taken under a transaction-scoped advisory lock, skipped when another claim holds
@@ -176,26 +195,27 @@ def _exclusive(session: Session, due: dict[str, Any], object_ids: list[str]) -> 
 def claim(session: Session, connector: str, limit: int, lease_s: float) -> list[DueObject]:
     """``EventStore.claim``'s statements, in the caller's transaction."""
     now = utcnow()
-    expired = session.scalars(EXPIRED_LEASES, {"connector": connector, "now": now}).all()
+    db = driver_of(session)
+    expired = [r[0] for r in _SEND_EXPIRED.rows(db, {"connector": connector, "now": now})]
     if expired:
         at = {"ids": ids(expired), "at": now, "error": "the worker's lease ran out"}
-        session.execute(_LOG_STEP, {**at, "logged": LogStatus.RECLAIMED.value})
-        session.execute(update(_EVENTS).where(_CHOSEN).values(status=_PENDING), {"ids": at["ids"]})
+        _SEND_LOG_STEP.run(db, {**at, "logged": LogStatus.RECLAIMED.value})
+        _SEND_RESET.run(db, at)
     due = {"connector": connector, "limit": limit, "now": now}
-    object_ids = list(session.scalars(DUE_OBJECTS, due).all())
+    object_ids = [r[0] for r in _SEND_DUE.rows(db, due)]
     if object_ids and session.get_bind().dialect.name == "postgresql":
         object_ids = _exclusive(session, due, object_ids)
     if not object_ids:
         return []
     objects = ids(object_ids)
     # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
-    rows = session.execute(CLAIMED_EVENTS, {"ids": objects}).all()
+    rows = [queued(r) for r in _SEND_CLAIMED.rows(db, {"ids": objects})]
     lease_until = now + timedelta(seconds=lease_s)
-    session.execute(_RUN, {"ids": ids([r.id for r in rows]), "lease_until": lease_until})
-    held = {oid: str(anchor) for oid, anchor in session.execute(_HELD, {"ids": objects})}
+    _SEND_RUN.run(db, {"ids": ids([r.id for r in rows]), "lease_until": lease_until})
+    held = {oid: str(anchor) for oid, anchor in _SEND_HELD.rows(db, {"ids": objects})}
     by_object: dict[str, list[QueuedEvent]] = {}
-    for r in rows:
-        by_object.setdefault(r.object_id, []).append(queued(r))
+    for event in rows:
+        by_object.setdefault(event.object_id, []).append(event)
     return [DueObject(oid, tuple(evs), held.get(oid)) for oid, evs in by_object.items()]
 
 
@@ -212,9 +232,10 @@ def mark(
     logged = LogStatus.RETRYING if status == EventStatus.PENDING else LogStatus(status)
     values: dict[str, Any] = {"ids": ids(event_ids), "status": status.value, "at": utcnow()}
     values |= {"logged": logged.value, "error": error}
-    session.execute(_LOG_STEP, values)
+    db = driver_of(session)
+    _SEND_LOG_STEP.run(db, values)
     if error is None:
-        session.execute(_STEP, values)
+        _SEND_STEP.run(db, values)
     else:
         kind = None if error_kind is None else error_kind.value
-        session.execute(_FAILED_STEP, {**values, "kind": kind})
+        _SEND_FAILED_STEP.run(db, {**values, "kind": kind})

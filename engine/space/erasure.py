@@ -6,11 +6,14 @@ it: the space recognises one by its marker alone, so it never needs the key."""
 
 from __future__ import annotations
 
+import json
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ecmahost.engine.space.json_lists import among
+import orjson
+from ecmahost.engine.space.driver import Prepared, driver_of
+from ecmahost.engine.space.json_lists import listed
 from ecmahost.engine.space.models import ExportEvent
 from ecmahost.engine.space.states import EventStatus
 from sqlalchemy import (
@@ -53,35 +56,49 @@ def erase_sealed(
     outcome (``AsyncSession.run_sync`` elsewhere)."""
     if not event_ids and not superseded_of:
         return 0
-    holding = sealed_payloads(event_ids, superseded_of)
-    rows = session.execute(holding).all()
-    if rows:  # one executemany (Core: no ORM bookkeeping per row)
-        events = typing.cast(Table, ExportEvent.__table__)
-        session.execute(
-            update(events)
-            .where(events.c.id == bindparam("event"))
-            .values(payload=bindparam("kept")),
-            [{"event": i, "kept": without_sealed(payload or {})} for i, payload in rows],
-        )
+    db = driver_of(session)
+    holding = _SEND_BOTH if superseded_of else _SEND_EVENTS
+    rows = holding.rows(db, _lists(event_ids, superseded_of))
+    _SEND_ERASE.run_many(  # one executemany
+        db, [{"event": i, "kept": without_sealed(_payload(p))} for i, p in rows]
+    )
     return len(rows)
 
 
 def sealed_payloads(
     event_ids: Sequence[int], superseded_of: Sequence[str] = ()
 ) -> Select[Any] | CompoundSelect[Any]:
-    """The id and payload of those events whose payload holds a sealed value.
+    """The id and payload of those events whose payload holds a sealed value (the
+    statement ``erase_sealed`` runs, its values bound)."""
+    chosen = _BOTH if superseded_of else _EVENTS
+    return chosen.params(_lists(event_ids, superseded_of))
 
-    The superseded events of ``superseded_of`` are a second query joined with UNION
-    ALL, each read through its own index: PostgreSQL read every event to answer the
-    two conditions joined by OR. (An event found twice is erased twice, harmlessly.)"""
-    marked = cast(ExportEvent.payload, Text).contains(SEALED_MARK, autoescape=True)
-    columns = (ExportEvent.id, ExportEvent.payload)
-    chosen = select(*columns).where(ExportEvent.id.in_(among(event_ids, Integer())), marked)
-    if not superseded_of:
-        return chosen
-    superseded = select(*columns).where(
-        ExportEvent.object_id.in_(among(superseded_of)),
+
+def _lists(event_ids: Sequence[int], superseded_of: Sequence[str]) -> dict[str, str]:
+    return {"events": json.dumps(list(event_ids)), "objects": json.dumps(list(superseded_of))}
+
+
+def _payload(stored: str | Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return orjson.loads(stored) if isinstance(stored, str) else stored or {}
+
+
+_MARKED = cast(ExportEvent.payload, Text).contains(SEALED_MARK, autoescape=True)
+_EVENTS = select(ExportEvent.id, ExportEvent.payload).where(
+    ExportEvent.id.in_(listed(bindparam("events", type_=Text), Integer())), _MARKED
+)
+# The superseded events of the objects are a second query joined with UNION ALL,
+# each read through its own index: PostgreSQL read every event to answer the two
+# conditions joined by OR. (An event found twice is erased twice, harmlessly.)
+_BOTH = union_all(
+    _EVENTS,
+    select(ExportEvent.id, ExportEvent.payload).where(
+        ExportEvent.object_id.in_(listed(bindparam("objects", type_=Text))),
         ExportEvent.status == EventStatus.SUPERSEDED,
-        marked,
-    )
-    return union_all(chosen, superseded)
+        _MARKED,
+    ),
+)
+_TABLE = typing.cast(Table, ExportEvent.__table__)
+_SEND_EVENTS, _SEND_BOTH = Prepared(_EVENTS), Prepared(_BOTH)
+_SEND_ERASE = Prepared(
+    update(_TABLE).where(_TABLE.c.id == bindparam("event")).values(payload=bindparam("kept"))
+)

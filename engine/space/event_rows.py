@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from ecmahost.engine.space.models import ExportEvent
 from ecmahost.engine.space.records import EventState, EventView, QueuedEvent
 from ecmahost.engine.space.states import ErrorKind, EventStatus, Op
-from sqlalchemy import Row
 
 __all__ = ["CLAIMED", "queued", "state_of", "view_of"]
 
@@ -25,11 +26,13 @@ CLAIMED = (
 thousands at a time."""
 
 
-def queued(row: Row[Any]) -> QueuedEvent:
-    """A claimed row (of ``CLAIMED``) as the event a claim hands out."""
-    return QueuedEvent(
-        row.id, row.connector, row.object_id, row.anchor, Op(row.op), row.payload, row.attempts
-    )
+def queued(row: Sequence[Any]) -> QueuedEvent:
+    """A claimed row (of ``CLAIMED``, as the driver reads it: the payload as JSON
+    text) as the event a claim hands out."""
+    event_id, connector, object_id, anchor, op, payload, attempts = row
+    if isinstance(payload, str | bytes):
+        payload = orjson.loads(payload)
+    return QueuedEvent(event_id, connector, object_id, anchor, Op(op), payload, attempts)
 
 
 def state_of(status: str, last_error: str | None, error_kind: str | None) -> EventState:

@@ -7,14 +7,16 @@ session; reads use async sessions.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, cast
 
 from ecmahost.engine.exceptions import AnchorTakenError
+from ecmahost.engine.space.driver import Prepared, driver_of
 from ecmahost.engine.space.index import reindex
-from ecmahost.engine.space.json_lists import among
+from ecmahost.engine.space.json_lists import listed
 from ecmahost.engine.space.models import ExportEvent, ObjectRow, utcnow
 from ecmahost.engine.space.records import Delivered, Staging, object_id_for, pending_anchor
 from ecmahost.engine.space.states import WAITING_STATUSES, ObjectState, Op
@@ -23,10 +25,12 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Table,
+    Text,
     bindparam,
     delete,
     exists,
     func,
+    or_,
     select,
     update,
 )
@@ -168,34 +172,40 @@ def confirm(session: Session, delivered: Iterable[Delivered]) -> None:
     A hidden object the target no longer holds is forgotten, unless another change of
     it waits (its row carries what that change staged). Objects gone are no error."""
     delivered = list(delivered)
-    held = [
-        {"row": d.object_id, "held": dict(d.attributes), "under": d.anchor}
-        for d in delivered
-        if d.attributes is not None
-    ]
-    if held:  # Core, not the ORM's bulk update: a row deleted meanwhile is no error
-        objects = cast(Table, ObjectRow.__table__)
-        session.execute(
-            update(objects)
-            .where(objects.c.id == bindparam("row"))
-            .values(confirmed=bindparam("held"), target_anchor=bindparam("under")),
-            held,
-        )
+    db = driver_of(session)
+    _SEND_CONFIRM.run_many(  # a row deleted meanwhile is no error
+        db,
+        [
+            {"row": d.object_id, "held": dict(d.attributes), "under": d.anchor}
+            for d in delivered
+            if d.attributes is not None
+        ],
+    )
     gone = [d.object_id for d in delivered if d.attributes is None]
     if gone:
-        session.execute(
-            update(ObjectRow)
-            .where(ObjectRow.id.in_(among(gone)))
-            .values(confirmed=None, target_anchor=None)
-        )
-        waiting = exists().where(
-            ExportEvent.object_id == ObjectRow.id, ExportEvent.status.in_(WAITING_STATUSES)
-        )
-        session.execute(
-            delete(ObjectRow).where(
-                ObjectRow.id.in_(among(gone)), ObjectRow.state != _PRESENT, ~waiting
-            )
-        )
+        _SEND_UNCONFIRM.run(db, {"ids": json.dumps(gone)})
+        _SEND_FORGET_GONE.run(db, {"ids": json.dumps(gone)})
+
+
+_OBJECTS = cast(Table, ObjectRow.__table__)
+_GONE = _OBJECTS.c.id.in_(listed(bindparam("ids", type_=Text)))
+_SEND_CONFIRM = Prepared(
+    update(_OBJECTS)
+    .where(_OBJECTS.c.id == bindparam("row"))
+    .values(confirmed=bindparam("held"), target_anchor=bindparam("under"))
+)
+_SEND_UNCONFIRM = Prepared(update(_OBJECTS).where(_GONE).values(confirmed=None, target_anchor=None))
+_SEND_FORGET_GONE = Prepared(
+    delete(_OBJECTS).where(
+        _GONE,
+        _OBJECTS.c.state != _PRESENT.value,
+        ~exists().where(
+            ExportEvent.object_id == _OBJECTS.c.id,
+            # not ``in_``: its list is expanded at each execution (see ``Prepared``)
+            or_(*(ExportEvent.status == s.value for s in WAITING_STATUSES)),
+        ),
+    )
+)
 
 
 def bind(session: Session, delivered: Delivered, attribute: str) -> None:

@@ -15,22 +15,19 @@ id; anything else (a hidden object to reuse, a rename) stages through the ORM
 
 from __future__ import annotations
 
-import functools
 import json
-import sqlite3
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec, TypeVar, cast
+from collections.abc import Mapping
+from typing import Any
 
 from ecmahost.engine.exceptions import NotFoundError
-from ecmahost.engine.space.driver import Db, Postgres, moment, stored_time
+from ecmahost.engine.space.driver import Db, as_sqlalchemy, driver_of, moment, stored_time
 from ecmahost.engine.space.events import supersede
 from ecmahost.engine.space.index import index_rows
 from ecmahost.engine.space.models import NEXT_SERIAL_SQLITE, utcnow
 from ecmahost.engine.space.records import Staging, object_id_for, pending_anchor
 from ecmahost.engine.space.states import EventStatus, LogStatus, ObjectState, Op
 from ecmahost.engine.space.stored import StoredObject
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 __all__ = ["append_event", "create", "current", "rewrite"]
@@ -80,37 +77,6 @@ _INSERT_LOG = (
 _PENDING, _FAILED = EventStatus.PENDING.value, EventStatus.FAILED.value
 
 
-def _driver(session: Session) -> Db:
-    """The driver's connection of the session's transaction (its savepoint included):
-    asked of the session once per write, as its bookkeeping costs a statement's
-    worth, and never kept across jobs: asking is what makes SQLAlchemy emit the
-    job's SAVEPOINT, which it does lazily.
-    (Statements run on it bypass the engine's events: tests watch them through
-    sqlite3's trace callback.)"""
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        return cast(sqlite3.Connection, connection.connection.driver_connection)
-    return Postgres(connection)
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _as_sqlalchemy(write: Callable[P, R]) -> Callable[P, R]:
-    """The driver's errors as SQLAlchemy raises them (an ``IntegrityError`` is one
-    whichever way the statement went), as the rest of the engine expects."""
-
-    @functools.wraps(write)
-    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return write(*args, **kwargs)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
-
-    return wrapped
-
-
 def _index(db: Db, object_id: str, connector: str, attributes: Any) -> None:
     """The object's index rows, in one executemany."""
     values = index_rows(object_id, connector, attributes)
@@ -120,7 +86,7 @@ def _index(db: Db, object_id: str, connector: str, attributes: Any) -> None:
         )
 
 
-@_as_sqlalchemy
+@as_sqlalchemy
 def create(
     session: Session, connector: str, anchor: str | None, staging: Staging
 ) -> tuple[StoredObject, int | None] | None:
@@ -130,7 +96,7 @@ def create(
     does not export."""
     if staging.export is None or not staging.visible:
         return None
-    db = _driver(session)
+    db = driver_of(session)
     if anchor is None:  # the target assigns it: a fresh id, which no event can name yet
         if staging.anchor is not None:
             return None
@@ -168,11 +134,11 @@ def create(
     return stored, event_id
 
 
-@_as_sqlalchemy
+@as_sqlalchemy
 def current(session: Session, connector: str, object_id: str) -> StoredObject:
     """The object SCIM shows under ``object_id``, read as plain columns (no ORM
     object); NotFoundError when there is none."""
-    found = _driver(session).execute(_CURRENT, (object_id,)).fetchone()
+    found = driver_of(session).execute(_CURRENT, (object_id,)).fetchone()
     if found is None or found[1] != connector or found[8] != _PRESENT:
         raise NotFoundError(object_id)
     oid, connector, anchor, attributes, version, created, updated, external_id, _ = found
@@ -189,7 +155,7 @@ def current(session: Session, connector: str, object_id: str) -> StoredObject:
     )
 
 
-@_as_sqlalchemy
+@as_sqlalchemy
 def rewrite(
     session: Session, before: StoredObject, staging: Staging
 ) -> tuple[StoredObject, int | None] | None:
@@ -198,7 +164,7 @@ def rewrite(
     for a rename, which the ORM path stages (another object may hold the anchor)."""
     if staging.anchor not in (None, before.anchor):
         return None
-    db = _driver(session)
+    db = driver_of(session)
     now, object_id = utcnow(), before.id
     attributes = dict(staging.attributes)
     after = StoredObject(
@@ -248,7 +214,7 @@ def _free_id(db: Db, connector: str, anchor: str) -> str:
     return derived if taken is None else str(uuid.uuid4())
 
 
-@_as_sqlalchemy
+@as_sqlalchemy
 def append_event(
     session: Session,
     object_id: str,
@@ -262,7 +228,7 @@ def append_event(
     object's pending ones, so it can never become due before them, and supersedes the
     object's failed events: it carries the object's whole newest state, so they no
     longer hold it back. ``fresh``: the object's id is new, so it has no events."""
-    return _append(_driver(session), session, object_id, connector, anchor, op, payload, fresh)
+    return _append(driver_of(session), session, object_id, connector, anchor, op, payload, fresh)
 
 
 def _append(
