@@ -29,10 +29,12 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 __all__ = [
+    "DRIVER_INFO",
     "Bridged",
     "Db",
     "Prepared",
     "as_sqlalchemy",
+    "driver_for",
     "driver_of",
     "for_postgresql",
     "moment",
@@ -71,14 +73,21 @@ class Bridged:
 Db = sqlite3.Connection | Bridged
 
 
+DRIVER_INFO = "ecmahost.driver"
+"""The key under which the group writer's session carries its connection's driver."""
+
+
 def driver_of(session: Session) -> Db:
-    """The driver's connection of the session's transaction (its savepoint included):
-    asked of the session once per job, as its bookkeeping costs a statement's worth,
-    and never kept across jobs: asking is what makes SQLAlchemy emit the job's
-    SAVEPOINT, which it does lazily.
+    """The driver's connection of the session's transaction: the group writer's,
+    which a job's statements reach past its session; any other session's (its
+    transaction begun if it was not).
     (Statements run on it bypass the engine's events: tests watch them through
     sqlite3's trace callback.)"""
-    connection = session.connection()
+    found: Db | None = session.info.get(DRIVER_INFO)
+    return found if found is not None else driver_for(session.connection())
+
+
+def driver_for(connection: Connection) -> Db:
     driver = connection.connection.driver_connection
     return driver if isinstance(driver, sqlite3.Connection) else Bridged(connection)
 
@@ -174,11 +183,10 @@ def for_postgresql(sql: str) -> str:
     return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
 
 
-@functools.lru_cache(maxsize=4)
 def sqlite_time(at: datetime) -> str:
     """A time as SQLAlchemy's SQLite dialect stores it: text that sorts as time
-    (cached: a batch's rows share one time)."""
-    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
+    (``isoformat``: a quarter of ``strftime``'s cost, same text)."""
+    return at.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def stored_time(db: Db, at: datetime) -> Any:

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 __all__ = ["Sessions"]
 
@@ -30,9 +30,14 @@ class Sessions:
         return self._write
 
     @property
+    def write_engine(self) -> AsyncEngine:
+        engine: AsyncEngine = self._write.kw["bind"]
+        return engine
+
+    @property
     def url(self) -> str:
         """The database URL of the writer."""
-        return str(self._write.kw["bind"].url.render_as_string(hide_password=False))
+        return str(self.write_engine.url.render_as_string(hide_password=False))
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

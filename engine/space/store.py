@@ -38,7 +38,7 @@ from ecmahost.engine.space.states import ObjectState, RunKind, RunStatus
 from ecmahost.engine.space.stored import StoredObject
 from ecmahost.engine.space.writer import GroupWriter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 __all__ = ["ConnectorSpace", "Staging", "StoredObject", "Where", "object_id_for"]
 
@@ -65,9 +65,9 @@ class ConnectorSpace(Store):
         self.group_engine = None
         if self._db.url.startswith("sqlite"):
             self.group_engine = open_group_engine(self._db.url, synchronous)
-            self._writer = GroupWriter(sessionmaker(self.group_engine), self._db.write_lock)
+            self._writer = GroupWriter(self.group_engine, self._db.write_lock)
         else:
-            self._writer = GroupWriter(None, self._db.write_lock, self._db.write_sessions)
+            self._writer = GroupWriter(self._db.write_engine, self._db.write_lock)
         self.events = Events(self._db, lookup, self._writer, point_reads)
 
     @classmethod

@@ -8,21 +8,29 @@ group instead of one per request. A job's own error rolls back only its
 savepoint; a failed commit fails every job of the group. Nobody is answered
 before the commit that holds their write has returned.
 
-A group runs on a worker thread with a synchronous session: the jobs are plain
+A group runs on a worker thread with a synchronous connection: the jobs are plain
 functions, and the whole group costs one hop to that thread rather than one per
 statement, which through the async driver cost more than the statement itself.
+The transaction and the jobs' savepoints are the connection's own: most jobs send
+their statements to the driver (``driver.driver_of``), and a Session's transaction
+bookkeeping cost more than their statements. A job that uses the ORM gets it from
+a Session joined to the transaction, which takes a savepoint of its own, inside the
+job's, only once the job asks it for something.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, sessionmaker
+from ecmahost.engine.space.driver import DRIVER_INFO, Db, driver_for
+from sqlalchemy import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
 
 __all__ = ["GroupWriter"]
 
@@ -46,19 +54,12 @@ class _Job:
 class GroupWriter:
     """Runs write jobs in groups, one commit per group, under ``lock``."""
 
-    def __init__(
-        self,
-        sessions: sessionmaker[Session] | None,
-        lock: asyncio.Lock,
-        async_sessions: async_sessionmaker[AsyncSession] | None = None,
-    ) -> None:
-        """``sessions``: a synchronous engine's, whose groups run on a worker thread
-        (SQLite). ``async_sessions`` instead: groups run on the event loop through
-        the async driver, the jobs' synchronous calls bridged by SQLAlchemy
-        (PostgreSQL: asyncpg has no synchronous form, and its round trips do not
-        hold the loop)."""
-        self._sessions = sessions
-        self._async_sessions = async_sessions
+    def __init__(self, engine: Engine | AsyncEngine, lock: asyncio.Lock) -> None:
+        """``engine``: a synchronous engine's groups run on a worker thread (SQLite);
+        an async engine's on the event loop through the async driver, the jobs'
+        synchronous calls bridged by SQLAlchemy (PostgreSQL: asyncpg has no
+        synchronous form, and its round trips do not hold the loop)."""
+        self._engine = engine
         self._lock = lock
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -93,11 +94,10 @@ class GroupWriter:
     async def _commit(self, group: list[_Job]) -> None:
         works = [job.work for job in group]
         async with self._lock:
-            if self._async_sessions is None:
-                results = await asyncio.to_thread(self._in_thread, works)
-            else:
-                async with self._async_sessions() as session:
-                    results = await session.run_sync(_run_group, works)
+            try:
+                results = await self._run(works)
+            except Exception as exc:  # no connection to run it on: the database is down
+                results = [(False, exc)] * len(works)
         for job, (ok, value) in zip(group, results, strict=True):
             if job.done.done():
                 continue
@@ -106,52 +106,70 @@ class GroupWriter:
             else:
                 job.done.set_exception(value)
 
+    async def _run(self, works: list[Work]) -> list[tuple[bool, Any]]:
+        if isinstance(self._engine, AsyncEngine):
+            async with self._engine.connect() as connection:
+                return await connection.run_sync(_run_group, works)
+        return await asyncio.to_thread(self._in_thread, works)
+
     def _in_thread(self, works: list[Work]) -> list[tuple[bool, Any]]:
-        assert self._sessions is not None
-        with self._sessions() as session:
-            return _run_group(session, works)
+        assert isinstance(self._engine, Engine)
+        with self._engine.connect() as connection:
+            return _run_group(connection, works)
 
 
-def _run_group(session: Session, jobs: list[Work]) -> list[tuple[bool, Any]]:
-    """Every job, then one commit."""
-    if len(jobs) == 1:
-        return [_alone(session, jobs[0])]
-    results: list[tuple[bool, Any]] = []
+def _run_group(connection: Connection, jobs: list[Work]) -> list[tuple[bool, Any]]:
+    """Every job, then one commit. A job alone needs no savepoint: the transaction
+    is its own, rolled back whole if the job fails."""
+    db = driver_for(connection)
+    session = Session(
+        bind=connection,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
+        info={DRIVER_INFO: db},
+    )
     try:
-        with session.begin():
-            for work in jobs:
-                results.append(_one(session, work))
+        connection.begin()
+        if len(jobs) == 1:
+            results = [_attempt(session, jobs[0])]
+            if not results[0][0]:
+                connection.rollback()
+                return results
+        else:
+            results = [_in_savepoint(db, session, work) for work in jobs]
+        connection.commit()
     except Exception as exc:  # the commit itself failed: nothing of the group is saved
         log.error("group commit failed: %s", exc, extra={"action": "space.commit_failed"})
-        results = [(False, exc)] * len(jobs)
+        with contextlib.suppress(Exception):  # a connection that broke cannot say more
+            connection.rollback()
+        return [(False, exc)] * len(jobs)
+    finally:
+        session.close()
     return results
 
 
-def _alone(session: Session, work: Work) -> tuple[bool, Any]:
-    """A group of one job needs no savepoint: the transaction is the job's own,
-    rolled back whole if the job fails."""
-    session.begin()
+def _in_savepoint(db: Db, session: Session, work: Work) -> tuple[bool, Any]:
+    db.execute("SAVEPOINT job")
+    done = _attempt(session, work)
+    if not done[0]:
+        db.execute("ROLLBACK TO SAVEPOINT job")
+    db.execute("RELEASE SAVEPOINT job")
+    return done
+
+
+def _attempt(session: Session, work: Work) -> tuple[bool, Any]:
+    """``work``, with what it did through the ORM flushed (its savepoint released),
+    or undone if it failed."""
     try:
         value = work(session)
+        if session.in_transaction():
+            session.commit()
     except Exception as exc:
-        session.rollback()
-        return False, exc
-    try:
-        session.commit()
-    except Exception as exc:
-        log.error("group commit failed: %s", exc, extra={"action": "space.commit_failed"})
-        return False, exc
-    return True, value
-
-
-def _one(session: Session, work: Work) -> tuple[bool, Any]:
-    try:
-        with session.begin_nested():
-            return True, work(session)
-    except Exception as exc:
+        if session.in_transaction():
+            session.rollback()
         return False, exc
     finally:
-        # Most jobs write through Core statements, which the ORM's identity map
-        # does not see: a row an ORM job loaded would be stale for a later job
-        # of the group. Its changes are flushed by now (the savepoint is over).
+        # Most jobs write past the ORM, whose identity map does not see it: a row an
+        # ORM job loaded would be stale for a later job of the group.
         session.expunge_all()
+    return True, value
