@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from ecmahost.engine.space.driver import Prepared, driver_of
+from ecmahost.engine.space.driver import Prepared, driver_of, moment
 from ecmahost.engine.space.event_rows import CLAIMED, queued
 from ecmahost.engine.space.json_lists import listed
 from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
@@ -48,6 +48,7 @@ __all__ = [
     "claim",
     "ids",
     "mark",
+    "next_due",
 ]
 
 _EVENTS = cast(Table, ExportEvent.__table__)
@@ -164,6 +165,7 @@ _SEND_EXPIRED, _SEND_DUE, _SEND_CLAIMED = (
     Prepared(CLAIMED_EVENTS),
 )
 _SEND_RUN, _SEND_HELD, _SEND_RESET = Prepared(_RUN), Prepared(_HELD), Prepared(_RESET)
+_SEND_NEXT_DUE = Prepared(NEXT_DUE)
 _SEND_STEP, _SEND_FAILED_STEP, _SEND_LOG_STEP = (
     Prepared(_STEP),
     Prepared(_FAILED_STEP),
@@ -217,6 +219,12 @@ def claim(session: Session, connector: str, limit: int, lease_s: float) -> list[
     for event in rows:
         by_object.setdefault(event.object_id, []).append(event)
     return [DueObject(oid, tuple(evs), held.get(oid)) for oid, evs in by_object.items()]
+
+
+def next_due(session: Session, connector: str) -> datetime | None:
+    """``EventStore.next_due``'s statement, in the caller's transaction."""
+    [(due,)] = _SEND_NEXT_DUE.rows(driver_of(session), {"connector": connector})
+    return None if due is None else moment(due)
 
 
 def mark(

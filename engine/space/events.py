@@ -20,10 +20,10 @@ from ecmahost.engine.space.claiming import (
     CLAIMED_EVENTS,
     DUE_OBJECTS,
     EXPIRED_LEASES,
-    NEXT_DUE,
     claim,
     ids,
     mark,
+    next_due,
 )
 from ecmahost.engine.space.contract import EventStore
 from ecmahost.engine.space.erasure import erase_sealed, without_sealed
@@ -107,9 +107,9 @@ class Events(EventStore):
         return await self._job(lambda session: claim(session, connector, limit, lease_s))
 
     async def next_due(self, connector: str) -> datetime | None:
-        async with self._db.read() as session:
-            due: datetime | None = await session.scalar(NEXT_DUE, {"connector": connector})
-            return due
+        # A job of the group writer, like the claim it follows: a read through the
+        # async driver cost the event loop more than the statement.
+        return await self._job(lambda session: next_due(session, connector))
 
     async def record(
         self, done: Sequence[Delivered], failed: Sequence[Failure], retried: Sequence[Retry]

@@ -170,6 +170,8 @@ def _attempt(session: Session, work: Work) -> tuple[bool, Any]:
         return False, exc
     finally:
         # Most jobs write past the ORM, whose identity map does not see it: a row an
-        # ORM job loaded would be stale for a later job of the group.
-        session.expunge_all()
+        # ORM job loaded would be stale for a later job of the group. (A job that
+        # did not use the ORM left nothing to clear.)
+        if session.identity_map or session.new:
+            session.expunge_all()
     return True, value
