@@ -16,7 +16,7 @@ from ecmahost.engine.exceptions import AnchorTakenError
 from ecmahost.engine.queue import ErrorKind, Outcome, OutcomeStatus
 from ecmahost.engine.space import ConnectorSpace, Staging
 from ecmahost.engine.space.events import due_objects
-from ecmahost.engine.space.models import ObjectRow
+from ecmahost.engine.space.models import ObjectRow, utcnow
 from ecmahost.engine.space.states import EventStatus, Op
 from ecmahost.engine.space.stored import StoredObject
 from sqlalchemy import Engine, event, select, text
@@ -352,3 +352,18 @@ async def test_closing_the_space_finishes_the_commit_under_way(space_url: str) -
         assert (await again.query(NAME, None, 1, 100))[0] == 20
     finally:
         await again.close()
+
+
+async def test_the_next_due_time_is_the_earliest_claimable_events(space: ConnectorSpace) -> None:
+    """What the export worker sleeps until when a claim finds nothing."""
+    assert await queue.next_due(space, NAME) is None  # nothing queued
+    await space.create(NAME, "a", staging("a"))
+    await space.create(NAME, "b", staging("b"))
+    assert (await queue.next_due(space, NAME) or utcnow()) <= utcnow()  # due now
+    a, b = sorted(await queue.claim(space, NAME, 10), key=lambda c: c.change.anchor)
+    assert await queue.next_due(space, NAME) is None  # both running: neither claimable
+
+    await queue.record(space, done=[b], retries=[(a, "busy", 60.0)])
+
+    due = await queue.next_due(space, NAME)
+    assert due is not None and 50 < (due - utcnow()).total_seconds() <= 60
