@@ -10,14 +10,13 @@ compiled once per database and sent to the driver (``driver.Prepared``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from ecmahost.engine.space.driver import Prepared, driver_of, moment
 from ecmahost.engine.space.event_rows import CLAIMED, queued
-from ecmahost.engine.space.json_lists import listed
+from ecmahost.engine.space.json_lists import json_list, listed
 from ecmahost.engine.space.models import EventLog, ExportEvent, ObjectRow, utcnow
 from ecmahost.engine.space.plans import EVENTS_DUE, EVENTS_OF_OBJECT, OBJECTS_BY_ID, indexed_by
 from ecmahost.engine.space.records import DueObject, QueuedEvent
@@ -46,7 +45,6 @@ __all__ = [
     "EXPIRED_LEASES",
     "NEXT_DUE",
     "claim",
-    "ids",
     "mark",
     "next_due",
 ]
@@ -60,11 +58,6 @@ _PENDING = EventStatus.PENDING.value
 def _among(name: str, type_: TypeEngine[Any] | None = None) -> Select[Any]:
     """The values of the JSON list bound as ``name``, as a subquery for ``IN``."""
     return listed(bindparam(name, type_=Text), type_)
-
-
-def ids(values: Sequence[Any]) -> str:
-    """``values`` as the JSON list an ``ids`` parameter takes."""
-    return json.dumps(list(values))
 
 
 def _blocker() -> Any:
@@ -188,10 +181,10 @@ _STILL_DUE = DUE_OBJECTS.where(_EVENTS.c.object_id.in_(_among("ids")))
 
 def _exclusive(session: Session, due: dict[str, Any], object_ids: list[str]) -> list[str]:
     """Those of the due ``object_ids`` this transaction holds and that are still due."""
-    taken = list(session.scalars(_TAKE_OBJECTS, {"ids": ids(object_ids)}))
+    taken = list(session.scalars(_TAKE_OBJECTS, {"ids": json_list(object_ids)}))
     if not taken:
         return []
-    return list(session.scalars(_STILL_DUE, {**due, "ids": ids(taken)}))
+    return list(session.scalars(_STILL_DUE, {**due, "ids": json_list(taken)}))
 
 
 def claim(session: Session, connector: str, limit: int, lease_s: float) -> list[DueObject]:
@@ -200,7 +193,7 @@ def claim(session: Session, connector: str, limit: int, lease_s: float) -> list[
     db = driver_of(session)
     expired = [r[0] for r in _SEND_EXPIRED.rows(db, {"connector": connector, "now": now})]
     if expired:
-        at = {"ids": ids(expired), "at": now, "error": "the worker's lease ran out"}
+        at = {"ids": json_list(expired), "at": now, "error": "the worker's lease ran out"}
         _SEND_LOG_STEP.run(db, {**at, "logged": LogStatus.RECLAIMED.value})
         _SEND_RESET.run(db, at)
     due = {"connector": connector, "limit": limit, "now": now}
@@ -209,11 +202,11 @@ def claim(session: Session, connector: str, limit: int, lease_s: float) -> list[
         object_ids = _exclusive(session, due, object_ids)
     if not object_ids:
         return []
-    objects = ids(object_ids)
+    objects = json_list(object_ids)
     # Plain rows, not ORM objects: a backlog is claimed thousands at a time.
     rows = [queued(r) for r in _SEND_CLAIMED.rows(db, {"ids": objects})]
     lease_until = now + timedelta(seconds=lease_s)
-    _SEND_RUN.run(db, {"ids": ids([r.id for r in rows]), "lease_until": lease_until})
+    _SEND_RUN.run(db, {"ids": json_list([r.id for r in rows]), "lease_until": lease_until})
     held = {oid: str(anchor) for oid, anchor in _SEND_HELD.rows(db, {"ids": objects})}
     by_object: dict[str, list[QueuedEvent]] = {}
     for event in rows:
@@ -238,7 +231,7 @@ def mark(
     log the step (the log first: it selects the events by id, whatever their status):
     a pending one with an error is a retry."""
     logged = LogStatus.RETRYING if status == EventStatus.PENDING else LogStatus(status)
-    values: dict[str, Any] = {"ids": ids(event_ids), "status": status.value, "at": utcnow()}
+    values: dict[str, Any] = {"ids": json_list(event_ids), "status": status.value, "at": utcnow()}
     values |= {"logged": logged.value, "error": error}
     db = driver_of(session)
     _SEND_LOG_STEP.run(db, values)

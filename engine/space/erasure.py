@@ -6,14 +6,13 @@ it: the space recognises one by its marker alone, so it never needs the key."""
 
 from __future__ import annotations
 
-import json
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import orjson
 from ecmahost.engine.space.driver import Prepared, driver_of
-from ecmahost.engine.space.json_lists import listed
+from ecmahost.engine.space.json_lists import json_list, listed
 from ecmahost.engine.space.models import ExportEvent
 from ecmahost.engine.space.states import EventStatus
 from sqlalchemy import (
@@ -75,7 +74,7 @@ def sealed_payloads(
 
 
 def _lists(event_ids: Sequence[int], superseded_of: Sequence[str]) -> dict[str, str]:
-    return {"events": json.dumps(list(event_ids)), "objects": json.dumps(list(superseded_of))}
+    return {"events": json_list(event_ids), "objects": json_list(superseded_of)}
 
 
 def _payload(stored: str | Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -21,13 +21,13 @@ from ecmahost.engine.space.claiming import (
     DUE_OBJECTS,
     EXPIRED_LEASES,
     claim,
-    ids,
     mark,
     next_due,
 )
 from ecmahost.engine.space.contract import EventStore
 from ecmahost.engine.space.erasure import erase_sealed, without_sealed
 from ecmahost.engine.space.event_rows import state_of, view_of
+from ecmahost.engine.space.json_lists import json_list
 from ecmahost.engine.space.lookup import Lookup
 from ecmahost.engine.space.models import EventLog, ExportEvent, utcnow
 from ecmahost.engine.space.point_reads import PointReads
@@ -266,7 +266,7 @@ def _record(
 
 def claimed_events(object_ids: list[str]) -> Select[Any]:
     """The pending events of the claimed objects, oldest first (``claiming``'s)."""
-    return CLAIMED_EVENTS.params(ids=ids(object_ids))
+    return CLAIMED_EVENTS.params(ids=json_list(object_ids))
 
 
 def _log(

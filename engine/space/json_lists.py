@@ -19,7 +19,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["among", "listed"]
+__all__ = ["among", "json_list", "listed"]
 
 
 class _json_each(GenericFunction[Any]):
@@ -41,4 +41,9 @@ def listed(values: str | BindParameter[Any], type_: TypeEngine[Any] | None = Non
 
 def among(values: Iterable[Any], type_: TypeEngine[Any] | None = None) -> Select[Any]:
     """``values`` as a subquery for ``IN``."""
-    return listed(json.dumps(list(values)), type_)
+    return listed(json_list(values), type_)
+
+
+def json_list(values: Iterable[Any]) -> str:
+    """``values`` as the JSON text a ``listed`` parameter is bound to."""
+    return json.dumps(list(values))

@@ -7,7 +7,6 @@ session; reads use async sessions.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -16,7 +15,7 @@ from typing import Any, cast
 from ecmahost.engine.exceptions import AnchorTakenError
 from ecmahost.engine.space.driver import Prepared, driver_of
 from ecmahost.engine.space.index import reindex
-from ecmahost.engine.space.json_lists import listed
+from ecmahost.engine.space.json_lists import json_list, listed
 from ecmahost.engine.space.models import ExportEvent, ObjectRow, utcnow
 from ecmahost.engine.space.records import Delivered, Staging, object_id_for, pending_anchor
 from ecmahost.engine.space.states import WAITING_STATUSES, ObjectState, Op
@@ -183,8 +182,8 @@ def confirm(session: Session, delivered: Iterable[Delivered]) -> None:
     )
     gone = [d.object_id for d in delivered if d.attributes is None]
     if gone:
-        _SEND_UNCONFIRM.run(db, {"ids": json.dumps(gone)})
-        _SEND_FORGET_GONE.run(db, {"ids": json.dumps(gone)})
+        _SEND_UNCONFIRM.run(db, {"ids": json_list(gone)})
+        _SEND_FORGET_GONE.run(db, {"ids": json_list(gone)})
 
 
 _OBJECTS = cast(Table, ObjectRow.__table__)
