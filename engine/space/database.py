@@ -27,6 +27,7 @@ __all__ = [
     "DATABASE_FILE_NAME",
     "DatabaseUnusableError",
     "GroupDialect",
+    "conflicted",
     "current_user",
     "database_file",
     "migrate",
@@ -291,6 +292,21 @@ def unreachable(error: BaseException) -> bool:
         ):
             return True
         if isinstance(cause, lost):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+_CONFLICTS = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+
+
+def conflicted(error: BaseException) -> bool:
+    """Whether ``error``, or an error it was raised from, is PostgreSQL giving up a
+    transaction for another's sake (a deadlock's victim, a serialization failure):
+    the transaction was rolled back whole, and running it again may well succeed."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if getattr(cause, "sqlstate", None) in _CONFLICTS:
             return True
         cause = cause.__cause__
     return False

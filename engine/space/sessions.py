@@ -7,12 +7,28 @@ the queue's bookkeeping) and the group writer's commits take it in turn.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
+from ecmahost.engine.space.database import conflicted
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-__all__ = ["Sessions"]
+__all__ = ["CONFLICT_TRIES", "Sessions"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CONFLICT_TRIES = 5
+"""How often a batch is run in all when PostgreSQL keeps picking it as a deadlock's
+victim: other hosts' SCIM writes lock the same objects in their own order."""
+CONFLICT_PAUSE_S = 0.05
+"""The longest pause before a batch's second run; it grows with each try, and a random
+share of it keeps two victims from meeting again at once."""
 
 
 class Sessions:
@@ -51,3 +67,24 @@ class Sessions:
         holding the write lock throughout."""
         async with self.write_lock, self._write.begin() as session:
             yield session
+
+    async def write_retrying(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``work`` in a ``write`` transaction, run again from the start when the
+        database gave the transaction up for another's sake (``conflicted``). For
+        batch work (an import's batch, its removals) that is all or nothing, and
+        reads what it changes inside its transaction: running it again is safe."""
+        attempt = 1
+        while True:
+            try:
+                async with self.write() as session:
+                    return await work(session)
+            except DBAPIError as exc:
+                if attempt == CONFLICT_TRIES or not conflicted(exc):
+                    raise
+                log.info(
+                    "a batch was given up for another transaction (%s); running it again",
+                    str(exc.orig).partition("\n")[0],
+                    extra={"action": "space.conflict", "attempt": attempt},
+                )
+            await asyncio.sleep(random.uniform(0, CONFLICT_PAUSE_S * attempt))
+            attempt += 1

@@ -227,10 +227,11 @@ class ConnectorSpace(Store):
     async def import_records(
         self, connector: str, run_id: int, records: Sequence[Record]
     ) -> Mapping[str, int]:
-        async with self._db.write() as session:
-            return await upsert_batch(
+        return await self._db.write_retrying(
+            lambda session: upsert_batch(
                 session, connector, run_id, records, lambda a: object_id_for(connector, a)
             )
+        )
 
     async def count_unseen(self, connector: str, run_id: int) -> tuple[int, int]:
         async with self._db.read() as session:
@@ -241,8 +242,9 @@ class ConnectorSpace(Store):
             return await runs.has_history(session, connector)
 
     async def remove_unseen(self, connector: str, run_id: int) -> int:
-        async with self._db.write() as session:
-            return await runs.remove_unseen(session, connector, run_id)
+        return await self._db.write_retrying(
+            lambda session: runs.remove_unseen(session, connector, run_id)
+        )
 
     async def analyze(self) -> None:
         async with self._db.write() as session:
@@ -262,8 +264,9 @@ class ConnectorSpace(Store):
         self, connector: str, run_id: int, batch: Sequence[Delta]
     ) -> Mapping[str, int]:
         """One batch of a delta import and its last watermark, in one transaction."""
-        async with self._db.write() as session:
-            return await deltas.apply_batch(session, connector, run_id, batch)
+        return await self._db.write_retrying(
+            lambda session: deltas.apply_batch(session, connector, run_id, batch)
+        )
 
     # -- health --------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """Two hosts on one PostgreSQL space: a write one acknowledged is read at once by the
 other, by id and by filter (no host keeps a copy); and when both claim exports at
 the same time the work is shared, but no event is claimed twice, one object's events
-are never exported by two hosts at once, and each object's events go out in order."""
+are never exported by two hosts at once, and each object's events go out in order.
+An import's batch that PostgreSQL gives up for another host's transaction (a
+deadlock) runs again instead of failing the import."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
+from ecmahost.connectors.base import Record
 from ecmahost.engine import queue
 from ecmahost.engine.space import ConnectorSpace, Staging
-from ecmahost.engine.space.states import Op
+from ecmahost.engine.space.point_reads import asyncpg_dsn
+from ecmahost.engine.space.states import Op, RunKind
 
 from tests.connectors.sql.postgres import PostgresServer
 from tests.integration.conftest import fresh_database
@@ -23,9 +28,13 @@ WRITES = 600
 
 
 @pytest.fixture
-async def hosts(postgres: PostgresServer) -> AsyncIterator[tuple[ConnectorSpace, ConnectorSpace]]:
+def url(postgres: PostgresServer) -> str:
+    return fresh_database(postgres)
+
+
+@pytest.fixture
+async def hosts(url: str) -> AsyncIterator[tuple[ConnectorSpace, ConnectorSpace]]:
     """Two spaces on one database, as two hosts have them."""
-    url = fresh_database(postgres)
     first = await ConnectorSpace.open(url)
     second = await ConnectorSpace.open(url, upgrade=False)
     try:
@@ -115,3 +124,45 @@ async def test_two_hosts_share_the_queue_without_overlap_nor_disorder(
 async def _pending(space: ConnectorSpace) -> bool:
     summary = await space.queue_summary(NAME)
     return bool(summary.pending)
+
+
+async def test_an_import_batch_given_up_for_a_deadlock_runs_again(
+    hosts: tuple[ConnectorSpace, ConnectorSpace], url: str
+) -> None:
+    """Another host's transaction holds the batch's second object and then asks for
+    its first, which the batch holds: PostgreSQL gives up the batch (it waited first)."""
+    space = hosts[0]
+    first_run = await space.begin_run(NAME, RunKind.IMPORT)
+    records = [Record(a, {"AzureObjectID": a, "Version": "1"}) for a in ("a", "b")]
+    await space.import_records(NAME, first_run, records)
+    ids = {o.anchor: o.id for o in (await space.query(NAME, None, 1, 10))[1]}
+    run_id = await space.begin_run(NAME, RunKind.IMPORT)
+    changed = [Record("a", {"AzureObjectID": "a", "Version": "2"}), records[1]]
+    lock = "UPDATE objects SET seen_run = seen_run WHERE id = $1"
+
+    other = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        async with other.transaction():
+            await other.execute(lock, ids["b"])
+            batch = asyncio.create_task(space.import_records(NAME, run_id, changed))
+            await _until_a_backend_waits_for_a_lock(other)  # the batch: "a" held, "b" wanted
+            await other.execute(lock, ids["a"])  # the cycle; the batch is given up
+        counts = await batch
+    finally:
+        await other.close()
+
+    assert (counts["updated"], counts["unchanged"]) == (1, 1)
+    again = await space.get(NAME, ids["a"])
+    assert again is not None and again.attributes["Version"] == "2"
+
+
+async def _until_a_backend_waits_for_a_lock(connection: asyncpg.Connection) -> None:
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _ in range(500):
+        if await connection.fetchval(waiting):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the import's batch never waited for the object held")
