@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 __all__ = [
+    "CONFLICT_TRIES",
     "DATABASE_FILE_NAME",
     "DatabaseUnusableError",
     "GroupDialect",
@@ -298,6 +299,9 @@ def unreachable(error: BaseException) -> bool:
 
 
 _CONFLICTS = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+CONFLICT_TRIES = 5
+"""How often a transaction is run in all while PostgreSQL keeps giving it up
+(``conflicted``): other hosts' writes lock the same objects in their own order."""
 
 
 def conflicted(error: BaseException) -> bool:

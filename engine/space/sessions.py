@@ -13,19 +13,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from ecmahost.engine.space.database import conflicted
+from ecmahost.engine.space.database import CONFLICT_TRIES, conflicted
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-__all__ = ["CONFLICT_TRIES", "Sessions"]
+__all__ = ["Sessions"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CONFLICT_TRIES = 5
-"""How often a batch is run in all when PostgreSQL keeps picking it as a deadlock's
-victim: other hosts' SCIM writes lock the same objects in their own order."""
 CONFLICT_PAUSE_S = 0.05
 """The longest pause before a batch's second run; it grows with each try, and a random
 share of it keeps two victims from meeting again at once."""

@@ -5,8 +5,9 @@ job alone in its group runs in the transaction itself);
 the jobs that queued up while the previous commit was being made to disk are
 committed together. Durability (``synchronous=FULL``) then costs one fsync per
 group instead of one per request. A job's own error rolls back only its
-savepoint; a failed commit fails every job of the group. Nobody is answered
-before the commit that holds their write has returned.
+savepoint; a failed commit fails every job of the group. A job that PostgreSQL
+gives up for another host's transaction (a deadlock) runs again in a later group.
+Nobody is answered before the commit that holds their write has returned.
 
 A group runs on a worker thread with a synchronous connection: the jobs are plain
 functions, and the whole group costs one hop to that thread rather than one per
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ecmahost.engine.space.database import CONFLICT_TRIES, conflicted
 from ecmahost.engine.space.driver import DRIVER_INFO, Db, driver_for
 from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -49,6 +51,7 @@ class _Job:
     done: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    tries: int = 1
 
 
 class GroupWriter:
@@ -103,6 +106,12 @@ class GroupWriter:
                 continue
             if ok:
                 job.done.set_result(value)
+            elif conflicted(value) and job.tries < CONFLICT_TRIES:
+                # PostgreSQL gave the job up for another host's transaction (a
+                # deadlock): it runs again in a later group, once this one's locks
+                # are gone. A job reads what it changes, so running it again is safe.
+                job.tries += 1
+                self._jobs.put_nowait(job)
             else:
                 job.done.set_exception(value)
 

@@ -2,14 +2,14 @@
 other, by id and by filter (no host keeps a copy); and when both claim exports at
 the same time the work is shared, but no event is claimed twice, one object's events
 are never exported by two hosts at once, and each object's events go out in order.
-An import's batch that PostgreSQL gives up for another host's transaction (a
-deadlock) runs again instead of failing the import."""
+An import's batch or a SCIM write that PostgreSQL gives up for another host's
+transaction (a deadlock) runs again instead of failing."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import asyncpg
 import pytest
@@ -18,6 +18,7 @@ from ecmahost.engine import queue
 from ecmahost.engine.space import ConnectorSpace, Staging
 from ecmahost.engine.space.point_reads import asyncpg_dsn
 from ecmahost.engine.space.states import Op, RunKind
+from ecmahost.engine.space.stored import StoredObject
 
 from tests.connectors.sql.postgres import PostgresServer
 from tests.integration.conftest import fresh_database
@@ -166,3 +167,35 @@ async def _until_a_backend_waits_for_a_lock(connection: asyncpg.Connection) -> N
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the import's batch never waited for the object held")
+
+
+async def test_a_scim_write_given_up_for_a_deadlock_runs_again(
+    hosts: tuple[ConnectorSpace, ConnectorSpace], url: str
+) -> None:
+    """Two writes share a group: the first holds its user, the second waits for a
+    user another host's transaction holds, which then asks for the first's: PostgreSQL
+    gives up the second write (it waited first), which runs in the next group."""
+    space = hosts[0]
+    ids = {}
+    for anchor in ("x", "y"):
+        stored, _ = await space.create(NAME, anchor, _staging(anchor, 1))
+        ids[anchor] = stored.id
+    lock = "UPDATE objects SET seen_run = seen_run WHERE id = $1"
+
+    def write(anchor: str) -> Awaitable[tuple[StoredObject, int | None]]:
+        return space.update(NAME, ids[anchor], lambda o: _staging(o.anchor, 2))
+
+    other = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        async with other.transaction():
+            await other.execute(lock, ids["x"])
+            writes = asyncio.gather(write("y"), write("x"))  # one group: "y" first
+            await _until_a_backend_waits_for_a_lock(other)
+            await other.execute(lock, ids["y"])  # the cycle; the write of "x" is given up
+        written = await writes
+    finally:
+        await other.close()
+
+    assert [stored.attributes["Version"] for stored, _ in written] == ["2", "2"]
+    again = await space.get(NAME, ids["x"])
+    assert again is not None and again.attributes["Version"] == "2"
