@@ -223,6 +223,9 @@ class Importer:
                     await self._space.save_watermark(self.name, mark)
             except (TransientError, PermanentError) as exc:
                 return await self._finish(run_id, seen, counts, str(exc))
+            except Exception as exc:
+                await self._close_crashed(run_id, seen, counts, exc)
+                raise
             return await self._finish(run_id, seen, counts, None)
 
     async def _watermark(self) -> str | None:
@@ -293,6 +296,20 @@ class Importer:
                 "rate_per_s": round(read / elapsed_s, 1) if elapsed_s > 0 else 0.0,
             },
         )
+
+    async def _close_crashed(
+        self, run_id: int, seen: int, counts: Counter[str], exc: Exception
+    ) -> None:
+        """A crash (a bug, a database error) is logged by ``run``, which marks the
+        connector degraded; its run is closed as failed too, where the database still
+        answers, so that the last import shown is this one and none stays running.
+        The error names the exception's type only: a database error's text carries
+        the statement's values."""
+        self._measure("failed", counts)
+        with contextlib.suppress(Exception):
+            await self._space.finish_run(
+                run_id, RunStatus.FAILED, {"seen": seen, **counts}, f"crashed: {type(exc).__name__}"
+            )
 
     def _measure(self, result: str, counts: Counter[str]) -> None:
         duration_s = time.monotonic() - self._started

@@ -37,6 +37,15 @@ class _FailingAfter(MemoryConnector):
             yield record
 
 
+class _Crashing(MemoryConnector):
+    """A target whose reader has a bug: it raises what no connector may."""
+
+    async def full_import(self) -> AsyncIterator[Record]:
+        async for record in super().full_import():
+            yield record
+        raise RuntimeError("a bug in the reader")
+
+
 async def _titles(space: Space, title: str) -> list[str]:
     """The anchors of the users whose title the value index holds as ``title``."""
     schema = await space.target.schema()
@@ -87,3 +96,19 @@ async def test_a_read_that_breaks_keeps_the_batches_written_before(
     assert not report.ok and "went away" in (report.error or "")
     assert report.counts["added"] == 6  # two whole batches were read before the break
     assert len(await space.visible()) == 6
+
+
+async def test_a_crashed_import_is_recorded_as_failed(space: Space, tmp_path: Path) -> None:
+    """Not left running: the last import shown is the crashed one, without the text of
+    the exception (a database error's carries the statement's values)."""
+    target = _Crashing(NAME, space.target.settings, tmp_path)
+    target.objects = {f"u{i:02d}": person(f"u{i:02d}") for i in range(USERS)}
+    importer = Importer(NAME, target, space.space, RunGate())
+
+    with pytest.raises(RuntimeError):
+        await importer.full_import()
+
+    last = await space.space.last_import(NAME)
+    assert last is not None
+    assert (last.status, last.error) == ("failed", "crashed: RuntimeError")
+    assert len(await space.visible()) == last.counts["added"] > 0  # the batches written
