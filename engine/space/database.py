@@ -72,7 +72,11 @@ def open_engine(
     that read first never fails to upgrade when another process wrote meanwhile.
     A ``reader`` engine only reads: its statements run without an explicit
     transaction and a connection goes back to the pool without a rollback, which
-    saves two trips to the driver's thread per request."""
+    saves two trips to the driver's thread per request.
+
+    A database error names its statement but never its values (users' attributes,
+    sealed passwords): the error's text reaches logs, the connector's state and
+    the alert webhook."""
     sqlite = url.startswith("sqlite")
     options: dict[str, Any] = {}
     if sqlite and writer:
@@ -81,7 +85,7 @@ def open_engine(
         options = {"pool_size": 8, "max_overflow": 8, "pool_reset_on_return": None}
     elif not sqlite:  # a connection the server dropped (a restart) is replaced, not used
         options = {"pool_pre_ping": True}
-    engine = create_async_engine(url, **options)
+    engine = create_async_engine(url, hide_parameters=True, **options)
     if sqlite:
         begin = "BEGIN IMMEDIATE" if writer else None if reader else "BEGIN"
         _sqlite_pragmas(engine, synchronous, begin, WRITER_CACHE_KIB if writer else None)
@@ -93,7 +97,7 @@ def open_group_engine(url: str, synchronous: str = "FULL") -> Engine:
     group of SCIM writes runs in one hop to a worker thread instead of one hop per
     statement (each of which costs ~0.3 ms through the async driver)."""
     sync_url = make_url(url).set(drivername=f"sqlite+{_GROUP_DRIVER}")
-    engine = create_engine(sync_url, pool_size=1, max_overflow=0)
+    engine = create_engine(sync_url, pool_size=1, max_overflow=0, hide_parameters=True)
     _sqlite_pragmas(engine, synchronous, None, WRITER_CACHE_KIB)
     return engine
 
