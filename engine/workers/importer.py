@@ -303,8 +303,7 @@ class Importer:
         """A crash (a bug, a database error) is logged by ``run``, which marks the
         connector degraded; its run is closed as failed too, where the database still
         answers, so that the last import shown is this one and none stays running.
-        The error names the exception's type only: a database error's text carries
-        the statement's values."""
+        Its error names the exception's type; the log has the whole of it."""
         self._measure("failed", counts)
         with contextlib.suppress(Exception):
             await self._space.finish_run(
