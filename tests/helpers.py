@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
-__all__ = ["eventually"]
+import pytest
+
+__all__ = ["eventually", "unavailable"]
 
 T = TypeVar("T")
 
@@ -35,3 +38,11 @@ async def eventually(
                 + f" (last value: {result!r})"
             )
         await asyncio.sleep(interval_s)
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A server or tool the test needs is missing: skip the test, or fail it where
+    CI promises every one of them (``ECMAHOST_REQUIRE_SERVERS=1``)."""
+    if os.environ.get("ECMAHOST_REQUIRE_SERVERS") == "1":
+        pytest.fail(f"{reason}; ECMAHOST_REQUIRE_SERVERS=1 makes this a failure", pytrace=False)
+    pytest.skip(reason)

@@ -16,7 +16,6 @@ tests.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import shutil
 import signal
@@ -31,6 +30,8 @@ from pathlib import Path
 import pytest
 from ecmahost.connectors.ldap.driver import LDAPException, ldap3
 from ecmahost.engine.tls import CERT_FILE_NAME, ensure_self_signed
+
+from tests.helpers import unavailable
 
 __all__ = [
     "ACCESSLOG",
@@ -360,19 +361,13 @@ class Slapd:
         )
 
 
-def _require_servers() -> bool:
-    return os.environ.get("ECMAHOST_REQUIRE_SERVERS") == "1"
-
-
 def _find_slapd() -> str:
     found = shutil.which("slapd") or shutil.which("slapd", path="/usr/sbin:/usr/local/sbin")
     tools = found and shutil.which("ldapadd") and Path(found).with_name("slapadd").exists()
     if found and tools:
         return found
     reason = "OpenLDAP slapd, slapadd and ldapadd are needed (apt-get install slapd ldap-utils)"
-    if _require_servers():
-        pytest.fail(f"{reason}; ECMAHOST_REQUIRE_SERVERS=1 makes this a failure")
-    pytest.skip(reason)
+    unavailable(reason)
 
 
 class _Shared:

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.connectors.sql.postgres import free_port, require_server
+from tests.connectors.sql.postgres import free_port
 from tests.connectors.sql.shared_server import SharedServer
+from tests.helpers import unavailable
 
 __all__ = ["MariadbServer", "mariadb_fixture"]
 
@@ -144,7 +145,7 @@ def _programs() -> tuple[Path, Path, Path] | None:
 def _start() -> MariadbServer:
     programs = _programs()
     if programs is None:
-        require_server("MariaDB is not installed (no mariadbd/mariadb-install-db found)")
+        unavailable("MariaDB is not installed (no mariadbd/mariadb-install-db found)")
     server = MariadbServer(*programs)
     try:
         server.init()
