@@ -104,20 +104,14 @@ def _configs(config_dir: Path, mode: str) -> list[Path]:
     return configs
 
 
-def _import_starts(url: str) -> list[datetime]:
+def _import_runs(url: str) -> list[tuple[datetime, str, str | None]]:
+    """Each import run's start, status and error, in order."""
     rows = query_database(
-        url, "SELECT started_at FROM runs WHERE connector = 'CSV' AND kind = 'import' ORDER BY id"
+        url,
+        "SELECT started_at, status, error FROM runs "
+        "WHERE connector = 'CSV' AND kind = 'import' ORDER BY id",
     )
-    return [row["started_at"].replace(tzinfo=UTC) for row in rows]
-
-
-def _import_runs(url: str) -> list[str]:
-    """Each import run's start, status and error: a run that failed and was tried
-    again says so."""
-    rows = query_database(
-        url, "SELECT started_at, status, error FROM runs WHERE kind = 'import' ORDER BY id"
-    )
-    return [f"{r['started_at']:%H:%M:%S.%f} {r['status']} {r['error'] or ''}" for r in rows]
+    return [(r["started_at"].replace(tzinfo=UTC), r["status"], r["error"]) for r in rows]
 
 
 @pytest.mark.slow
@@ -174,8 +168,9 @@ def test_three_hosts_survive_five_kills_without_losing_a_write(
 
     # Every host ticks at the same moments; only the one holding the lock imports.
     # The new space's first import ran at start; then at least three on the schedule.
-    wait_until(lambda: len(_import_starts(url)) >= 4, timeout_s=4 * IMPORT_EVERY_S)
-    first, *scheduled = _import_starts(url)
+    wait_until(lambda: len(_import_runs(url)) >= 4, timeout_s=4 * IMPORT_EVERY_S)
+    runs = _import_runs(url)  # a run that failed and was tried again shows as such
+    first, *scheduled = [started for started, _, _ in runs]
     windows = Counter(int((s - ALIGNED_TO).total_seconds() // IMPORT_EVERY_S) for s in scheduled)
     assert first < min(scheduled), scheduled
-    assert max(windows.values()) == 1, f"two imports in one interval: {_import_runs(url)}"
+    assert max(windows.values()) == 1, f"two imports in one interval: {runs}"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 import pytest
@@ -22,6 +23,8 @@ from ecmahost.engine.space.stored import StoredObject
 
 from tests.connectors.sql.postgres import PostgresServer
 from tests.integration.conftest import fresh_database
+
+T = TypeVar("T")
 
 NAME = "Mem"
 OBJECTS = 60
@@ -139,22 +142,31 @@ async def test_an_import_batch_given_up_for_a_deadlock_runs_again(
     ids = {o.anchor: o.id for o in (await space.query(NAME, None, 1, 10))[1]}
     run_id = await space.begin_run(NAME, RunKind.IMPORT)
     changed = [Record("a", {"AzureObjectID": "a", "Version": "2"}), records[1]]
-    lock = "UPDATE objects SET seen_run = seen_run WHERE id = $1"
-
-    other = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        async with other.transaction():
-            await other.execute(lock, ids["b"])
-            batch = asyncio.create_task(space.import_records(NAME, run_id, changed))
-            await _until_a_backend_waits_for_a_lock(other)  # the batch: "a" held, "b" wanted
-            await other.execute(lock, ids["a"])  # the cycle; the batch is given up
-        counts = await batch
-    finally:
-        await other.close()
+    # The batch holds "a", then waits for "b".
+    counts = await _in_a_deadlock(
+        url, ids["b"], ids["a"], lambda: space.import_records(NAME, run_id, changed)
+    )
 
     assert (counts["updated"], counts["unchanged"]) == (1, 1)
     again = await space.get(NAME, ids["a"])
     assert again is not None and again.attributes["Version"] == "2"
+
+
+async def _in_a_deadlock(url: str, held: str, wanted: str, work: Callable[[], Awaitable[T]]) -> T:
+    """``work()``'s result, started while another connection holds the object ``held``.
+    Once it waits for that object, the other asks for ``wanted``, which it holds:
+    PostgreSQL gives up ``work``'s transaction, which waited first."""
+    lock = "UPDATE objects SET seen_run = seen_run WHERE id = $1"
+    other = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        async with other.transaction():
+            await other.execute(lock, held)
+            running = asyncio.ensure_future(work())
+            await _until_a_backend_waits_for_a_lock(other)
+            await other.execute(lock, wanted)  # the cycle
+        return await running
+    finally:
+        await other.close()
 
 
 async def _until_a_backend_waits_for_a_lock(connection: asyncpg.Connection) -> None:
@@ -166,7 +178,7 @@ async def _until_a_backend_waits_for_a_lock(connection: asyncpg.Connection) -> N
         if await connection.fetchval(waiting):
             return
         await asyncio.sleep(0.01)
-    raise AssertionError("the import's batch never waited for the object held")
+    raise AssertionError("the space's transaction never waited for the object held")
 
 
 async def test_a_scim_write_given_up_for_a_deadlock_runs_again(
@@ -180,21 +192,14 @@ async def test_a_scim_write_given_up_for_a_deadlock_runs_again(
     for anchor in ("x", "y"):
         stored, _ = await space.create(NAME, anchor, _staging(anchor, 1))
         ids[anchor] = stored.id
-    lock = "UPDATE objects SET seen_run = seen_run WHERE id = $1"
 
     def write(anchor: str) -> Awaitable[tuple[StoredObject, int | None]]:
         return space.update(NAME, ids[anchor], lambda o: _staging(o.anchor, 2))
 
-    other = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        async with other.transaction():
-            await other.execute(lock, ids["x"])
-            writes = asyncio.gather(write("y"), write("x"))  # one group: "y" first
-            await _until_a_backend_waits_for_a_lock(other)
-            await other.execute(lock, ids["y"])  # the cycle; the write of "x" is given up
-        written = await writes
-    finally:
-        await other.close()
+    # One group, "y" first: it holds "y", then the write of "x" waits for "x".
+    written = await _in_a_deadlock(
+        url, ids["x"], ids["y"], lambda: asyncio.gather(write("y"), write("x"))
+    )
 
     assert [stored.attributes["Version"] for stored, _ in written] == ["2", "2"]
     again = await space.get(NAME, ids["x"])
