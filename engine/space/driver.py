@@ -175,8 +175,10 @@ def _bound(value: Any, on_sqlite: bool) -> Any:
 @functools.lru_cache(maxsize=64)
 def for_postgresql(sql: str) -> str:
     """``sql`` with ``$n`` parameters, lists read by ``json_array_elements_text``
-    (values as text: a list of numbers is cast where it is read) and serials taken
-    from the sequence (several hosts insert at once)."""
+    (values as text: a list of numbers is cast where it is read), serials taken
+    from the sequence (several hosts insert at once) and no ``INDEXED BY``
+    (SQLite's own; PostgreSQL plans from statistics it keeps fresh itself)."""
+    sql = re.sub(r" INDEXED BY \w+", "", sql)
     sql = sql.replace(NEXT_SERIAL_SQLITE, f"nextval('{SERIAL_SEQUENCE}')")
     sql = sql.replace("json_each(?)", "json_array_elements_text(CAST(? AS json))")
     numbers = itertools.count(1)

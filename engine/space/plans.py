@@ -21,8 +21,10 @@ from sqlalchemy.sql.selectable import Alias, HasHints
 __all__ = [
     "EVENTS_DUE",
     "EVENTS_OF_OBJECT",
+    "OBJECTS_BY_ANCHOR",
     "OBJECTS_BY_ID",
     "OBJECTS_BY_SERIAL",
+    "OBJECTS_BY_TARGET_ANCHOR",
     "OBJECTS_LISTING",
     "VALUES_LOOKUP",
     "indexed",
@@ -31,6 +33,11 @@ __all__ = [
 
 OBJECTS_BY_ID = "sqlite_autoindex_objects_1"
 """The primary key of ``objects`` (a text key, so SQLite's own unique index)."""
+OBJECTS_BY_ANCHOR = "sqlite_autoindex_objects_2"
+"""``objects (connector, anchor)``, its unique constraint: an import's known anchors."""
+OBJECTS_BY_TARGET_ANCHOR = "ix_objects_target_anchor"
+"""``objects (connector, target_anchor)``: the objects an import's anchors name in the
+target."""
 OBJECTS_BY_SERIAL = "ix_objects_serial"
 """``objects (serial)``: the objects an ``eq`` filter's value rows name."""
 OBJECTS_LISTING = "ix_objects_listing"

@@ -1,9 +1,11 @@
-"""Every point read and queue statement keeps its index whatever the statistics say.
+"""Every point read, queue statement and import lookup keeps its index whatever the
+statistics say.
 
 The space is filled the way Entra fills it, through SCIM creates on the running app,
-and each statement is planned twice: on a read-only connection that read the
-statistics when the space held 4 users (as the host's lookup connection does from
-its start), and on a fresh one after statistics taken at 3,000 users.
+and each statement is planned on a read-only connection that read the statistics when
+the space held 4 users (as the host's lookup connection does from its start), on a
+fresh one after statistics taken at 3,000 users, after statistics of every table, and
+on a copy with no statistics at all (a first import into a new space).
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ecmahost.engine.space import events, listing, lookup
+from ecmahost.engine.space import events, import_batch, listing, lookup
 from ecmahost.engine.space.lookup import connect_read_only
 from ecmahost.engine.space.plans import (
     EVENTS_DUE,
     EVENTS_OF_OBJECT,
+    OBJECTS_BY_ANCHOR,
     OBJECTS_BY_ID,
     OBJECTS_BY_SERIAL,
+    OBJECTS_BY_TARGET_ANCHOR,
     OBJECTS_LISTING,
     VALUES_LOOKUP,
 )
@@ -46,8 +50,20 @@ RAW: dict[str, tuple[str, tuple[object, ...], set[str]]] = {
     "list page": (lookup._PAGE_FROM, ("CSV", "present", "", 100, 3), {OBJECTS_LISTING}),
     "listing marks": (listing._MARKS, ("CSV", "present", 100), {OBJECTS_LISTING}),
     "listing total": (listing._TOTAL, ("CSV", "present"), {OBJECTS_LISTING}),
+    "import: known anchors": (
+        import_batch._ROWS_FOR_ANCHORS,
+        ("CSV", f'["{ID}"]', "CSV", f'["{ID}"]'),
+        {OBJECTS_BY_ANCHOR, OBJECTS_BY_TARGET_ANCHOR},
+    ),
+    "import: open exports": (
+        import_batch._OPEN_EVENTS,
+        (f'["{ID}"]', '["pending"]'),
+        {EVENTS_OF_OBJECT},
+    ),
+    "import: ids taken": (import_batch._TAKEN_IDS, (f'["{ID}"]',), {OBJECTS_BY_ID}),
 }
-"""The read-only path's statements (private to their modules: the plan is theirs)."""
+"""The read-only path's and the import's statements (private to their modules: the
+plan is theirs)."""
 
 
 def _compiled(statement: object) -> str:
@@ -80,8 +96,8 @@ def _plans(db: sqlite3.Connection) -> Iterator[tuple[str, str, set[str]]]:
         yield name, _plan(db, statement), indexes
 
 
-_HARMLESS = ("SCAN (subquery", "SCAN anon_")
-"""Walks of a subquery's own rows or of the claim's JSON list of ids, not of a table."""
+_HARMLESS = ("SCAN (subquery", "SCAN anon_", "SCAN json_each")
+"""Walks of a subquery's own rows or of a statement's JSON list, not of a table."""
 
 
 def _assert_indexed(db: sqlite3.Connection) -> None:
@@ -113,6 +129,14 @@ async def _analyze_everything(app: CsvApp) -> None:
         await session.execute(text("ANALYZE"))
 
 
+def _without_statistics(db_file: Path, copy: Path) -> sqlite3.Connection:
+    """A read-only connection to a copy of the space that has no statistics."""
+    with sqlite3.connect(db_file) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+        target.execute("DROP TABLE sqlite_stat1")
+    return connect_read_only(copy)
+
+
 def _users(db_file: Path) -> int:
     with sqlite3.connect(db_file) as db:
         return int(db.execute("SELECT count(*) FROM objects").fetchone()[0])
@@ -139,7 +163,7 @@ async def _create(app: CsvApp, count: int) -> None:
 
 @pytest.mark.timeout(300)
 async def test_every_statement_keeps_its_index_as_scim_creates_grow_the_space(
-    csv_app: CsvApp,
+    csv_app: CsvApp, tmp_path: Path
 ) -> None:
     db_file = csv_app.target.parent / "ecmahost.db"
     assert _users(db_file) <= 4
@@ -159,5 +183,7 @@ async def test_every_statement_keeps_its_index_as_scim_creates_grow_the_space(
     await _analyze_everything(csv_app)
     queue_analyzed = connect_read_only(db_file)
     _assert_indexed(queue_analyzed)
-    for db in (early, fresh, queue_analyzed):
+    unanalyzed = _without_statistics(db_file, tmp_path / "unanalyzed.db")
+    _assert_indexed(unanalyzed)
+    for db in (early, fresh, queue_analyzed, unanalyzed):
         db.close()
