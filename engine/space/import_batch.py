@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import operator
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,9 +50,12 @@ class _Plan:
     """The statements' rows for one batch, and what each record counted as."""
 
     now: datetime
+    stamp: Any
+    """``now`` as the driver stores it (text on SQLite)."""
     serials: Iterator[int]
     """The serials new objects take, in order."""
-    inserts: list[dict[str, Any]] = field(default_factory=list)
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)
+    """New objects' rows, in ``_INSERTED``'s order."""
     updates: list[dict[str, Any]] = field(default_factory=list)
     seen_only: list[str] = field(default_factory=list)
     reindexed: list[tuple[int, str, Any]] = field(default_factory=list)
@@ -96,7 +98,9 @@ async def upsert_batch(
     busy = await _ids_with_open_events(session, [row["id"] for row in existing.values()])
     derived = {a: new_id(a) for a in by_anchor if a not in existing}
     taken = await _taken_ids(session, list(derived.values()))
-    plan = _Plan(utcnow(), await _serials(session, len(derived)))
+    now = utcnow()
+    sqlite = (await session.connection()).dialect.name == "sqlite"
+    plan = _Plan(now, sqlite_time(now) if sqlite else now, await _serials(session, len(derived)))
     for anchor, record in by_anchor.items():
         row = existing.get(anchor)
         if row is None:
@@ -133,22 +137,24 @@ def _warn_duplicate(connector: str, later: Record, first: Record | None) -> None
 def _add(plan: _Plan, connector: str, run_id: int, object_id: str, record: Record) -> None:
     attributes = dict(record.attributes)
     serial = next(plan.serials)
-    row = {
-        "id": object_id,
-        "connector": connector,
-        "anchor": record.anchor,
-        "attributes": attributes,
-        "confirmed": attributes,
-        "state": _PRESENT,
-        "version": 1,
-        "created_at": plan.now,
-        "updated_at": plan.now,
-        "seen_run": run_id,
-        "target_anchor": record.anchor,
-        "external_id": None,
-        "serial": serial,
-    }
-    plan.inserts.append(row)
+    text = _json(attributes)
+    anchor, stamp = record.anchor, plan.stamp
+    plan.inserts.append(
+        (
+            object_id,
+            connector,
+            anchor,
+            text,  # attributes
+            text,  # confirmed: what SCIM shows is what the target holds
+            _PRESENT,
+            1,  # version
+            stamp,
+            stamp,
+            run_id,
+            anchor,
+            serial,
+        )
+    )
     plan.reindexed.append((serial, connector, attributes))
     plan.counts["added"] += 1
 
@@ -191,12 +197,8 @@ def _refresh(plan: _Plan, run_id: int, row: dict[str, Any], record: Record, busy
 
 
 async def _write(session: AsyncSession, plan: _Plan, run_id: int) -> None:
-    connection = await session.connection()
-    sqlite = connection.dialect.name == "sqlite"
     if plan.inserts:
-        await _driver_sql(
-            session, _INSERT_OBJECTS, [_object_params(r, sqlite) for r in plan.inserts]
-        )
+        await _driver_sql(session, _INSERT_OBJECTS, plan.inserts)
     if plan.updates:
         await session.execute(update(ObjectRow), plan.updates)
     if plan.seen_only:
@@ -215,29 +217,29 @@ async def _write(session: AsyncSession, plan: _Plan, run_id: int) -> None:
 # parameter processing cost more than SQLite's own work on a large import.
 _OBJECTS = ObjectRow.__tablename__
 _VALUES = ObjectValue.__tablename__
-_OBJECT_COLUMNS = tuple(c.name for c in ObjectRow.__table__.columns)
-_VALUE_COLUMNS = tuple(c.name for c in ObjectValue.__table__.columns)
-_INSERT_OBJECTS = (
-    f"INSERT INTO {_OBJECTS} ({', '.join(_OBJECT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_OBJECT_COLUMNS))})"
+_INSERTED = (
+    "id",
+    "connector",
+    "anchor",
+    "attributes",
+    "confirmed",
+    "state",
+    "version",
+    "created_at",
+    "updated_at",
+    "seen_run",
+    "target_anchor",
+    "serial",
 )
-_object_columns = operator.itemgetter(*_OBJECT_COLUMNS)
+"""The columns ``_add`` gives a new object (``external_id`` stays NULL)."""
+_INSERT_OBJECTS = (
+    f"INSERT INTO {_OBJECTS} ({', '.join(_INSERTED)}) VALUES ({', '.join('?' * len(_INSERTED))})"
+)
+_VALUE_COLUMNS = tuple(c.name for c in ObjectValue.__table__.columns)
 _INSERT_VALUES = (
     f"INSERT INTO {_VALUES} ({', '.join(_VALUE_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_VALUE_COLUMNS))})"
 )
-
-
-def _object_params(row: dict[str, Any], sqlite: bool) -> tuple[Any, ...]:
-    """``row`` as the driver stores it: JSON as text (written once when the target
-    holds what SCIM shows), times in SQLAlchemy's SQLite format on SQLite."""
-    attributes = _json(row["attributes"])
-    confirmed = attributes if row["confirmed"] is row["attributes"] else _json(row["confirmed"])
-    stored = row | {"attributes": attributes, "confirmed": confirmed}
-    if sqlite:
-        stored["created_at"] = sqlite_time(row["created_at"])
-        stored["updated_at"] = sqlite_time(row["updated_at"])
-    return _object_columns(stored)  # type: ignore[no-any-return]
 
 
 def _json(attributes: Mapping[str, Any]) -> str:
