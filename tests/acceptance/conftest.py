@@ -217,9 +217,27 @@ def csv_config(write_config: Callable[..., Path]) -> Path:
     return write_config(csv_connector_toml())
 
 
+_SERVERS = pytest.StashKey[list[Server]]()
+LOG_TAIL = 8000
+"""How much of each server's log a failed test's report shows (its last characters)."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test's report shows the log of each server it started: a failure seen
+    only in CI can then be read from CI's output."""
+    report = yield
+    if report.when == "call" and report.failed:
+        for number, started in enumerate(item.stash.get(_SERVERS, []), 1):
+            log = "".join(started.stderr_lines)[-LOG_TAIL:]
+            report.sections.append((f"log of server {number} ({started.config})", log))
+    return report
+
+
 @pytest.fixture
-def server_factory() -> Iterator[Callable[..., Server]]:
+def server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
+    request.node.stash[_SERVERS] = servers
 
     def make(
         config: Path,
