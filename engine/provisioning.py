@@ -32,6 +32,7 @@ from ecmahost.engine.space.store import Staging
 from ecmahost.engine.space.stored import StoredObject
 
 __all__ = [
+    "OUTCOME_RECHECK_S",
     "PASSWORD_NAMES",
     "Rules",
     "check_outcome",
@@ -48,6 +49,12 @@ log = logging.getLogger(__name__)
 PASSWORD_NAMES: Final = frozenset({"password", "export_password"})
 """Attribute names (lower-cased) that receive Entra's password: SCIM's core
 ``password`` and ECMA2Host's ``export_password``."""
+
+OUTCOME_RECHECK_S: Final = 1.0
+"""How often a write waiting for its export reads the outcome again. The export
+worker tells the writes waiting in its own process; another host's worker tells
+them through the cluster's messages, which one killed just after recording its
+outcome never sends: the read bounds that loss to a second, not ``export_wait_s``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,8 +318,11 @@ async def confirm_export(
     otherwise raise the domain error that says why not (see ``check_outcome``).
 
     ``recorded`` reads an outcome already stored, which the export worker may
-    have published before this call subscribed."""
-    outcome = await outcomes.wait(event_id, wait_s, lambda: recorded(event_id))
+    have published before this call subscribed, or which another host recorded
+    and could not announce (it died first): read again every ``OUTCOME_RECHECK_S``."""
+    outcome = await outcomes.wait(
+        event_id, wait_s, lambda: recorded(event_id), recheck_s=OUTCOME_RECHECK_S
+    )
     check_outcome(outcome, wait_s)
 
 

@@ -37,21 +37,30 @@ class Notifier(Generic[K, V]):
         key: K,
         timeout_s: float,
         current: Callable[[], Awaitable[V | None]] | None = None,
+        recheck_s: float | None = None,
     ) -> V | None:
         """The value published for ``key``, or None if none comes within ``timeout_s``.
 
-        ``current`` is asked once, after subscribing: a value it returns wins, and
-        one published while it runs is not lost."""
-        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        ``current`` is asked after subscribing: a value it returns wins, and one
+        published while it runs is not lost. With ``recheck_s`` it is asked again at
+        that interval, for a value recorded where no publish reaches this notifier."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[V] = loop.create_future()
         self._waiters.setdefault(key, []).append(future)
+        deadline = loop.time() + timeout_s
         try:
-            if current is not None:
-                known = await current()
-                if known is not None:
-                    return known
-            return await asyncio.wait_for(future, timeout_s)
-        except TimeoutError:
-            return None
+            while True:
+                if current is not None:
+                    known = await current()
+                    if known is not None:
+                        return known
+                left = deadline - loop.time()
+                last = recheck_s is None or left <= recheck_s
+                done, _ = await asyncio.wait({future}, timeout=left if last else recheck_s)
+                if done:
+                    return future.result()
+                if last:
+                    return None
         finally:
             self._forget(key, future)
 

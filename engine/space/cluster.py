@@ -154,7 +154,8 @@ class Cluster:
 
     async def tell(self, kind: str, *words: str) -> None:
         """Send a message to every host (this one included); dropped while this host
-        has no connection: a lost wake-up costs a poll, a lost outcome a timeout."""
+        has no connection: a lost wake-up costs a poll, a lost outcome a second (the
+        waiting write reads it again, ``provisioning.OUTCOME_RECHECK_S``)."""
         if self._dsn is None or self._connection is None:
             return
         for payload in _payloads(kind, words):

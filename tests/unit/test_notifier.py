@@ -69,6 +69,35 @@ async def test_the_wait_ends_with_none_after_the_timeout() -> None:
     assert notifier.waiting(7) == 0
 
 
+async def test_a_value_recorded_where_no_publish_reaches_is_found_by_the_recheck() -> None:
+    """Another host recorded the outcome and died before telling this one."""
+    notifier: Notifier[int, str] = Notifier()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    asked: list[float] = []
+
+    async def current() -> str | None:
+        asked.append(loop.time() - started)
+        return "recorded elsewhere" if len(asked) == 3 else None
+
+    assert await notifier.wait(7, 5.0, current, recheck_s=0.05) == "recorded elsewhere"
+    assert loop.time() - started < 1.0  # not the whole timeout
+    assert asked[1] >= 0.04 and asked[2] - asked[1] >= 0.04  # at the interval, no faster
+    assert notifier.waiting(7) == 0
+
+
+async def test_without_recheck_current_is_asked_once_until_the_timeout() -> None:
+    notifier: Notifier[int, str] = Notifier()
+    asked: list[int] = []
+
+    async def current() -> str | None:
+        asked.append(1)
+        return None
+
+    assert await notifier.wait(7, 0.1, current) is None
+    assert asked == [1]
+
+
 async def test_every_waiter_of_a_key_gets_the_value_and_only_that_key_is_served() -> None:
     notifier: Notifier[int, str] = Notifier()
     first = asyncio.create_task(notifier.wait(7, 5.0))
