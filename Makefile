@@ -32,7 +32,11 @@ run: $(STAMP) ## serve the demo CSV connector (token generated on first run)
 	echo "Its certificate:       $(STATE)/tls/cert.pem (trust it where Entra's agent runs)"; \
 	ECMAHOST_CSV_TOKEN="$$token" exec $(BIN)/ecmahost --config config/ecmahost.toml serve
 
+# The tests start hundreds of ecmahost processes. An editable install leaves the
+# package's own modules uncompiled, and where PYTHONDONTWRITEBYTECODE is set (as in
+# many CI images) each process would compile them anew: compile them once first.
 test: $(STAMP) ## run the whole test suite
+	$(BIN)/python -m compileall -q engine connectors migrations
 	$(BIN)/pytest
 
 bench: $(STAMP) ## the benchmarks against their references, side by side (long)

@@ -57,11 +57,11 @@ def exported_titles(scim: Scim, anchor: str) -> list[int]:
 @pytest.mark.slow
 async def test_an_outage_under_load_loses_nothing_and_drains_by_itself(make_scim: Any) -> None:
     scim = await make_scim(
-        export_mode="queued", retry_base_s=1.0, retry_cap_s=4.0, retry_max_attempts=50
+        export_mode="queued", retry_base_s=0.5, retry_cap_s=2.0, retry_max_attempts=50
     )
     ids = await create_users(scim, 40)
     await eventually(lambda: len(scim.memory.objects) == 40)
-    scim.memory.fail_for(20)
+    scim.memory.fail_for(10)
     rounds = 10
 
     async def client(anchors: list[str]) -> None:
@@ -70,7 +70,7 @@ async def test_an_outage_under_load_loses_nothing_and_drains_by_itself(make_scim
                 assert (await scim.call("PATCH", f"/Users/{ids[anchor]}", retitle(f"t{n}")))[
                     0
                 ] == 200
-            await asyncio.sleep(2.2)  # the load spans the outage and its end
+            await asyncio.sleep(1.1)  # the load spans the outage and its end
 
     anchors = sorted(ids)
     await asyncio.gather(*(client(anchors[i::8]) for i in range(8)))
@@ -93,8 +93,8 @@ async def test_an_outage_under_load_loses_nothing_and_drains_by_itself(make_scim
         len([h for h in await queue.history(space, e.id) if h["status"] == "retrying"])
         for e in events
     ]
-    # Back-off 1, 2, 4, 4 … s with jitter down to half: at most ~12 failed tries fit in
-    # 20 s, and an event queued when the outage began was retried several times.
+    # Back-off 0.5, 1, 2, 2 … s with jitter down to half: at most ~12 failed tries fit
+    # in 10 s, and an event queued when the outage began was retried several times.
     assert max(retries) <= 13
     assert max(retries) >= 4
 
