@@ -136,9 +136,7 @@ async def _run(n: int, concurrency: int, count: bool = True) -> list[dict[str, A
                 await _phase("create", n, concurrency, counter, create),
                 await _phase("replace", n, concurrency, counter, replace),
                 await _phase("delete", n, concurrency, counter, delete),
-                await _phase(
-                    "create, exported", n, concurrency, counter, create_another, export
-                ),
+                await _phase("create, exported", n, concurrency, counter, create_another, export),
             ]
         finally:
             await space.close()
