@@ -24,6 +24,7 @@ from ecmahost.engine.exceptions import (
     TargetUnavailableError,
 )
 from ecmahost.engine.provisioning import (
+    OUTCOME_RECHECK_S,
     Rules,
     check_outcome,
     confirm_export,
@@ -380,6 +381,22 @@ async def test_confirm_export_uses_an_outcome_recorded_before_it_waited() -> Non
 
     with pytest.raises(TargetConflictError, match="event 41 refused"):
         await confirm_export(Notifier(), recorded, 41, 5.0)
+
+
+async def test_confirm_export_finds_an_outcome_recorded_without_a_publish() -> None:
+    """Another host recorded it and was killed before telling: a second's wait, not
+    the whole of ``export_wait_s``."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    asked: list[float] = []
+
+    async def recorded(event_id: int) -> Outcome | None:
+        asked.append(loop.time() - started)
+        return Outcome("done") if len(asked) > 1 else None
+
+    await confirm_export(Notifier(), recorded, 41, 30.0)
+    assert len(asked) == 2
+    assert OUTCOME_RECHECK_S * 0.9 <= asked[1] < OUTCOME_RECHECK_S + 1.0
 
 
 async def test_confirm_export_gives_up_after_the_wait() -> None:
