@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -50,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; an error the operator can fix is one line on stderr and exit
     code 2 (with ``-v`` or ``log_level = "debug"`` its traceback comes first)."""
     args = _parser().parse_args(argv)
+    if argv is None:  # this process's own command, not a call from other code
+        # The ~120,000 objects of the imported modules live as long as the process:
+        # out of the cyclic collector's sight, its full collections during a long
+        # import or a busy host no longer walk them (an import: 7% less time).
+        gc.freeze()
     # Everything the host writes (database, journal, TLS key, target files) holds
     # personal data or secrets: no group or other access, whoever the umask came from.
     os.umask(0o077)
