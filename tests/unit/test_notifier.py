@@ -62,10 +62,16 @@ async def test_the_wait_ends_with_none_after_the_timeout() -> None:
     notifier: Notifier[int, str] = Notifier()
     loop = asyncio.get_running_loop()
     started = loop.time()
+    asked: list[int] = []
 
-    assert await notifier.wait(7, 0.05, _nothing_yet) is None
+    async def current() -> str | None:
+        asked.append(1)
+        return None
+
+    assert await notifier.wait(7, 0.05, current) is None
 
     assert loop.time() - started >= 0.04
+    assert asked == [1]  # without recheck_s, asked once
     assert notifier.waiting(7) == 0
 
 
@@ -84,18 +90,6 @@ async def test_a_value_recorded_where_no_publish_reaches_is_found_by_the_recheck
     assert loop.time() - started < 1.0  # not the whole timeout
     assert asked[1] >= 0.04 and asked[2] - asked[1] >= 0.04  # at the interval, no faster
     assert notifier.waiting(7) == 0
-
-
-async def test_without_recheck_current_is_asked_once_until_the_timeout() -> None:
-    notifier: Notifier[int, str] = Notifier()
-    asked: list[int] = []
-
-    async def current() -> str | None:
-        asked.append(1)
-        return None
-
-    assert await notifier.wait(7, 0.1, current) is None
-    assert asked == [1]
 
 
 async def test_every_waiter_of_a_key_gets_the_value_and_only_that_key_is_served() -> None:
@@ -143,7 +137,3 @@ async def test_cancelling_the_only_waiter_leaves_nobody_waiting() -> None:
     assert notifier.waiting(7) == 0
     notifier.publish(7, "done")  # nobody waits: nothing happens
     assert notifier.waiting(7) == 0
-
-
-async def _nothing_yet() -> str | None:
-    return None
