@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, cast
 
+import orjson
 from ecmahost.engine.space.models import NEXT_SERIAL_SQLITE, SERIAL_SEQUENCE
 from sqlalchemy import Connection, Dialect
 from sqlalchemy.dialects import sqlite
@@ -37,6 +38,7 @@ __all__ = [
     "driver_for",
     "driver_of",
     "for_postgresql",
+    "json_text",
     "moment",
     "sqlite_time",
     "stored_time",
@@ -168,8 +170,17 @@ def _bound(value: Any, on_sqlite: bool) -> Any:
     if isinstance(value, datetime):
         return sqlite_time(value) if on_sqlite else value
     if isinstance(value, dict | list):  # as ``writes`` stores JSON (any int included)
-        return json.dumps(value)
+        return json_text(value)
     return value
+
+
+def json_text(value: Any) -> str:
+    """``value`` as stored JSON text: orjson writes it ten times faster than the json
+    module; the rare value it refuses (an integer beyond 64 bits) goes there."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is one
+        return json.dumps(value)
 
 
 @functools.lru_cache(maxsize=64)

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 from ecmahost.connectors.base import Record
-from ecmahost.engine.space.driver import for_postgresql, sqlite_time
+from ecmahost.engine.space.driver import for_postgresql, json_text, sqlite_time
 from ecmahost.engine.space.index import keyed_rows
 from ecmahost.engine.space.models import (
     SERIAL_SEQUENCE,
@@ -137,7 +136,7 @@ def _warn_duplicate(connector: str, later: Record, first: Record | None) -> None
 def _add(plan: _Plan, connector: str, run_id: int, object_id: str, record: Record) -> None:
     attributes = dict(record.attributes)
     serial = next(plan.serials)
-    text = _json(attributes)
+    text = json_text(attributes)
     anchor, stamp = record.anchor, plan.stamp
     plan.inserts.append(
         (
@@ -161,7 +160,7 @@ def _add(plan: _Plan, connector: str, run_id: int, object_id: str, record: Recor
 
 def _refresh(plan: _Plan, run_id: int, row: dict[str, Any], record: Record, busy: bool) -> None:
     attributes = dict(record.attributes)
-    text = _json(attributes)
+    text = json_text(attributes)
     same_target = (
         _holds(row["confirmed"], attributes, text) and row["target_anchor"] == record.anchor
     )
@@ -240,15 +239,6 @@ _INSERT_VALUES = (
     f"INSERT INTO {_VALUES} ({', '.join(_VALUE_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_VALUE_COLUMNS))})"
 )
-
-
-def _json(attributes: Mapping[str, Any]) -> str:
-    """The attributes as stored JSON text: orjson writes it ten times faster than the
-    json module; the rare value it refuses (an integer beyond 64 bits) goes there."""
-    try:
-        return orjson.dumps(attributes).decode()
-    except TypeError:  # orjson.JSONEncodeError is one
-        return json.dumps(attributes)
 
 
 _KNOWN = (

@@ -12,7 +12,15 @@ from ecmahost.engine.space.states import ObjectState
 from sqlalchemy import String, Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
-__all__ = ["INSERT_ROWS", "index_rows", "index_text", "keyed_rows", "reindex"]
+__all__ = [
+    "INSERT_ROWS",
+    "changed_attributes",
+    "entries",
+    "index_rows",
+    "index_text",
+    "keyed_rows",
+    "reindex",
+]
 
 _OBJECTS = cast(Table, ObjectRow.__table__)
 _VALUES = cast(Table, ObjectValue.__table__)
@@ -61,7 +69,7 @@ def index_rows(
     of a set that differ only in case index as one row (the key holds the text)."""
     return [
         {"object_id": object_id, "connector": connector, "attr": attr, "value": value}
-        for attr, value in _entries(attributes)
+        for attr, value in entries(attributes)
     ]
 
 
@@ -70,10 +78,21 @@ def keyed_rows(
 ) -> list[tuple[int, str, str, str]]:
     """``index_rows`` as the table's own tuples, in its columns' order (object_serial,
     attr, value, connector), for an import that knows the serials it gives."""
-    return [(serial, attr, value, connector) for attr, value in _entries(attributes)]
+    return [(serial, attr, value, connector) for attr, value in entries(attributes)]
 
 
-def _entries(attributes: Mapping[str, Any]) -> dict[tuple[str, str], None]:
+def changed_attributes(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> tuple[set[str], list[tuple[str, str]]]:
+    """The (lower-cased) attributes whose index rows differ between ``before`` and
+    ``after``, and ``after``'s entries of those attributes: a patch of one attribute
+    rewrites that attribute's rows, not the object's."""
+    old, new = entries(before), entries(after)
+    changed = {attr for attr, _ in old.keys() ^ new.keys()}
+    return changed, [entry for entry in new if entry[0] in changed]
+
+
+def entries(attributes: Mapping[str, Any]) -> dict[tuple[str, str], None]:
     """The distinct (lower-cased attribute, index text) pairs, in attribute order."""
     entries: dict[tuple[str, str], None] = {}
     for name, value in attributes.items():

@@ -17,13 +17,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ecmahost.engine.exceptions import NotFoundError
-from ecmahost.engine.space.driver import Db, as_sqlalchemy, driver_of, moment, stored_time
+from ecmahost.engine.space.driver import (
+    Db,
+    as_sqlalchemy,
+    driver_of,
+    json_text,
+    moment,
+    stored_time,
+)
 from ecmahost.engine.space.events import supersede
-from ecmahost.engine.space.index import index_rows
+from ecmahost.engine.space.index import changed_attributes, entries
 from ecmahost.engine.space.models import NEXT_SERIAL_SQLITE, utcnow
 from ecmahost.engine.space.records import Staging, object_id_for, pending_anchor
 from ecmahost.engine.space.states import EventStatus, LogStatus, ObjectState, Op
@@ -37,6 +44,7 @@ _CLEAR_VALUES = (
     "DELETE FROM object_values WHERE object_values.object_serial = "
     "(SELECT objects.serial FROM objects WHERE objects.id = ?)"
 )
+_CLEAR_ATTRIBUTE = _CLEAR_VALUES + " AND object_values.attr = ?"
 _INSERT_VALUE = (
     "INSERT INTO object_values (object_serial, attr, connector, value) "
     "SELECT objects.serial, ?, ?, ? FROM objects WHERE objects.id = ?"
@@ -77,13 +85,20 @@ _INSERT_LOG = (
 _PENDING, _FAILED = EventStatus.PENDING.value, EventStatus.FAILED.value
 
 
-def _index(db: Db, object_id: str, connector: str, attributes: Any) -> None:
-    """The object's index rows, in one executemany."""
-    values = index_rows(object_id, connector, attributes)
-    if values:
-        db.executemany(
-            _INSERT_VALUE, [(v["attr"], connector, v["value"], object_id) for v in values]
-        )
+def _index(db: Db, object_id: str, connector: str, indexed: Iterable[tuple[str, str]]) -> None:
+    """The object's index rows ``indexed`` ((attribute, text) pairs), in one executemany."""
+    rows = [(attr, connector, text, object_id) for attr, text in indexed]
+    if rows:
+        db.executemany(_INSERT_VALUE, rows)
+
+
+def _reindex(db: Db, before: StoredObject, attributes: Mapping[str, Any]) -> None:
+    """Rewrite the index rows of the attributes that changed since ``before``; the
+    rows of the others stay as they are."""
+    changed, indexed = changed_attributes(before.attributes, attributes)
+    if changed:
+        db.executemany(_CLEAR_ATTRIBUTE, [(before.id, attr) for attr in changed])
+    _index(db, before.id, before.connector, indexed)
 
 
 @as_sqlalchemy
@@ -118,14 +133,14 @@ def create(
             object_id,
             connector,
             anchor,
-            json.dumps(attributes),
+            json_text(attributes),
             _PRESENT,
             staging.external_id,
             at,
             at,
         ),
     )
-    _index(db, object_id, connector, attributes)
+    _index(db, object_id, connector, entries(attributes))
     payload = staging.exported if staging.exported is not None else attributes
     event_id = _append(db, session, object_id, connector, anchor, staging.export, payload, fresh)
     stored = StoredObject(
@@ -178,17 +193,16 @@ def rewrite(
         now,
         staging.external_id,
     )
-    # The index rows first: the object's row may go with them (a hidden object
-    # nothing exports is forgotten).
-    db.execute(_CLEAR_VALUES, (object_id,))
-    if staging.export is None and not staging.visible:
-        db.execute(_FORGET, (object_id,))
-        return after, None
+    if not staging.visible:  # a hidden object has no index rows
+        db.execute(_CLEAR_VALUES, (object_id,))
+        if staging.export is None:  # nor a row, when nothing exports it
+            db.execute(_FORGET, (object_id,))
+            return after, None
     state = _PRESENT if staging.visible else _DELETED
     db.execute(
         _REWRITE,
         (
-            json.dumps(attributes),
+            json_text(attributes),
             state,
             staging.external_id,
             after.version,
@@ -197,7 +211,7 @@ def rewrite(
         ),
     )
     if staging.visible:
-        _index(db, object_id, before.connector, attributes)
+        _reindex(db, before, attributes)
     if staging.export is None:
         return after, None
     payload = staging.exported if staging.exported is not None else attributes
@@ -250,7 +264,7 @@ def _append(
     )
     # Stored times are text in one format on SQLite, so the latest is the greatest.
     due = max((when for status, when in waiting if status == _PENDING), default=at)
-    body = json.dumps(dict(payload) if op == Op.UPSERT else {})
+    body = json_text(dict(payload) if op == Op.UPSERT else {})
     inserted = db.execute(
         _INSERT_EVENT,
         (connector, object_id, anchor, op.value, body, _PENDING, max(at, due), at, at),

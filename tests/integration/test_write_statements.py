@@ -1,8 +1,9 @@
 """The statements a SCIM create, replace and delete run in the group writer: each row
 a create writes is inserted once, never inserted then updated nor read back; a replace
-or a delete reads the object once and rewrites it by its id. The count cannot grow
-back unnoticed. (Watched on SQLite; how the group's jobs commit together or fail
-alone is checked on PostgreSQL too.)"""
+or a delete reads the object once and rewrites it by its id, and a replace rewrites
+only the index rows of the attributes that changed. The count cannot grow back
+unnoticed. (Watched on SQLite; how the group's jobs commit together or fail alone is
+checked on PostgreSQL too.)"""
 
 from __future__ import annotations
 
@@ -129,8 +130,8 @@ async def test_a_replace_rewrites_the_row_by_its_id(space: ConnectorSpace) -> No
     assert seen == [
         "BEGIN IMMEDIATE",  # a write alone in its group: no savepoint
         "SELECT objects.id, objects.connector,",  # the object as it is, plain columns
-        "DELETE FROM object_values",
         "UPDATE objects SET",
+        "DELETE FROM object_values",  # the changed attribute's rows only
         "INSERT INTO object_values",
         "SELECT export_events.status, export_events.next_attempt_at",
         "INSERT INTO export_events",
@@ -140,7 +141,65 @@ async def test_a_replace_rewrites_the_row_by_its_id(space: ConnectorSpace) -> No
     assert stored.version == 2 and stored.attributes == changed and stored.visible
     assert await space.get(NAME, created.id) == stored
     assert await space.query(NAME, None, 1, 10, eq=("displayname", "dora maar")) == (1, [stored])
+    assert await space.query(NAME, None, 1, 10, eq=("displayname", "dora")) == (0, [])
+    assert await space.query(NAME, None, 1, 10, eq=("mail", "dora@example.com")) == (1, [stored])
     assert event_id is not None
+
+
+_FIRST = {"UserName": "ida", "Mail": ["ida@a.org", "ida@b.org"], "DisplayName": "Ida"}
+_REPLACES: list[tuple[dict[str, Any], list[str]]] = [
+    ({**_FIRST, "DisplayName": "IDA"}, []),  # the same text once case-folded
+    ({**_FIRST, "Mail": ["ida@b.org", "ida@c.org"]}, ["DELETE", "INSERT"]),
+    ({"UserName": "ida", "Mail": ["ida@b.org", "ida@c.org"]}, ["DELETE"]),
+    # Two attributes changed: a DELETE each (one executemany), their new rows.
+    (
+        {"UserName": "ida", "Mail": ["ida@c.org"], "DisplayName": "Ida B"},
+        ["DELETE", "DELETE", "INSERT"],
+    ),
+]
+"""Replaces of one object, each with the value-index statements it runs."""
+
+
+async def _replace(space: ConnectorSpace, object_id: str, attributes: dict[str, Any]) -> None:
+    await space.update(
+        NAME, object_id, lambda _: Staging(attributes, visible=True, export=Op.UPSERT)
+    )
+
+
+@sqlite_only
+async def test_a_replace_rewrites_only_the_index_rows_of_what_changed(
+    space: ConnectorSpace,
+) -> None:
+    created, _ = await space.create(NAME, "ida", Staging(_FIRST, visible=True, export=Op.UPSERT))
+    for attributes, index_writes in _REPLACES:
+        with statements(space) as seen:
+            await _replace(space, created.id, attributes)
+        assert [s.split()[0] for s in seen if "object_values" in s] == index_writes
+
+
+async def test_after_replaces_each_value_matches_as_the_object_holds_it(
+    space: ConnectorSpace,
+) -> None:
+    created, _ = await space.create(NAME, "ida", Staging(_FIRST, visible=True, export=Op.UPSERT))
+    for attributes, _ in _REPLACES:
+        await _replace(space, created.id, attributes)
+    searched = [
+        ("mail", "ida@a.org"),
+        ("mail", "ida@b.org"),
+        ("mail", "ida@c.org"),
+        ("displayname", "ida"),
+        ("displayname", "ida b"),
+        ("username", "ida"),
+    ]
+    matched = {eq: (await space.query(NAME, None, 1, 10, eq=eq))[0] for eq in searched}
+    assert matched == {
+        ("mail", "ida@a.org"): 0,
+        ("mail", "ida@b.org"): 0,
+        ("mail", "ida@c.org"): 1,
+        ("displayname", "ida"): 0,
+        ("displayname", "ida b"): 1,
+        ("username", "ida"): 1,
+    }
 
 
 @sqlite_only
