@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 from ecmahost.engine.queue.notifier import Notifier
@@ -58,36 +59,40 @@ async def test_a_value_published_while_current_runs_is_not_lost() -> None:
     assert await notifier.wait(7, 5.0, current) == "published meanwhile"
 
 
-async def test_the_wait_ends_with_none_after_the_timeout() -> None:
-    notifier: Notifier[int, str] = Notifier()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    asked: list[int] = []
-
-    async def current() -> str | None:
-        asked.append(1)
-        return None
-
-    assert await notifier.wait(7, 0.05, current) is None
-
-    assert loop.time() - started >= 0.04
-    assert asked == [1]  # without recheck_s, asked once
-    assert notifier.waiting(7) == 0
-
-
-async def test_a_value_recorded_where_no_publish_reaches_is_found_by_the_recheck() -> None:
-    """Another host recorded the outcome and died before telling this one."""
-    notifier: Notifier[int, str] = Notifier()
+def _asked(answer_on: int | None = None) -> tuple[list[float], Callable[[], Awaitable[str | None]]]:
+    """A ``current`` that notes when it is asked (seconds since this call) and finds
+    "recorded elsewhere" at its ``answer_on``-th ask (never without one)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     asked: list[float] = []
 
     async def current() -> str | None:
         asked.append(loop.time() - started)
-        return "recorded elsewhere" if len(asked) == 3 else None
+        return "recorded elsewhere" if len(asked) == answer_on else None
+
+    return asked, current
+
+
+async def test_the_wait_ends_with_none_after_the_timeout() -> None:
+    notifier: Notifier[int, str] = Notifier()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    asked, current = _asked()
+
+    assert await notifier.wait(7, 0.05, current) is None
+
+    assert loop.time() - started >= 0.04
+    assert len(asked) == 1  # without recheck_s, asked once
+    assert notifier.waiting(7) == 0
+
+
+async def test_a_value_recorded_where_no_publish_reaches_is_found_by_the_recheck() -> None:
+    """Another host recorded the outcome and died before telling this one."""
+    notifier: Notifier[int, str] = Notifier()
+    asked, current = _asked(answer_on=3)
 
     assert await notifier.wait(7, 5.0, current, recheck_s=0.05) == "recorded elsewhere"
-    assert loop.time() - started < 1.0  # not the whole timeout
+    assert asked[2] < 1.0  # found at the third ask: not after the whole timeout
     assert asked[1] >= 0.04 and asked[2] - asked[1] >= 0.04  # at the interval, no faster
     assert notifier.waiting(7) == 0
 
