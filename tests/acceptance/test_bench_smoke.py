@@ -24,7 +24,7 @@ SIZES: dict[str, dict[str, int]] = {
     "full_import": {"rows": 500},
     "export_drain": {"rows": 500, "changes": 200},
     "filter_scale": {"rows": 500, "queries": 200},
-    "entra_path": {"users": 200},
+    "entra_path": {"users": 200, "sync_changes": 50},
 }
 
 KEYS: dict[str, set[str]] = {
@@ -157,5 +157,7 @@ def test_load_phases_send_what_was_asked(runs: Runs) -> None:
     assert load["create"] == load["delete"] == SIZES["scim_load"]["api_users"]
     assert lookups["filter-by-UserName"] == SIZES["filter_scale"]["queries"]
     phases = ("create", "match", "get-by-id", "patch", "delete")
-    users = SIZES["entra_path"]["users"]
-    assert entra == {(mode, phase): users for mode in ("sync", "queued") for phase in phases}
+    users, sync_changes = SIZES["entra_path"]["users"], SIZES["entra_path"]["sync_changes"]
+    asked = {(mode, phase): users for mode in ("sync", "queued") for phase in phases}
+    asked |= {("sync", "patch"): sync_changes, ("sync", "delete"): sync_changes}
+    assert entra == asked
