@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,18 @@ def _exporter(
     return Exporter(NAME, target, space, config, RunGate())
 
 
+@asynccontextmanager
+async def _running(exporter: Exporter) -> AsyncIterator[None]:
+    """The exporter's workers run inside the block, and are stopped after it."""
+    worker = asyncio.create_task(exporter.run())
+    try:
+        yield
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        await exporter.close()
+
+
 async def _create(space: ConnectorSpace, exporter: Exporter, anchor: str) -> None:
     staging = Staging({"AzureObjectID": anchor}, visible=True, export=Op.UPSERT)
     await space.create(NAME, anchor, staging)
@@ -71,18 +84,13 @@ async def test_queued_exports_gather_the_changes_that_follow_a_batch(
 ) -> None:
     target = TimedTarget(tmp_path)
     exporter = _exporter(target, space, mode, LINGER_S)
-    worker = asyncio.create_task(exporter.run())
-    try:
+    async with _running(exporter):
         started = time.monotonic()
         await _create(space, exporter, "a")
         await asyncio.wait_for(target.exported(1), LINGER_S / 2)  # at once, after quiet
         for anchor in ("b", "c", "d"):
             await _create(space, exporter, anchor)
         await asyncio.wait_for(target.exported(4), 3 * LINGER_S)
-    finally:
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
-        await exporter.close()
 
     first_at, second_at, *_ = target.times
     first, second, *rest = ([c.anchor for c in batch] for batch in target.batches)
@@ -101,18 +109,13 @@ async def test_after_a_slower_batch_the_changes_gather_longer(
     configured 0.05 s: changes half a second apart still go in one batch."""
     target = SlowTarget(tmp_path)
     exporter = _exporter(target, space, "queued", 0.05)
-    worker = asyncio.create_task(exporter.run())
-    try:
+    async with _running(exporter):
         await _create(space, exporter, "a")
         await asyncio.wait_for(target.exported(1), 5)
         await _create(space, exporter, "b")
         await asyncio.sleep(0.5)
         await _create(space, exporter, "c")
         await asyncio.wait_for(target.exported(3), 10)
-    finally:
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
-        await exporter.close()
 
     assert [[c.anchor for c in batch] for batch in target.batches] == [["a"], ["b", "c"]]
     first_done, second_done = target.times
